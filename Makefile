@@ -1,0 +1,97 @@
+# kahttpd: plain make, no configure step.
+#   make            build/kahttpd (and the core library)
+#   make run        serve www/ on http://127.0.0.1:8080 with the demo endpoints
+#   make test       install missing test packages, build, run every test
+#   make asan       the AddressSanitizer + UBSan build in build-asan/
+
+CC       := gcc
+CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
+CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror
+LDLIBS   := -lpthread -lm
+ASANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+CORE_SRC   := $(wildcard src/core/*.c)
+SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+# $(call objs,BUILD_DIR,SOURCES)
+objs = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
+
+all: build/kahttpd
+
+# ---- normal build -----------------------------------------------------------------------
+build/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/libkacore.a: $(call objs,build,$(CORE_SRC))
+	ar rcs $@ $^
+
+build/libkaserver.a: $(call objs,build,$(SERVER_SRC))
+	ar rcs $@ $^
+
+build/kahttpd: build/obj/server/main.o build/libkaserver.a build/libkacore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- sanitizer build ----------------------------------------------------------------------
+build-asan/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -c -o $@ $<
+
+build-asan/libkacore.a: $(call objs,build-asan,$(CORE_SRC))
+	ar rcs $@ $^
+
+build-asan/libkaserver.a: $(call objs,build-asan,$(SERVER_SRC))
+	ar rcs $@ $^
+
+build-asan/kahttpd: build-asan/obj/server/main.o build-asan/libkaserver.a build-asan/libkacore.a
+	$(CC) $(CFLAGS) $(ASANFLAGS) -o $@ $^ $(LDLIBS)
+
+asan: build-asan/kahttpd
+
+# ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
+# A test of a core module (src/core/<module>.c) links the core library alone, so core
+# tests build even while server code is mid-change; the others link both libraries.
+CORE_MODS  := $(notdir $(basename $(CORE_SRC)))
+CORE_UNIT  := $(filter $(addprefix tests/unit/test_,$(addsuffix .c,$(CORE_MODS))),$(UNIT_SRC))
+OTHER_UNIT := $(filter-out $(CORE_UNIT),$(UNIT_SRC))
+bins = $(patsubst tests/unit/%.c,$(1)/tests/%,$(2))
+
+$(call bins,build,$(CORE_UNIT)): build/tests/%: tests/unit/%.c build/libkacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+$(call bins,build,$(OTHER_UNIT)): build/tests/%: tests/unit/%.c build/libkaserver.a build/libkacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+$(call bins,build-asan,$(CORE_UNIT)): build-asan/tests/%: tests/unit/%.c build-asan/libkacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+$(call bins,build-asan,$(OTHER_UNIT)): build-asan/tests/%: tests/unit/%.c build-asan/libkaserver.a build-asan/libkacore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
+
+UNIT_BIN := $(call bins,build,$(UNIT_SRC)) $(call bins,build-asan,$(UNIT_SRC))
+
+unit-bins: $(UNIT_BIN)
+
+# ---- the two commands ---------------------------------------------------------------------
+run: build/kahttpd
+	./build/kahttpd --listen 127.0.0.1:8080 --root www --demo
+
+deps:
+	@tests/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all asan unit-bins
+	@tests/run.sh
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all asan run deps test clean unit-bins
+.SECONDARY:
+
+-include $(shell find build build-asan -name '*.d' 2>/dev/null)

@@ -1,0 +1,892 @@
+/*
+ * HTTP/1 request-head parser and chunked-body decoder (RFC 9112), plus the small
+ * header helpers the server and the probe share; http_parse.h is the contract. The
+ * parser is stateless: each call finds the end of the head (resuming the search near
+ * prev_len), and only once the head is complete parses it line by line, in order,
+ * reporting the first problem it meets. Errors that can be known before the head is
+ * complete (a bare CR at the start of a line, a request-target already over the
+ * limit, a head over max_head) are reported early, and in an order that makes the
+ * answer for a prefix of the input the same as the answer for the whole of it.
+ * Limits: the head is measured from buf[0], so empty lines skipped before the request
+ * line count towards max_head; only the first max_head bytes are ever looked at.
+ */
+#include <string.h>
+
+#include "core/http_parse.h"
+
+/* ---- character classes -------------------------------------------------------------
+ * One 256-entry table per class so the hot loops cost a load and a test per byte.
+ * Ranges use the GNU "[a ... b]" designator (we build with -std=gnu11). */
+
+/* tchar (RFC 9110 5.6.2): methods, field names, codings, chunk-ext names. */
+static const unsigned char tchar[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
+	['~'] = 1,
+};
+
+/* request-target bytes: visible ASCII and obs-text; no SP, no CTL, no DEL. */
+static const unsigned char target_char[256] = {
+	[0x21 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* field-value bytes (RFC 9110 5.5): VCHAR, SP, HTAB and obs-text. */
+static const unsigned char value_char[256] = {
+	['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+};
+
+/* Host (RFC 9112 3.2, RFC 3986 3.2.2): reg-name, IP-literal or IPv4, then ":" port. */
+static const unsigned char host_char[256] = {
+	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
+	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = 1, ['!'] = 1, ['$'] = 1,
+	['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1,
+	[';'] = 1, ['='] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
+};
+
+/* qdtext (RFC 9110 5.6.4) for quoted chunk-ext values. */
+static const unsigned char qdtext_char[256] = {
+	['\t'] = 1, [' '] = 1, ['!'] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1,
+	[0x80 ... 0xff] = 1,
+};
+
+/* Content-Length and chunk sizes above this are refused: 2^62 leaves headroom for
+ * offset + length arithmetic anywhere in the server without overflow checks. */
+#define MAX_BODY_LENGTH (UINT64_C(1) << 62)
+
+/* ---- small helpers ----------------------------------------------------------------- */
+
+/* ASCII lower-casing without locale: names and tokens are ASCII (RFC 9110 5.1). */
+static inline unsigned char lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+static inline bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+bool ka_str_ieq(struct ka_str s, const char *c)
+{
+	size_t i = 0;
+	for (; i < s.len; i++) {
+		if (c[i] == '\0' || lower((unsigned char)s.p[i]) != lower((unsigned char)c[i]))
+			return false;
+	}
+	return c[i] == '\0';
+}
+
+/* ka_str_ieq for the parser's own lower-case literals: the hot path, inlined. */
+static inline bool ieq_lc(struct ka_str s, const char *lc, size_t lc_len)
+{
+	if (s.len != lc_len)
+		return false;
+	for (size_t i = 0; i < lc_len; i++)
+		if (lower((unsigned char)s.p[i]) != (unsigned char)lc[i])
+			return false;
+	return true;
+}
+
+const struct ka_http_header *ka_http_header_find(const struct ka_http_request *req,
+                                                 const char *name)
+{
+	for (size_t i = 0; i < req->num_headers; i++)
+		if (ka_str_ieq(req->headers[i].name, name))
+			return &req->headers[i];
+	return NULL;
+}
+
+/* Walks the members of a comma-separated list (RFC 9110 5.6.1), OWS-trimmed; empty
+ * members are reported too, so callers that must reject them can. */
+struct list_iter {
+	const char *p, *end;
+	bool done;
+};
+
+static bool list_next(struct list_iter *it, struct ka_str *member)
+{
+	if (it->done)
+		return false;
+	const char *p = it->p;
+	const char *comma = memchr(p, ',', (size_t)(it->end - p));
+	const char *e = comma ? comma : it->end;
+	while (p < e && is_ows(*p))
+		p++;
+	while (e > p && is_ows(e[-1]))
+		e--;
+	member->p = p;
+	member->len = (size_t)(e - p);
+	if (comma != NULL)
+		it->p = comma + 1;
+	else
+		it->done = true;
+	return true;
+}
+
+static inline struct list_iter list_begin(struct ka_str s)
+{
+	return (struct list_iter){ s.p, s.p + s.len, false };
+}
+
+bool ka_http_token_list_has(struct ka_str list, const char *token)
+{
+	struct list_iter it = list_begin(list);
+	struct ka_str m;
+	if (list.len == 0)
+		return false;
+	while (list_next(&it, &m))
+		if (ka_str_ieq(m, token))
+			return true;
+	return false;
+}
+
+/*
+ * Eight bytes per step over long runs (targets, field values): true when some byte of
+ * w is below lo or is DEL. Exact for lo <= 128 (the classic "has less than" bit
+ * trick: a borrow can only start at a byte that really is below lo), so a word that
+ * passes needs no byte-wise look; one that fails is finished byte by byte.
+ */
+static inline bool word_has_ctl(uint64_t w, unsigned lo)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+	uint64_t below = (w - ones * lo) & ~w & highs;
+	uint64_t del = w ^ (ones * 0x7f);
+	return ((below | ((del - ones) & ~del)) & highs) != 0;
+}
+
+static inline const char *skip_plain_words(const char *q, const char *end, unsigned lo)
+{
+	uint64_t w;
+	while (end - q >= 8) {
+		memcpy(&w, q, 8);
+		if (word_has_ctl(w, lo))
+			break;
+		q += 8;
+	}
+	return q;
+}
+
+static ssize_t fail(struct ka_http_request *req, int status, const char *error)
+{
+	req->status = status;
+	req->error = error;
+	return KA_PARSE_ERROR;
+}
+
+/* fail() for the line parsers, which return the next line's start or NULL. */
+static const char *reject(struct ka_http_request *req, int status, const char *error)
+{
+	fail(req, status, error);
+	return NULL;
+}
+
+/* ---- finding the end of the head --------------------------------------------------- */
+
+enum scan_result { SCAN_UNDECIDED, SCAN_FOUND, SCAN_BARE_CR };
+
+/*
+ * Skips the empty lines a client may send before the request line (RFC 9112 2.2) and
+ * sets *start to the request line. Redone on every call, which costs nothing for the
+ * one CRLF real clients send after a body; a client sending nothing but empty lines
+ * is cut off by max_head, which bounds the rescans.
+ */
+static enum scan_result skip_empty_lines(const char *buf, size_t slen, size_t *start)
+{
+	size_t i = 0;
+	while (i < slen) {
+		if (buf[i] == '\n') {
+			i++;
+		} else if (buf[i] == '\r') {
+			if (i + 1 == slen)
+				return SCAN_UNDECIDED;
+			if (buf[i + 1] != '\n')
+				return SCAN_BARE_CR;
+			i += 2;
+		} else {
+			*start = i;
+			return SCAN_FOUND;
+		}
+	}
+	return SCAN_UNDECIDED;
+}
+
+/*
+ * Looks for the empty line that ends the head: LF (CR) LF, from `from` on. A line
+ * that starts with CR not followed by LF is a bare CR (RFC 9112 2.2) and can be
+ * rejected now; bare CRs inside lines are found when the head is parsed.
+ */
+static enum scan_result find_head_end(const char *buf, size_t from, size_t slen,
+                                      size_t *end)
+{
+	const char *nl;
+	while (from < slen && (nl = memchr(buf + from, '\n', slen - from)) != NULL) {
+		size_t i = (size_t)(nl - buf);
+		if (i + 1 >= slen)
+			return SCAN_UNDECIDED;
+		if (buf[i + 1] == '\n') {
+			*end = i + 2;
+			return SCAN_FOUND;
+		}
+		if (buf[i + 1] == '\r') {
+			if (i + 2 >= slen)
+				return SCAN_UNDECIDED;
+			if (buf[i + 2] != '\n')
+				return SCAN_BARE_CR;
+			*end = i + 3;
+			return SCAN_FOUND;
+		}
+		from = i + 1;
+	}
+	return SCAN_UNDECIDED;
+}
+
+/*
+ * True when the request line at p (possibly incomplete) is a method, one SP, and a
+ * run of target bytes longer than max_target. This is exactly the point at which
+ * parse_request_line reports 414, so a prefix and the whole input agree.
+ */
+static bool target_over_limit(const char *p, const char *end, size_t max_target)
+{
+	const char *q = p;
+	while (q < end && tchar[(unsigned char)*q])
+		q++;
+	if (q == p || q == end || *q != ' ')
+		return false;
+	const char *t = ++q;
+	size_t room = (size_t)(end - t);
+	const char *stop = room > max_target ? t + max_target + 1 : end;
+	while (q < stop && target_char[(unsigned char)*q])
+		q++;
+	return (size_t)(q - t) > max_target;
+}
+
+/* ---- parsing the complete head ----------------------------------------------------- */
+
+/* Framing facts gathered across header lines, judged once all are seen. */
+struct framing {
+	unsigned host_count;
+	bool has_cl;
+	bool has_te;
+	bool te_malformed;     /* an empty member, or not a coding */
+	bool te_last_chunked;  /* the final coding so far is bare "chunked" */
+	bool te_other;         /* some coding other than chunked */
+	unsigned chunked_count;
+};
+
+static enum ka_http_method method_id(const char *m, size_t n)
+{
+	/* Methods are case-sensitive (RFC 9110 9.1); six length-checked compares. */
+	static const struct { char name[8]; size_t len; enum ka_http_method id; } known[] = {
+		{ "GET", 3, KA_METHOD_GET }, { "HEAD", 4, KA_METHOD_HEAD },
+		{ "POST", 4, KA_METHOD_POST }, { "PUT", 3, KA_METHOD_PUT },
+		{ "DELETE", 6, KA_METHOD_DELETE }, { "OPTIONS", 7, KA_METHOD_OPTIONS },
+	};
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (n == known[i].len && memcmp(m, known[i].name, n) == 0)
+			return known[i].id;
+	return KA_METHOD_OTHER;
+}
+
+/*
+ * Ends a line at q: CRLF, or a bare LF (RFC 9112 2.2). Returns the next line's start,
+ * or NULL when q holds anything else. Reading q[1] after a CR is safe: a complete head
+ * ends with LF, so a CR inside it is never its last byte.
+ */
+static inline const char *line_end(const char *q)
+{
+	if (q[0] == '\n')
+		return q + 1;
+	if (q[0] == '\r' && q[1] == '\n')
+		return q + 2;
+	return NULL;
+}
+
+/*
+ * RFC 9112 3: method SP request-target SP HTTP-version, nothing more, nothing less.
+ * The byte loops need no bound: they stop at the LF that ends every complete head.
+ */
+static const char *parse_request_line(const char *p, const char *stop, size_t max_target,
+                                      struct ka_http_request *req)
+{
+	const char *q = p;
+	while (tchar[(unsigned char)*q])
+		q++;
+	if (*q == '\r' && q[1] != '\n')
+		return reject(req, 400, "bare CR in request line");
+	if (q == p)
+		return reject(req, 400, "bad method");
+	if (*q != ' ')
+		return reject(req, 400, "bad character after method");
+	req->method = (struct ka_str){ p, (size_t)(q - p) };
+	req->method_id = method_id(p, (size_t)(q - p));
+
+	const char *t = ++q;
+	q = skip_plain_words(q, stop, 0x21);
+	while (target_char[(unsigned char)*q])
+		q++;
+	size_t tlen = (size_t)(q - t);
+	if (tlen > max_target)
+		return reject(req, 414, "request-target too long");
+	if (*q == '\r' && q[1] != '\n')
+		return reject(req, 400, "bare CR in request line");
+	if (tlen == 0)
+		return reject(req, 400, "empty request-target");
+	if (line_end(q) != NULL)
+		return reject(req, 400, "missing HTTP version");
+	if (*q != ' ')
+		return reject(req, 400, "bad character in request-target");
+	req->target = (struct ka_str){ t, tlen };
+	const char *qm = memchr(t, '?', tlen);
+	if (qm != NULL) {
+		req->path = (struct ka_str){ t, (size_t)(qm - t) };
+		req->query = (struct ka_str){ qm + 1, tlen - (size_t)(qm - t) - 1 };
+	} else {
+		req->path = req->target;
+		req->query = (struct ka_str){ t + tlen, 0 };
+	}
+
+	/* RFC 9112 2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. A valid
+	 * version is followed by a line end inside the head, so v[8] and v[9] are readable. */
+	const char *v = q + 1;
+	if (stop - v < 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
+	    !is_digit(v[7]))
+		return reject(req, 400, "malformed HTTP version");
+	const char *next = line_end(v + 8);
+	if (next == NULL) {
+		if (v[8] == '\r')
+			return reject(req, 400, "bare CR in request line");
+		return reject(req, 400, "malformed HTTP version");
+	}
+	/* RFC 9110 15.6.6: a well-formed version we do not speak is 505, not 400. */
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+		return reject(req, 505, "HTTP version not supported");
+	req->minor_version = v[7] - '0';
+	return next;
+}
+
+/* Content-Length must be 1*DIGIT (RFC 9110 8.6). RFC 9110 lets a recipient accept a
+ * list of equal values ("5, 5"); we do not: a list is how one parser sees a length
+ * another ignores. Repeated Content-Length lines must agree exactly. */
+static ssize_t note_content_length(struct ka_str value, struct framing *f,
+                                   struct ka_http_request *req)
+{
+	uint64_t v = 0;
+
+	if (value.len == 0)
+		return fail(req, 400, "bad Content-Length");
+	for (size_t i = 0; i < value.len; i++) {
+		unsigned digit = (unsigned char)value.p[i] - '0';
+
+		if (digit > 9)
+			return fail(req, 400, "bad Content-Length");
+		/* Checked before multiplying, so that no value can wrap around. */
+		if (v > (MAX_BODY_LENGTH - digit) / 10)
+			return fail(req, 400, "Content-Length too large");
+		v = v * 10 + digit;
+	}
+	if (f->has_cl && (uint64_t)req->content_length != v)
+		return fail(req, 400, "conflicting Content-Length");
+	f->has_cl = true;
+	req->content_length = (int64_t)v;
+	return 0;
+}
+
+/*
+ * RFC 9112 6.1: the codings in order, across all Transfer-Encoding lines. A coding
+ * with parameters is never the bare "chunked" framing we accept.
+ */
+static void note_transfer_encoding(struct ka_str value, struct framing *f)
+{
+	struct list_iter it = list_begin(value);
+	struct ka_str m;
+	f->has_te = true;
+	while (list_next(&it, &m)) {
+		size_t n = 0;
+		while (n < m.len && tchar[(unsigned char)m.p[n]])
+			n++;
+		size_t rest = n;
+		while (rest < m.len && is_ows(m.p[rest]))
+			rest++;
+		if (n == 0 || (n < m.len && m.p[rest] != ';')) {
+			f->te_malformed = true;
+			continue;
+		}
+		bool named_chunked = ieq_lc((struct ka_str){ m.p, n }, "chunked", 7);
+		f->chunked_count += named_chunked;
+		f->te_last_chunked = named_chunked && n == m.len;
+		if (!f->te_last_chunked)
+			f->te_other = true;
+	}
+}
+
+/* RFC 9110 7.6.1: connection options are tokens; we care about two of them. */
+static void note_connection(struct ka_str value, struct ka_http_request *req)
+{
+	struct list_iter it = list_begin(value);
+	struct ka_str m;
+	while (list_next(&it, &m)) {
+		if (ieq_lc(m, "close", 5))
+			req->conn_close = true;
+		else if (ieq_lc(m, "keep-alive", 10))
+			req->conn_keep_alive = true;
+	}
+}
+
+/* The headers the parser itself must understand to decide framing (RFC 9112 6). */
+static ssize_t note_header(const struct ka_http_header *h, struct framing *f,
+                           struct ka_http_request *req)
+{
+	struct ka_str name = h->name;  /* ieq_lc compares lengths first: cheap misses */
+	if (ieq_lc(name, "host", 4)) {
+		if (++f->host_count > 1)
+			return fail(req, 400, "more than one Host header");
+		for (size_t i = 0; i < h->value.len; i++)
+			if (!host_char[(unsigned char)h->value.p[i]])
+				return fail(req, 400, "bad Host header");
+	} else if (ieq_lc(name, "content-length", 14)) {
+		return note_content_length(h->value, f, req);
+	} else if (ieq_lc(name, "transfer-encoding", 17)) {
+		note_transfer_encoding(h->value, f);
+	} else if (ieq_lc(name, "connection", 10)) {
+		note_connection(h->value, req);
+	} else if (ieq_lc(name, "expect", 6) && ieq_lc(h->value, "100-continue", 12)) {
+		req->expect_continue = true;
+	}
+	return 0;
+}
+
+/* RFC 9112 5: field-name ":" OWS field-value OWS, strictly. Returns the next line. */
+static const char *parse_header_line(const char *p, const char *stop,
+                                     struct ka_http_header *h, struct ka_http_request *req)
+{
+	/* RFC 9112 5.2: obs-fold is rejected by a server that does not unfold. */
+	if (is_ows(*p))
+		return reject(req, 400, "obs-fold (line starts with whitespace)");
+	const char *q = p;
+	while (tchar[(unsigned char)*q])
+		q++;
+	if (*q != ':') {
+		if (is_ows(*q))  /* RFC 9112 5.1: MUST reject, a smuggling vector */
+			return reject(req, 400, "space before colon in header field");
+		if (line_end(q) != NULL)
+			return reject(req, 400, "no colon in header field");
+		if (*q == '\r')
+			return reject(req, 400, "bare CR in header field");
+		return reject(req, 400, "bad character in header field name");
+	}
+	if (q == p)
+		return reject(req, 400, "empty header field name");
+	h->name = (struct ka_str){ p, (size_t)(q - p) };
+
+	const char *v = q + 1;
+	while (is_ows(*v))
+		v++;
+	q = skip_plain_words(v, stop, 0x20);
+	while (value_char[(unsigned char)*q])
+		q++;
+	const char *next = line_end(q);
+	if (next == NULL) {
+		if (*q == '\r')
+			return reject(req, 400, "bare CR in header field");
+		return reject(req, 400, "control character in header field value");
+	}
+	while (q > v && is_ows(q[-1]))
+		q--;
+	h->value = (struct ka_str){ v, (size_t)(q - v) };
+	return next;
+}
+
+/* Framing decisions once every header is seen (RFC 9112 3.2, 6.1, 6.3). */
+static ssize_t judge_framing(const struct framing *f, struct ka_http_request *req)
+{
+	if (req->minor_version == 1 && f->host_count == 0)
+		return fail(req, 400, "missing Host header");
+	if (!f->has_te)
+		return 0;
+	if (f->has_cl)  /* RFC 9112 6.1: a smuggling attempt; reject, do not guess */
+		return fail(req, 400, "Transfer-Encoding with Content-Length");
+	if (req->minor_version == 0)  /* RFC 9112 6.1: framing is faulty */
+		return fail(req, 400, "Transfer-Encoding in HTTP/1.0");
+	if (f->te_malformed)
+		return fail(req, 400, "bad Transfer-Encoding");
+	if (!f->te_last_chunked)  /* RFC 9112 6.3: length cannot be determined */
+		return fail(req, 400, "chunked not the final coding");
+	if (f->chunked_count > 1)  /* RFC 9112 7: MUST NOT apply chunked more than once */
+		return fail(req, 400, "chunked applied more than once");
+	if (f->te_other)  /* RFC 9112 6.1: unknown transfer coding: 501 */
+		return fail(req, 501, "unsupported transfer coding");
+	req->is_chunked = true;
+	return 0;
+}
+
+/*
+ * Parses the complete head buf[start..end), which ends with its empty line. Lines are
+ * read in order and the first problem is the one reported, so the verdict depends on
+ * the bytes alone, never on how they arrived.
+ */
+static ssize_t parse_head(const char *buf, size_t start, size_t end,
+                          const struct ka_http_limits *limits, struct ka_http_request *req)
+{
+	const char *stop = buf + end;
+	struct framing f = { 0 };
+	const char *p = parse_request_line(buf + start, stop, limits->max_target, req);
+	if (p == NULL)
+		return KA_PARSE_ERROR;
+	for (;;) {
+		const char *next = line_end(p);
+		if (next != NULL) {
+			p = next;  /* the empty line that ends the head */
+			break;
+		}
+		if (req->num_headers == KA_HTTP_MAX_HEADERS)
+			return fail(req, 431, "too many header fields");
+		struct ka_http_header *h = &req->headers[req->num_headers];
+		p = parse_header_line(p, stop, h, req);
+		if (p == NULL)
+			return KA_PARSE_ERROR;
+		req->num_headers++;
+		if (note_header(h, &f, req) < 0)
+			return KA_PARSE_ERROR;
+	}
+	if (judge_framing(&f, req) < 0)
+		return KA_PARSE_ERROR;
+	return p - buf;
+}
+
+ssize_t ka_http_parse_request(const char *buf, size_t len, size_t prev_len,
+                              const struct ka_http_limits *limits,
+                              struct ka_http_request *req)
+{
+	req->method = (struct ka_str){ NULL, 0 };
+	req->method_id = KA_METHOD_OTHER;
+	req->target = req->path = req->query = (struct ka_str){ NULL, 0 };
+	req->minor_version = 0;
+	req->num_headers = 0;
+	req->content_length = -1;
+	req->is_chunked = req->conn_close = req->conn_keep_alive = false;
+	req->expect_continue = false;
+	req->status = 0;
+	req->error = NULL;
+
+	/* Bytes past max_head can never belong to an acceptable head: ignoring them makes
+	 * the verdict on a long input the same as on its first max_head bytes. */
+	bool at_limit = len >= limits->max_head;
+	size_t slen = at_limit ? limits->max_head : len;
+	if (prev_len > len)
+		prev_len = 0;
+
+	size_t start = 0, end = 0;
+	enum scan_result r = skip_empty_lines(buf, slen, &start);
+	if (r == SCAN_FOUND) {
+		/* The previous call already searched below prev_len - 2; 3 is a margin. */
+		size_t from = prev_len > start + 3 ? prev_len - 3 : start;
+		if (from > slen)
+			from = slen;
+		r = find_head_end(buf, from, slen, &end);
+		if (r != SCAN_FOUND && target_over_limit(buf + start, buf + slen,
+		                                         limits->max_target))
+			return fail(req, 414, "request-target too long");
+	}
+	if (r == SCAN_BARE_CR)
+		return fail(req, 400, "bare CR");
+	if (r == SCAN_UNDECIDED)
+		return at_limit ? fail(req, 431, "request head too large") : KA_PARSE_PARTIAL;
+	return parse_head(buf, start, end, limits, req);
+}
+
+/* ---- chunked transfer coding (RFC 9112 7.1) ------------------------------------------ */
+
+enum chunked_state {
+	CH_SIZE_FIRST = 0,  /* expecting the first hex digit of chunk-size */
+	CH_SIZE,            /* in chunk-size */
+	CH_EXT_WS,          /* BWS that must lead to ";" */
+	CH_EXT_NAME_WS,     /* after ";": BWS, then the ext name */
+	CH_EXT_NAME,        /* in chunk-ext-name */
+	CH_EXT_AFTER_NAME,  /* BWS after a name: "=" or ";" must follow */
+	CH_EXT_VALUE_WS,    /* after "=": BWS, then token or quoted-string */
+	CH_EXT_VALUE,       /* in a token value */
+	CH_EXT_QUOTED,      /* in a quoted-string value */
+	CH_EXT_QUOTED_ESC,  /* after a backslash in a quoted-string */
+	CH_EXT_AFTER_QUOTE, /* after the closing quote */
+	CH_SIZE_LF,         /* after the CR ending the size line */
+	CH_DATA,            /* chunk_left data bytes to copy */
+	CH_DATA_CR,         /* the CR after the data */
+	CH_DATA_LF,         /* the LF after the data */
+	CH_TRAILER_START,   /* start of a trailer line, or of the final empty line */
+	CH_TRAILER_NAME,
+	CH_TRAILER_VALUE,
+	CH_TRAILER_LF,      /* after a CR ending a trailer line */
+	CH_FINAL_LF,        /* after the CR of the final empty line */
+	CH_DONE,
+	CH_ERROR,
+};
+
+#define MAX_CHUNK_LINE 4096     /* size line with extensions; nobody needs more */
+#define MAX_TRAILER_BYTES 8192  /* the header's promise: trailers over 8 KiB fail */
+
+static ssize_t chunked_fail(struct ka_chunked *d, const char *error)
+{
+	d->state = CH_ERROR;
+	d->error = error;
+	return KA_PARSE_ERROR;
+}
+
+static inline int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The end of a size line: data next, or trailers after the last chunk. */
+static int after_size_line(const struct ka_chunked *d)
+{
+	return d->chunk_left == 0 ? CH_TRAILER_START : CH_DATA;
+}
+
+/*
+ * One byte of a size line (chunk-size [chunk-ext] CRLF). Returns NULL when the byte
+ * was accepted, else the error to report. Unlike the head, a bare LF is an error:
+ * framing is where two parsers reading one stream differently becomes request
+ * smuggling, so chunk lines end with CRLF and nothing else.
+ */
+static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
+{
+	if (++d->line_len > MAX_CHUNK_LINE)
+		return "chunk line too long";
+	bool line_may_end = true;  /* after a size, a name or a value; not after BWS */
+	switch (d->state) {
+	case CH_SIZE_FIRST:
+	case CH_SIZE: {
+		int hv = hex_value(c);
+		if (hv >= 0) {
+			/* More than 16 digits is refused even as leading zeros: no honest
+			 * sender pads that much, and it bounds the work per size. */
+			if (d->line_len > 16)
+				return "bad chunk size";
+			d->chunk_left = d->chunk_left * 16 + (uint64_t)hv;
+			if (d->chunk_left > MAX_BODY_LENGTH)
+				return "bad chunk size";
+			d->state = CH_SIZE;
+			return NULL;
+		}
+		if (d->state == CH_SIZE_FIRST)
+			return "bad chunk size";
+		break;
+	}
+	case CH_EXT_WS:
+		line_may_end = false;
+		break;
+	case CH_EXT_NAME_WS:
+		if (is_ows((char)c))
+			return NULL;
+		if (!tchar[c])
+			return "bad chunk extension";
+		d->state = CH_EXT_NAME;
+		return NULL;
+	case CH_EXT_NAME:
+		if (tchar[c])
+			return NULL;
+		if (c == '=') {
+			d->state = CH_EXT_VALUE_WS;
+			return NULL;
+		}
+		if (is_ows((char)c)) {
+			d->state = CH_EXT_AFTER_NAME;
+			return NULL;
+		}
+		break;
+	case CH_EXT_AFTER_NAME:
+		if (c == '=') {
+			d->state = CH_EXT_VALUE_WS;
+			return NULL;
+		}
+		if (is_ows((char)c))
+			return NULL;
+		line_may_end = false;
+		break;
+	case CH_EXT_VALUE_WS:
+		if (is_ows((char)c))
+			return NULL;
+		if (c == '"') {
+			d->state = CH_EXT_QUOTED;
+			return NULL;
+		}
+		if (!tchar[c])
+			return "bad chunk extension";
+		d->state = CH_EXT_VALUE;
+		return NULL;
+	case CH_EXT_VALUE:
+		if (tchar[c])
+			return NULL;
+		break;
+	case CH_EXT_QUOTED:
+		if (c == '"')
+			d->state = CH_EXT_AFTER_QUOTE;
+		else if (c == '\\')
+			d->state = CH_EXT_QUOTED_ESC;
+		else if (!qdtext_char[c])
+			return "bad chunk extension";
+		return NULL;
+	case CH_EXT_QUOTED_ESC:
+		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
+		if (c != '\t' && (c < 0x20 || c == 0x7f))
+			return "bad chunk extension";
+		d->state = CH_EXT_QUOTED;
+		return NULL;
+	case CH_EXT_AFTER_QUOTE:
+		break;
+	}
+
+	/* RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), so
+	 * whitespace must lead to ";" (or "=" after a name); trailing BWS is an error. */
+	if (c == ';') {
+		d->state = CH_EXT_NAME_WS;
+		return NULL;
+	}
+	if (is_ows((char)c)) {
+		d->state = CH_EXT_WS;
+		return NULL;
+	}
+	if (line_may_end && c == '\r') {
+		d->state = CH_SIZE_LF;
+		return NULL;
+	}
+	if (line_may_end && c == '\n')
+		return "bare LF in chunk line";
+	return d->state == CH_SIZE ? "bad chunk size" : "bad chunk extension";
+}
+
+/* One byte of the trailer section (RFC 9112 7.1.2), checked like a header line. */
+static const char *trailer_byte(struct ka_chunked *d, unsigned char c)
+{
+	if (++d->trailer_len > MAX_TRAILER_BYTES)
+		return "trailer section too large";
+	switch (d->state) {
+	case CH_TRAILER_START:
+		d->line_len = 0;
+		if (c == '\r') {
+			d->state = CH_FINAL_LF;
+		} else if (c == '\n') {
+			return "bare LF in trailer";
+		} else if (is_ows((char)c)) {
+			return "obs-fold in trailer";
+		} else if (tchar[c]) {
+			d->state = CH_TRAILER_NAME;
+			d->line_len = 1;
+		} else {
+			return "bad trailer field name";
+		}
+		return NULL;
+	case CH_TRAILER_NAME:
+		if (tchar[c])
+			return NULL;
+		if (c == ':') {
+			d->state = CH_TRAILER_VALUE;
+			return NULL;
+		}
+		if (is_ows((char)c))
+			return "space before colon in trailer field";
+		if (c == '\r' || c == '\n')
+			return "no colon in trailer field";
+		return "bad trailer field name";
+	case CH_TRAILER_VALUE:
+		if (value_char[c])
+			return NULL;
+		if (c == '\r')
+			d->state = CH_TRAILER_LF;
+		else if (c == '\n')
+			return "bare LF in trailer";
+		else
+			return "control character in trailer field";
+		return NULL;
+	case CH_TRAILER_LF:
+		if (c != '\n')
+			return "bare CR in trailer";
+		d->state = CH_TRAILER_START;
+		return NULL;
+	case CH_FINAL_LF:
+		if (c != '\n')
+			return "bare CR in trailer";
+		d->state = CH_DONE;
+		return NULL;
+	}
+	return "chunked decoder state";
+}
+
+ssize_t ka_http_chunked_decode(struct ka_chunked *d, char *buf, size_t *len)
+{
+	size_t n = *len, rd = 0, wr = 0;
+	if (d->state == CH_ERROR) {
+		*len = 0;
+		return KA_PARSE_ERROR;
+	}
+	while (rd < n && d->state != CH_DONE) {
+		unsigned char c = (unsigned char)buf[rd];
+		const char *err = NULL;
+		switch (d->state) {
+		case CH_DATA: {
+			size_t take = n - rd;
+			if (take > d->chunk_left)
+				take = (size_t)d->chunk_left;
+			if (wr != rd)
+				memmove(buf + wr, buf + rd, take);
+			wr += take;
+			rd += take;
+			d->chunk_left -= take;
+			d->body_len += take;
+			if (d->chunk_left == 0)
+				d->state = CH_DATA_CR;
+			continue;
+		}
+		case CH_DATA_CR:
+			if (c != '\r')
+				err = "bad chunk data CRLF";
+			d->state = CH_DATA_LF;
+			break;
+		case CH_DATA_LF:
+			if (c != '\n')
+				err = "bad chunk data CRLF";
+			d->state = CH_SIZE_FIRST;
+			d->line_len = 0;
+			d->chunk_left = 0;
+			break;
+		case CH_SIZE_LF:
+			if (c != '\n')
+				err = "bare CR in chunk line";
+			d->state = after_size_line(d);
+			break;
+		case CH_TRAILER_START:
+		case CH_TRAILER_NAME:
+		case CH_TRAILER_VALUE:
+		case CH_TRAILER_LF:
+		case CH_FINAL_LF:
+			err = trailer_byte(d, c);
+			break;
+		default:
+			err = size_line_byte(d, c);
+			break;
+		}
+		rd++;
+		if (err != NULL) {
+			*len = wr;
+			return chunked_fail(d, err);
+		}
+	}
+	*len = wr;
+	if (d->state != CH_DONE)
+		return KA_PARSE_PARTIAL;
+	/* The caller finds the bytes after the body (a pipelined request) at buf + *len. */
+	if (rd < n)
+		memmove(buf + wr, buf + rd, n - rd);
+	return (ssize_t)(n - rd);
+}

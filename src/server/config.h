@@ -1,0 +1,66 @@
+/*
+ * kahttpd's configuration: one table of options (config.c) drives the command line,
+ * the --config file and --help, so the three can never disagree. Values are checked
+ * when read; a bad one names its option and the program exits with code 2.
+ */
+#ifndef KA_CONFIG_H
+#define KA_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "core/sockopt.h"
+
+#define KA_MAX_LISTENERS 16
+
+struct ka_listen {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char text[KA_ADDR_TEXT_MAX];  /* as given, for messages */
+};
+
+/* TCP keepalive probing; idle 0 means off. */
+struct ka_tcp_keepalive {
+	int idle;   /* TCP_KEEPIDLE, s */
+	int intvl;  /* TCP_KEEPINTVL, s */
+	int cnt;    /* TCP_KEEPCNT */
+};
+
+struct ka_config {
+	struct ka_listen listen[KA_MAX_LISTENERS];
+	unsigned n_listen;
+	char *root;                   /* document root */
+	unsigned workers;             /* 0 in the table means "number of CPUs" */
+	int64_t keepalive_timeout;    /* ms; 0 turns persistence off */
+	int64_t keepalive_grace;      /* ms advertised less than enforced */
+	uint64_t keepalive_requests;  /* per connection; 0 = unlimited */
+	int64_t keepalive_time;       /* ms of connection lifetime; 0 = unlimited */
+	int64_t header_timeout;       /* ms to receive a complete request head */
+	int64_t io_timeout;           /* ms of longest stall reading a body or writing */
+	uint64_t max_header_size;     /* bytes of request line + headers */
+	uint64_t max_body_size;       /* bytes of request body */
+	struct ka_tcp_keepalive tcp_keepalive;
+	unsigned tcp_user_timeout;    /* ms; 0 = off */
+	int64_t heartbeat;            /* ms of event-stream silence before a comment; 0 = off */
+	int64_t shutdown_timeout;     /* ms a drain may take before connections are cut */
+	bool trace_connections;       /* lifecycle events on stderr */
+	bool demo;                    /* serve /_demo/ */
+	char *config_file;            /* --config, NULL when none */
+};
+
+enum ka_config_result {
+	KA_CONFIG_OK = 0,
+	KA_CONFIG_EXIT = 1,   /* --help or --version was printed: exit 0 */
+	KA_CONFIG_ERROR = 2,  /* a message naming the option went to err: exit 2 */
+};
+
+/* Fills c from the defaults, then the --config file if one is named, then argv (the
+ * command line wins). Messages go to err, --help to out. */
+enum ka_config_result ka_config_load(struct ka_config *c, int argc, char **argv,
+                                     FILE *out, FILE *err);
+void ka_config_free(struct ka_config *c);
+
+#endif

@@ -1,0 +1,932 @@
+/*
+ * The connection state machine: where RFC 9112 section 9 (connection management)
+ * becomes code. One function per state, each returning whether to wait for the next
+ * event, go round again, or stop because the connection is gone; conn_run() loops
+ * until a step waits. Every state owns its timer: entering a state arms its FIFO,
+ * leaving it disarms, so exactly one connection timeout runs at a time (none while a
+ * handler is working). Sockets are registered once, edge-triggered for input and
+ * output, so a request costs no epoll_ctl; "readable" and "writable" remember an
+ * edge until a short read or write shows the kernel has nothing more for us.
+ */
+#include "server/conn.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/sockopt.h"
+#include "core/util.h"
+#include "server/trace.h"
+
+/* An unread body is read and thrown away when at most this much of it is still to
+ * come; a larger one costs more than a new connection, so we close instead. */
+#define DISCARD_MAX (64 * 1024)
+/* Room a new response needs in the write buffer (its head, or a small body). */
+#define RESPONSE_ROOM 4096
+
+enum step { STEP_WAIT, STEP_AGAIN, STEP_CLOSED };
+
+static const char *const reason_names[KA_CLOSE_REASONS] = {
+	[KA_CLOSE_KEEPALIVE_TIMEOUT] = "keepalive_timeout",
+	[KA_CLOSE_KEEPALIVE_REQUESTS] = "keepalive_requests",
+	[KA_CLOSE_KEEPALIVE_TIME] = "keepalive_time",
+	[KA_CLOSE_CLIENT_CLOSE] = "client_close",
+	[KA_CLOSE_CONNECTION_CLOSE] = "connection_close",
+	[KA_CLOSE_HEADER_TIMEOUT] = "header_timeout",
+	[KA_CLOSE_IO_TIMEOUT] = "io_timeout",
+	[KA_CLOSE_BAD_REQUEST] = "bad_request",
+	[KA_CLOSE_TCP_KEEPALIVE] = "tcp_keepalive",
+	[KA_CLOSE_EVICTED] = "evicted",
+	[KA_CLOSE_SHUTDOWN] = "shutdown",
+	[KA_CLOSE_ERROR] = "error",
+};
+
+const char *ka_close_reason_name(enum ka_close_reason r)
+{
+	return r < KA_CLOSE_REASONS ? reason_names[r] : "?";
+}
+
+const char *ka_conn_state_name(enum ka_conn_state s)
+{
+	static const char *const names[] = { "reading", "reading", "processing",
+	                                     "writing", "idle",    "lingering" };
+
+	return s <= KA_CONN_LINGER ? names[s] : "?";
+}
+
+static void on_event(struct ka_io *io, uint32_t events);
+
+/* ---- borrowing and returning per-request memory ---------------------------------------- */
+
+/* Readies ex for the next request on the connection. The 3 KiB header array and the
+ * scratch area are left as they are: the parser and handlers overwrite what they use. */
+static void exchange_reset(struct ka_exchange *ex)
+{
+	ka_output_drop_tail(ex);
+	ex->scanned = 0;
+	ex->head_len = 0;
+	ex->framing = KA_FRAMING_NONE;
+	ex->body_left = 0;
+	memset(&ex->chunked, 0, sizeof(ex->chunked));
+	ex->body_done = true;
+	ex->body_wanted = false;
+	ex->body_len = 0;
+	ex->is_head = false;
+	ex->keep_alive = false;
+	ex->chunked_out = false;
+	ex->streaming = false;
+	ex->on_drain = NULL;
+	ex->on_body = NULL;
+	ka_resp_init(&ex->resp, 200);
+}
+
+static void exchange_release(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	ka_output_drop_tail(ex);
+	ka_loop_timer_remove(&c->w->loop, &ex->timer);
+	free(ex->body);
+	ka_pool_put(&c->w->exchanges, ex);
+	c->ex = NULL;
+}
+
+/* Borrows read and write buffers and an exchange; false when memory ran out. */
+static bool conn_activate(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+
+	if (!c->rbuf && !(c->rbuf = ka_buf_get(&w->bufs)))
+		return false;
+	if (!c->wbuf && !(c->wbuf = ka_buf_get(&w->bufs)))
+		return false;
+	if (!c->ex) {
+		struct ka_exchange *ex = ka_pool_get(&w->exchanges);
+
+		if (!ex)
+			return false;
+		ex->conn = c;
+		ex->body = NULL;
+		ex->body_cap = 0;
+		ex->tail = KA_TAIL_NONE;
+		ex->tail_fd = -1;
+		ex->timer.index = 0;
+		c->ex = ex;
+		exchange_reset(ex);
+	}
+	return true;
+}
+
+/* Gives back everything an idle connection does not need. */
+static void conn_release(struct ka_conn *c)
+{
+	if (c->ex)
+		exchange_release(c);
+	if (c->rbuf && ka_buf_used(c->rbuf) == 0) {
+		ka_buf_put(&c->w->bufs, c->rbuf);
+		c->rbuf = NULL;
+	}
+	if (c->wbuf && ka_buf_used(c->wbuf) == 0) {
+		ka_buf_put(&c->w->bufs, c->wbuf);
+		c->wbuf = NULL;
+	}
+}
+
+/* ---- birth and death --------------------------------------------------------------------- */
+
+static void peer_store(struct ka_peer *p, const struct sockaddr *sa)
+{
+	p->family = (uint8_t)sa->sa_family;
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)sa;
+
+		p->port = ntohs(a6->sin6_port);
+		memcpy(p->addr, &a6->sin6_addr, 16);
+	} else {
+		const struct sockaddr_in *a4 = (const struct sockaddr_in *)sa;
+
+		p->port = ntohs(a4->sin_port);
+		memcpy(p->addr, &a4->sin_addr, 4);
+	}
+}
+
+struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer)
+{
+	struct ka_conn *c = calloc(1, sizeof(*c));
+	int64_t now = w->loop.now;
+
+	if (!c) {
+		close(fd);
+		return NULL;
+	}
+	c->io.fd = fd;
+	c->io.on_event = on_event;
+	c->w = w;
+	c->born = now;
+	c->id = atomic_fetch_add_explicit(&w->srv->next_conn_id, 1, memory_order_relaxed) + 1;
+	c->state = KA_CONN_HEAD;
+	/* TCP_NODELAY and TCP keepalive came with the socket from its listener (main.c). */
+	if (ka_loop_add(&w->loop, &c->io, KA_EV_IN | KA_EV_OUT | KA_EV_RDHUP | KA_EV_EDGE) < 0) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->link.next = w->conns.next;
+	c->link.prev = &w->conns;
+	w->conns.next->prev = &c->link;
+	w->conns.next = &c->link;
+	w->nconns++;
+	/* The first request's head must be complete within --header-timeout of the accept. */
+	ka_fifo_push(&w->header_q, &c->timer, now);
+	if (w->cfg->keepalive_time)
+		ka_fifo_push(&w->life_q, &c->life, now);
+	peer_store(&c->peer, peer);
+	if (w->cfg->trace_connections) {
+		char text[KA_ADDR_TEXT_MAX];
+
+		ka_trace(c, "accept", "peer=%s worker=%u", ka_conn_peer_text(c, text, sizeof(text)),
+		         w->index);
+	}
+	return c;
+}
+
+void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
+{
+	struct ka_worker *w = c->w;
+
+	c->close_reason = reason;
+	ka_trace(c, "close", "reason=%s closed_by=%s requests=%u age_ms=%lld",
+	         ka_close_reason_name(reason), c->peer_closed ? "client" : "server", c->requests,
+	         (long long)(w->loop.now - c->born));
+	ka_fifo_remove(&c->timer);
+	ka_fifo_remove(&c->life);
+	if (c->ex)
+		exchange_release(c);
+	if (c->rbuf)
+		ka_buf_put(&w->bufs, c->rbuf);
+	if (c->wbuf)
+		ka_buf_put(&w->bufs, c->wbuf);
+	/* No other descriptor refers to the socket, so close() also takes it out of epoll. */
+	close(c->io.fd);
+	c->io.fd = -1;
+	/* Freed at the end of the loop iteration (ka_conn_free_closed): an event for this
+	 * connection may still be waiting further down the current epoll batch. */
+	c->link.prev->next = c->link.next;
+	c->link.next->prev = c->link.prev;
+	c->link.next = w->closed.next;
+	c->link.prev = &w->closed;
+	w->closed.next->prev = &c->link;
+	w->closed.next = &c->link;
+	w->nconns--;
+	if (w->draining && w->nconns == 0)
+		w->loop.stop = true;
+}
+
+/* After the last response is out: close at once when the client said it was done and
+ * nothing more can be on its way, otherwise linger (RFC 9112 9.6): shut down our side
+ * so the client sees the end of the response, read and drop what it still sends, and
+ * close when it closes or after 2 s. Closing with unread input would send RST, and an
+ * RST can destroy a response the client has not read yet. */
+static enum step conn_finish(struct ka_conn *c)
+{
+	bool more_may_come = !c->client_done || c->readable ||
+	                     (c->rbuf && ka_buf_used(c->rbuf)) || (c->ex && !c->ex->body_done);
+
+	if (c->peer_closed || !more_may_come) {
+		ka_conn_close(c, c->close_reason);
+		return STEP_CLOSED;
+	}
+	shutdown(c->io.fd, SHUT_WR);
+	if (c->ex)
+		exchange_release(c);
+	if (c->rbuf)
+		c->rbuf->pos = c->rbuf->len = 0;
+	conn_release(c);
+	c->state = KA_CONN_LINGER;
+	ka_fifo_push(&c->w->linger_q, &c->timer, c->w->loop.now);
+	return STEP_AGAIN;
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
+
+/* One recv. A short read means the socket is drained: with edge-triggered epoll, any
+ * byte that arrives later brings a new event, so no second recv to see EAGAIN. */
+static ssize_t conn_recv(struct ka_conn *c, char *p, size_t len)
+{
+	for (;;) {
+		ssize_t n = recv(c->io.fd, p, len, 0);
+
+		if (n > 0) {
+			if ((size_t)n < len)
+				c->readable = false;
+			return n;
+		}
+		if (n == 0) {
+			c->peer_closed = true;
+			c->readable = false;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			c->readable = false;
+			return RECV_AGAIN;
+		}
+		return RECV_ERROR;
+	}
+}
+
+/* Reads into the free room of the read buffer, compacting it first if needed. */
+static ssize_t conn_recv_buf(struct ka_conn *c)
+{
+	struct ka_buf *b = c->rbuf;
+	ssize_t n;
+
+	if (ka_buf_room(b) == 0)
+		ka_buf_compact(b);
+	if (ka_buf_room(b) == 0)
+		return RECV_AGAIN;
+	n = conn_recv(c, b->data + b->len, ka_buf_room(b));
+	if (n > 0)
+		b->len += (uint32_t)n;
+	return n;
+}
+
+static enum ka_close_reason reason_for_errno(int err)
+{
+	return err == ETIMEDOUT ? KA_CLOSE_TCP_KEEPALIVE
+	       : (err == ECONNRESET || err == EPIPE) ? KA_CLOSE_CLIENT_CLOSE
+	                                              : KA_CLOSE_ERROR;
+}
+
+/* ---- request bodies ---------------------------------------------------------------------- */
+
+/* Takes body bytes from the read buffer, starting off bytes after its unconsumed start
+ * (off is the head length while the head is still needed). Decoded bytes go to the
+ * handler or nowhere; what follows the body stays for the next request. Returns 1 when
+ * the body is complete, 0 when more is needed, -1 on error (status in *status). */
+static int body_take(struct ka_conn *c, size_t off, int *status, const char **why)
+{
+	struct ka_exchange *ex = c->ex;
+	struct ka_buf *b = c->rbuf;
+	char *p = b->data + b->pos + off;
+	size_t avail = b->len - b->pos - off;
+	size_t got, rest;
+	int done;
+
+	if (ex->framing == KA_FRAMING_LENGTH) {
+		got = avail < ex->body_left ? avail : ex->body_left;
+		rest = avail - got;
+		ex->body_left -= got;
+		done = ex->body_left == 0;
+	} else {
+		ssize_t r;
+
+		got = avail;
+		r = ka_http_chunked_decode(&ex->chunked, p, &got);
+		if (r == KA_PARSE_ERROR) {
+			*status = 400;
+			*why = ex->chunked.error;
+			return -1;
+		}
+		rest = r >= 0 ? (size_t)r : 0;
+		done = r >= 0;
+	}
+	if (ex->body_wanted && got) {
+		if (ex->body_len + got > c->w->cfg->max_body_size) {
+			*status = 413;
+			*why = "request body larger than --max-body-size";
+			return -1;
+		}
+		if (ex->body_len + got > ex->body_cap) {
+			size_t cap = ex->body_cap ? ex->body_cap : 4096;
+			char *nb;
+
+			while (cap < ex->body_len + got)
+				cap *= 2;
+			if (!(nb = realloc(ex->body, cap))) {
+				*status = 500;
+				*why = "out of memory";
+				return -1;
+			}
+			ex->body = nb;
+			ex->body_cap = cap;
+		}
+		memcpy(ex->body + ex->body_len, p, got);
+		ex->body_len += got;
+	}
+	/* Drop the body bytes. With the head gone (off 0) the buffer's start moves past
+	 * them; with the head still in front, what follows moves down to close the gap. */
+	if (off == 0) {
+		b->len = (uint32_t)(p - b->data + got + rest);
+		b->pos += (uint32_t)got;
+	} else {
+		memmove(p, p + got, rest);
+		b->len = (uint32_t)(p - b->data + rest);
+	}
+	if (b->pos == b->len)
+		b->pos = b->len = 0;
+	if (done)
+		ex->body_done = true;
+	return done;
+}
+
+/* ---- persistence ------------------------------------------------------------------------- */
+
+/* Decides whether the response about to be written is the connection's last, and what
+ * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
+ * only on "keep-alive" and when the length is known. */
+static void conn_decide(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	const struct ka_config *cfg = c->w->cfg;
+	int64_t now = c->w->loop.now;
+	int64_t age = now - c->born;
+	enum ka_close_reason why = KA_CLOSE_CONNECTION_CLOSE;
+	bool keep = !c->client_done;
+
+	if (keep && cfg->keepalive_timeout == 0) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
+	} else if (keep && c->last_call) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
+	} else if (keep && cfg->keepalive_requests && c->requests >= cfg->keepalive_requests) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_REQUESTS;
+	} else if (keep && cfg->keepalive_time && age >= cfg->keepalive_time) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIME;
+	} else if (keep && c->w->draining) {
+		keep = false;
+		why = KA_CLOSE_SHUTDOWN;
+	} else if (keep && ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM &&
+	           ex->req.minor_version == 0 && !ex->is_head) {
+		keep = false;  /* HTTP/1.0 has no chunked coding: the close ends the body */
+	} else if (keep && !ex->body_done &&
+	           (ex->framing == KA_FRAMING_CHUNKED || ex->body_left > DISCARD_MAX)) {
+		keep = false;  /* too much unread body to discard: cheaper to close */
+	}
+	ex->keep_alive = keep;
+	if (!keep) {
+		c->closing = true;
+		c->close_reason = why;
+		return;
+	}
+	/* Advertise what we will enforce, less the grace, so that a client which trusts the
+	 * header closes first and never races our close (KEEPALIVE.md, "the reuse race"). */
+	{
+		int64_t enforce = cfg->keepalive_timeout;
+
+		if (cfg->keepalive_time && cfg->keepalive_time - age < enforce)
+			enforce = cfg->keepalive_time - age;
+		enforce -= cfg->keepalive_grace;
+		ex->ka_timeout_s = enforce > 0 ? enforce / 1000 : 0;
+		ex->ka_max = cfg->keepalive_requests ? cfg->keepalive_requests - c->requests
+		                                     : UINT64_MAX;
+	}
+}
+
+/* The response's last byte is with the kernel (or, for a pipelined response, in the
+ * buffer that leaves with the next write): count and report it. */
+static void conn_response_done(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	if (!ex->response_pending)
+		return;
+	ex->response_pending = false;
+	ka_trace(c, "response", "req=%u status=%d persist=%s", c->requests, ex->resp.status,
+	         ex->keep_alive ? "keep-alive" : "close");
+}
+
+/* ---- responses --------------------------------------------------------------------------- */
+
+/* The response is queued: move on. A pipelined next request already in the buffer is
+ * parsed right away so that its response joins this one in the same write, unless that
+ * could reorder output (a file or memory tail is pending) or the buffer is filling. */
+static void conn_response_queued(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	if (ex->head_len) {
+		ka_buf_consume(c->rbuf, ex->head_len);
+		ex->head_len = 0;
+	}
+	c->state = KA_CONN_WRITE;
+	if (!c->closing && !ex->streaming && ex->body_done && ex->tail == KA_TAIL_NONE &&
+	    ka_buf_used(c->rbuf) && ka_buf_room(c->wbuf) >= RESPONSE_ROOM) {
+		conn_response_done(c);
+		exchange_reset(ex);
+		c->state = KA_CONN_HEAD;
+	}
+}
+
+void ka_conn_respond(struct ka_conn *c)
+{
+	conn_decide(c);
+	ka_output_response(c);
+	conn_response_queued(c);
+}
+
+void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
+                           enum ka_close_reason reason)
+{
+	struct ka_exchange *ex = c->ex;
+	int n = snprintf(ex->scratch, sizeof(ex->scratch), "%d %s: %s\n", status,
+	                 ka_status_reason(status), detail ? detail : "");
+
+	ka_output_drop_tail(ex);
+	ex->streaming = false;
+	ex->is_head = false;
+	ka_resp_text(&ex->resp, status, ex->scratch, (size_t)n);
+	ex->keep_alive = false;
+	c->closing = true;
+	c->client_done = false;
+	c->close_reason = reason;
+	ka_output_response(c);
+	conn_response_queued(c);
+}
+
+/* ---- the states -------------------------------------------------------------------------- */
+
+static bool output_pending(const struct ka_conn *c)
+{
+	return (c->wbuf && ka_buf_used(c->wbuf)) || (c->ex && c->ex->tail != KA_TAIL_NONE);
+}
+
+static enum step start_request(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+	struct ka_exchange *ex = c->ex;
+	struct ka_http_request *req = &ex->req;
+	int status = 0;
+	const char *why = NULL;
+
+	c->requests++;
+	ex->is_head = req->method_id == KA_METHOD_HEAD;
+	ka_trace(c, "request", "req=%u method=%.*s target=%.*s version=1.%d", c->requests,
+	         (int)req->method.len, req->method.p, (int)KA_MIN(req->target.len, 200),
+	         req->target.p, req->minor_version);
+	c->client_done = req->minor_version == 1 ? req->conn_close : !req->conn_keep_alive;
+	if (req->is_chunked) {
+		ex->framing = KA_FRAMING_CHUNKED;
+		ex->body_done = false;
+	} else if (req->content_length > 0) {
+		ex->framing = KA_FRAMING_LENGTH;
+		ex->body_left = (uint64_t)req->content_length;
+		ex->body_done = false;
+		if ((uint64_t)req->content_length > w->cfg->max_body_size) {
+			ka_conn_respond_error(c, 413, "request body larger than --max-body-size",
+			                      KA_CLOSE_BAD_REQUEST);
+			return STEP_AGAIN;
+		}
+	}
+
+	if (w->cfg->demo && req->path.len >= 7 && memcmp(req->path.p, "/_demo/", 7) == 0) {
+		ka_demo_dispatch(c);
+		if (ex->body_wanted && !ex->body_done) {
+			/* The handler kept what it needs of the head; the body may now overwrite it. */
+			ka_buf_consume(c->rbuf, ex->head_len);
+			ex->head_len = 0;
+			c->state = KA_CONN_BODY;
+			ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
+		}
+		return STEP_AGAIN;
+	}
+
+	/* Handlers that ignore the body: drop what of it has already arrived, so that
+	 * conn_decide knows whether the rest is small enough to discard later. */
+	if (!ex->body_done && body_take(c, ex->head_len, &status, &why) < 0) {
+		ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
+		return STEP_AGAIN;
+	}
+	ka_static_serve(&w->srv->root, req, &ex->resp, ex->scratch, sizeof(ex->scratch));
+	ka_conn_respond(c);
+	return STEP_AGAIN;
+}
+
+static enum step step_head(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+	const struct ka_http_limits limits = { w->cfg->max_header_size, KA_HTTP_MAX_TARGET };
+	struct ka_exchange *ex;
+	struct ka_buf *b;
+
+	if (!conn_activate(c)) {
+		ka_conn_close(c, KA_CLOSE_ERROR);
+		return STEP_CLOSED;
+	}
+	ex = c->ex;
+	b = c->rbuf;
+	for (;;) {
+		size_t avail = ka_buf_used(b);
+		ssize_t n;
+
+		if (avail > ex->scanned) {
+			ssize_t r = ka_http_parse_request(b->data + b->pos, avail, ex->scanned, &limits,
+			                                  &ex->req);
+
+			if (r > 0) {
+				ka_fifo_remove(&c->timer);
+				ex->head_len = (size_t)r;
+				return start_request(c);
+			}
+			if (r == KA_PARSE_ERROR) {
+				ka_fifo_remove(&c->timer);
+				ka_conn_respond_error(c, ex->req.status, ex->req.error, KA_CLOSE_BAD_REQUEST);
+				return STEP_AGAIN;
+			}
+			ex->scanned = avail;
+		}
+		/* Before waiting for the rest of a head, send what earlier requests produced. */
+		if (output_pending(c)) {
+			ka_fifo_remove(&c->timer);
+			c->state = KA_CONN_WRITE;
+			return STEP_AGAIN;
+		}
+		if (!ka_fifo_node_armed(&c->timer))
+			ka_fifo_push(&w->header_q, &c->timer, w->loop.now);
+		if (!c->readable)
+			return STEP_WAIT;
+		n = conn_recv_buf(c);
+		if (n == RECV_AGAIN)
+			return STEP_WAIT;
+		if (n <= 0) {
+			ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
+			return STEP_CLOSED;
+		}
+	}
+}
+
+static enum step step_body(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+	struct ka_exchange *ex = c->ex;
+
+	for (;;) {
+		int status = 0;
+		const char *why = NULL;
+		ssize_t n;
+
+		if (ka_buf_used(c->rbuf)) {
+			int r = body_take(c, 0, &status, &why);
+
+			if (r < 0) {
+				ka_fifo_remove(&c->timer);
+				if (ex->body_wanted) {
+					ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
+					return STEP_AGAIN;
+				}
+				ka_conn_close(c, KA_CLOSE_BAD_REQUEST);  /* response already sent */
+				return STEP_CLOSED;
+			}
+			if (r == 1)
+				break;
+		}
+		/* An interim 100 Continue may be waiting to go out. */
+		if (output_pending(c) && ka_output_flush(c) < 0) {
+			ka_conn_close(c, reason_for_errno(errno));
+			return STEP_CLOSED;
+		}
+		if (!c->readable)
+			return STEP_WAIT;
+		n = conn_recv_buf(c);
+		if (n == RECV_AGAIN)
+			return STEP_WAIT;
+		if (n <= 0) {
+			ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
+			return STEP_CLOSED;
+		}
+		ka_fifo_push(&w->io_q, &c->timer, w->loop.now);  /* progress: the stall clock restarts */
+	}
+	ka_fifo_remove(&c->timer);
+	if (ex->body_wanted) {
+		ex->body_wanted = false;
+		ex->on_body(c);
+		return STEP_AGAIN;
+	}
+	c->state = KA_CONN_WRITE;  /* discarded: carry on as after any response */
+	return STEP_AGAIN;
+}
+
+/* A handler is working. Input is read only to notice a client that gave up: nginx
+ * does the same, and it frees a slow handler's connection at once. Pipelined bytes
+ * wait in the buffer. */
+static enum step step_process(struct ka_conn *c)
+{
+	ssize_t n;
+
+	if (!c->readable)
+		return STEP_WAIT;
+	if (ka_buf_room(c->rbuf) == 0 && c->rbuf->pos == 0)
+		return STEP_WAIT;  /* buffer full of pipelined requests: read later */
+	n = conn_recv_buf(c);
+	if (n == 0 || n == RECV_ERROR) {
+		ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
+		return STEP_CLOSED;
+	}
+	return n > 0 ? STEP_AGAIN : STEP_WAIT;
+}
+
+static void conn_go_idle(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+
+	conn_release(c);
+	c->state = KA_CONN_IDLE;
+	ka_trace(c, "idle", "timeout_ms=%lld", (long long)w->cfg->keepalive_timeout);
+	/* RFC 9112 9.8 leaves the timeout to us; it starts now that the last byte of the
+	 * response is with the kernel. */
+	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
+}
+
+static enum step step_write(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+	struct ka_exchange *ex = c->ex;
+	int r = ka_output_flush(c);
+
+	if (r < 0) {
+		ka_conn_close(c, reason_for_errno(errno));
+		return STEP_CLOSED;
+	}
+	if (r == 0) {
+		/* The socket is full: the client is not reading. Restart the stall clock only
+		 * when we are not already waiting on it, so a trickle still counts as progress
+		 * (each partial write re-arms) but a stuck client times out. */
+		ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
+		return c->readable && ex && ex->streaming ? step_process(c) : STEP_WAIT;
+	}
+	ka_fifo_remove(&c->timer);
+	if (ex && ex->streaming) {
+		if (ex->on_drain)
+			ex->on_drain(c);
+		if (output_pending(c))
+			return STEP_AGAIN;
+		return c->readable ? step_process(c) : STEP_WAIT;
+	}
+	if (ex)
+		conn_response_done(c);
+	if (c->closing)
+		return conn_finish(c);
+	if (ex && !ex->body_done) {
+		c->state = KA_CONN_BODY;
+		ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
+		return STEP_AGAIN;
+	}
+	if (c->rbuf && ka_buf_used(c->rbuf)) {
+		exchange_reset(ex);
+		c->state = KA_CONN_HEAD;
+		return STEP_AGAIN;
+	}
+	conn_go_idle(c);
+	return c->readable ? STEP_AGAIN : STEP_WAIT;
+}
+
+/* The first byte of the next request ends the idle wait; its head must then be
+ * complete within --header-timeout. */
+static enum step step_idle(struct ka_conn *c)
+{
+	struct ka_worker *w = c->w;
+	ssize_t n;
+
+	if (!c->readable)
+		return STEP_WAIT;
+	if (!conn_activate(c)) {
+		ka_conn_close(c, KA_CLOSE_ERROR);
+		return STEP_CLOSED;
+	}
+	n = conn_recv_buf(c);
+	if (n > 0) {
+		c->state = KA_CONN_HEAD;
+		ka_fifo_push(&w->header_q, &c->timer, w->loop.now);
+		return STEP_AGAIN;
+	}
+	if (n == RECV_AGAIN) {
+		conn_release(c);
+		return STEP_WAIT;
+	}
+	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
+	return STEP_CLOSED;
+}
+
+static enum step step_linger(struct ka_conn *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (!c->readable)
+			return STEP_WAIT;
+		n = conn_recv(c, c->w->discard, sizeof(c->w->discard));
+		if (n == RECV_AGAIN)
+			return STEP_WAIT;
+		if (n <= 0) {
+			ka_conn_close(c, c->close_reason);
+			return STEP_CLOSED;
+		}
+	}
+}
+
+void ka_conn_run(struct ka_conn *c)
+{
+	enum step s;
+
+	do {
+		switch ((enum ka_conn_state)c->state) {
+		case KA_CONN_HEAD:
+			s = step_head(c);
+			break;
+		case KA_CONN_BODY:
+			s = step_body(c);
+			break;
+		case KA_CONN_PROCESS:
+			s = step_process(c);
+			break;
+		case KA_CONN_WRITE:
+			s = step_write(c);
+			break;
+		case KA_CONN_IDLE:
+			s = step_idle(c);
+			break;
+		case KA_CONN_LINGER:
+			s = step_linger(c);
+			break;
+		default:
+			s = STEP_WAIT;
+		}
+	} while (s == STEP_AGAIN);
+}
+
+void ka_conn_free_closed(void *data)
+{
+	struct ka_worker *w = data;
+
+	while (w->closed.next != &w->closed) {
+		struct ka_link *l = w->closed.next;
+
+		l->next->prev = l->prev;
+		l->prev->next = l->next;
+		free(ka_container_of(l, struct ka_conn, link));
+	}
+}
+
+static void on_event(struct ka_io *io, uint32_t events)
+{
+	struct ka_conn *c = (struct ka_conn *)io;
+
+	if (io->fd < 0)
+		return;  /* closed earlier in this batch */
+	/* EPOLLERR: a socket error (ETIMEDOUT when TCP keepalive probes or
+	 * TCP_USER_TIMEOUT gave up, ECONNRESET); EPOLLHUP: both directions are shut, as
+	 * after an RST. Either way the peer can take nothing more from us. */
+	if (events & (KA_EV_ERR | KA_EV_HUP)) {
+		if (c->state == KA_CONN_LINGER) {
+			ka_conn_close(c, c->close_reason);
+			return;
+		}
+		if ((events & KA_EV_ERR) || !(events & KA_EV_IN)) {
+			int err = ka_sock_error(io->fd);
+
+			if (err == ETIMEDOUT)
+				ka_trace(c, "tcp_keepalive_dead", "state=%s", ka_conn_state_name(c->state));
+			ka_conn_close(c, err ? reason_for_errno(err) : KA_CLOSE_CLIENT_CLOSE);
+			return;
+		}
+	}
+	if (events & KA_EV_OUT)
+		c->writable = true;
+	if (events & (KA_EV_IN | KA_EV_RDHUP))
+		c->readable = true;
+	ka_conn_run(c);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+/* An idle connection's time is up (idle timeout or lifetime). The race guard: a request
+ * may have arrived since the loop last looked; if so it is answered, with
+ * Connection: close, rather than dropped (KEEPALIVE.md, "the reuse race"). */
+static void conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
+{
+	char byte;
+	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n > 0) {
+		c->last_call = true;
+		c->readable = true;
+		c->state = KA_CONN_HEAD;
+		ka_fifo_push(&c->w->header_q, &c->timer, c->w->loop.now);
+		ka_conn_run(c);
+		return;
+	}
+	if (n == 0)
+		c->peer_closed = true;
+	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason);
+}
+
+void ka_conn_header_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+
+	(void)data;
+	/* Nothing received: close silently. Part of a head: say why, then close. */
+	if (c->state != KA_CONN_HEAD || !c->rbuf || ka_buf_used(c->rbuf) == 0 ||
+	    !conn_activate(c)) {
+		ka_conn_close(c, KA_CLOSE_HEADER_TIMEOUT);
+		return;
+	}
+	ka_conn_respond_error(c, 408, "request head not received within --header-timeout",
+	                      KA_CLOSE_HEADER_TIMEOUT);
+	ka_conn_run(c);
+}
+
+void ka_conn_idle_timeout(struct ka_fifo_node *node, void *data)
+{
+	(void)data;
+	conn_expire_idle(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_KEEPALIVE_TIMEOUT);
+}
+
+void ka_conn_io_timeout(struct ka_fifo_node *node, void *data)
+{
+	(void)data;
+	ka_conn_close(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_IO_TIMEOUT);
+}
+
+void ka_conn_linger_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+
+	(void)data;
+	ka_conn_close(c, c->close_reason);
+}
+
+/* --keepalive-time: an idle connection closes when it reaches the age; a busy one
+ * finds out in conn_decide and ends with its current response. */
+void ka_conn_life_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, life);
+
+	(void)data;
+	if (c->state == KA_CONN_IDLE) {
+		ka_fifo_remove(&c->timer);
+		conn_expire_idle(c, KA_CLOSE_KEEPALIVE_TIME);
+	}
+}
+
+void ka_conn_drain(struct ka_conn *c)
+{
+	bool silent = c->state == KA_CONN_IDLE ||
+	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
+	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
+
+	if (silent) {
+		ka_fifo_remove(&c->timer);
+		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
+	}
+	/* Others end with their current response: conn_decide sees w->draining. */
+}

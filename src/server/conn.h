@@ -1,0 +1,165 @@
+/*
+ * A client connection and the state of the request it is serving. The connection is
+ * small and lives as long as the TCP connection; everything a request needs (parsed
+ * head, response description, body, handler state) is in a ka_exchange borrowed from
+ * the worker's pool, together with the read and write buffers, and given back before
+ * the connection goes idle. An idle keep-alive connection is this struct and nothing
+ * else.
+ */
+#ifndef KA_CONN_H
+#define KA_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+#include "core/http_parse.h"
+#include "core/loop.h"
+#include "core/timer.h"
+#include "server/resp.h"
+#include "server/server.h"
+
+enum ka_conn_state {
+	KA_CONN_HEAD,     /* reading a request head (or waiting for a new one's first byte) */
+	KA_CONN_BODY,     /* reading a request body, for the handler or to discard it */
+	KA_CONN_PROCESS,  /* a handler is working; no connection timer runs */
+	KA_CONN_WRITE,    /* response bytes queued; a stream may add more */
+	KA_CONN_IDLE,     /* keep-alive: between requests, holding no buffers */
+	KA_CONN_LINGER,   /* write side shut down, discarding input before close */
+};
+
+/* Why a connection ended: exactly one per connection. */
+enum ka_close_reason {
+	KA_CLOSE_KEEPALIVE_TIMEOUT,
+	KA_CLOSE_KEEPALIVE_REQUESTS,
+	KA_CLOSE_KEEPALIVE_TIME,
+	KA_CLOSE_CLIENT_CLOSE,
+	KA_CLOSE_CONNECTION_CLOSE,
+	KA_CLOSE_HEADER_TIMEOUT,
+	KA_CLOSE_IO_TIMEOUT,
+	KA_CLOSE_BAD_REQUEST,
+	KA_CLOSE_TCP_KEEPALIVE,
+	KA_CLOSE_EVICTED,
+	KA_CLOSE_SHUTDOWN,
+	KA_CLOSE_ERROR,
+	KA_CLOSE_REASONS
+};
+
+const char *ka_close_reason_name(enum ka_close_reason r);
+/* As /connections reports it: reading, processing, writing, idle, lingering. */
+const char *ka_conn_state_name(enum ka_conn_state s);
+
+enum ka_body_framing { KA_FRAMING_NONE, KA_FRAMING_LENGTH, KA_FRAMING_CHUNKED };
+enum ka_tail_kind { KA_TAIL_NONE, KA_TAIL_MEM, KA_TAIL_FILE };
+
+struct ka_conn;
+
+struct ka_exchange {
+	struct ka_conn *conn;
+	struct ka_http_request req;
+	size_t scanned;    /* head bytes the parser has already seen */
+	size_t head_len;   /* 0 until the head is complete */
+
+	/* Request body: framing, progress, and who reads it. */
+	enum ka_body_framing framing;
+	uint64_t body_left;  /* KA_FRAMING_LENGTH: bytes still to come */
+	struct ka_chunked chunked;
+	bool body_done;
+	bool body_wanted;    /* the handler reads it; otherwise it is discarded */
+	char *body;          /* what the handler read (malloc'd, up to --max-body-size) */
+	size_t body_len, body_cap;
+
+	struct ka_resp resp;
+	bool is_head;        /* HEAD: headers as for GET, no body */
+	bool response_pending;  /* queued, not yet reported as sent */
+	bool keep_alive;     /* this response leaves the connection open */
+	bool chunked_out;    /* the response body is sent chunked */
+	int64_t ka_timeout_s;    /* Keep-Alive: timeout= to advertise */
+	uint64_t ka_max;         /* Keep-Alive: max=, UINT64_MAX when unlimited */
+
+	/* Output beyond the write buffer: one memory block or one file range. */
+	enum ka_tail_kind tail;
+	const char *tail_mem;
+	int tail_fd;
+	off_t tail_off;
+	size_t tail_len;
+
+	/* Handlers that answer later (sleep) or in pieces (stream). */
+	bool streaming;               /* more output will follow */
+	struct ka_timer timer;        /* handler wake-up */
+	void (*on_drain)(struct ka_conn *c);  /* streaming: output queue has emptied */
+	void (*on_body)(struct ka_conn *c);   /* body_wanted: the whole body has been read */
+	uint64_t h[8];                /* handler-private counters */
+
+	char scratch[4096];  /* error texts and other small bodies */
+};
+
+/* The peer's address, compactly: an idle connection should stay small. */
+struct ka_peer {
+	uint8_t family;  /* AF_INET or AF_INET6 */
+	uint16_t port;
+	uint8_t addr[16];
+};
+
+struct ka_conn {
+	struct ka_io io;
+	struct ka_worker *w;
+	struct ka_link link;          /* in w->conns */
+	struct ka_fifo_node timer;    /* in one of header_q, idle_q, io_q, linger_q */
+	struct ka_fifo_node life;     /* in life_q while --keepalive-time applies */
+	struct ka_buf *rbuf, *wbuf;
+	struct ka_exchange *ex;
+	int64_t born;                 /* loop time of accept, ms */
+	uint64_t id;
+	struct ka_peer peer;
+	uint32_t requests;            /* requests begun on this connection */
+	uint8_t state;                /* enum ka_conn_state */
+	uint8_t close_reason;         /* enum ka_close_reason, once decided */
+	bool readable, writable;      /* edge-triggered readiness not yet used up */
+	bool closing;                 /* the response being sent is the last */
+	bool client_done;             /* the request itself asked to close */
+	bool last_call;               /* a request arrived at the idle deadline: answer, close */
+	bool peer_closed;             /* we saw the client's FIN first */
+};
+
+/* Accepted socket fd from peer becomes a connection of w; NULL (fd closed) on failure. */
+struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer);
+
+/* Ends the connection now, counting reason. The one place a connection is freed. */
+void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason);
+
+/* Frees the connections closed during this loop iteration (loop->after). */
+void ka_conn_free_closed(void *worker);
+
+/* Drains a connection for shutdown: idle ones close at once, others finish their
+ * current response with Connection: close. */
+void ka_conn_drain(struct ka_conn *c);
+
+/* Timer callbacks, one per FIFO (server.h). */
+ka_fifo_cb ka_conn_header_timeout, ka_conn_idle_timeout, ka_conn_io_timeout,
+	ka_conn_linger_timeout, ka_conn_life_timeout;
+
+/* ---- for handlers (demo.c) and the output path (output.c) ---------------------------- */
+
+/* The response in c->ex->resp is complete: queue it and carry on. */
+void ka_conn_respond(struct ka_conn *c);
+/* An error response that ends the connection (parse errors, 408, 413). */
+void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
+                           enum ka_close_reason reason);
+/* Drives the connection after a handler changed it from outside an I/O event (a
+ * handler timer): writes what was queued, and so on. */
+void ka_conn_run(struct ka_conn *c);
+
+/* output.c: serialises ex->resp into the write buffer, sets ex->keep_alive. */
+void ka_output_response(struct ka_conn *c);
+/* output.c: writes what is queued; returns 1 when all is out, 0 when the socket is
+ * full, -1 when the connection failed (errno kept). */
+int ka_output_flush(struct ka_conn *c);
+/* output.c: releases a pending file or memory tail. */
+void ka_output_drop_tail(struct ka_exchange *ex);
+
+/* demo.c: answers a /_demo/ request (sets up ex->resp or goes asynchronous). */
+void ka_demo_dispatch(struct ka_conn *c);
+
+#endif

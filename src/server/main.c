@@ -1,0 +1,203 @@
+/*
+ * kahttpd's entry point: read the configuration, bind every listener (so that a bad
+ * address or a busy port is reported before anything runs, and port 0 is resolved to
+ * the real port), start the workers, print one "listening on" line per listener, then
+ * wait for a signal. SIGTERM and SIGINT drain (exit 0, or 1 if the shutdown timeout
+ * had to cut connections); SIGQUIT exits at once.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/sockopt.h"
+#include "server/config.h"
+#include "server/server.h"
+
+#define BACKLOG 4096
+
+static int done_fd = -1;  /* each worker thread adds 1 when its loop has ended */
+
+static void *worker_thread(void *arg)
+{
+	uint64_t one = 1;
+
+	ka_worker_main(arg);
+	if (write(done_fd, &one, sizeof(one)) < 0)
+		perror("kahttpd: eventfd");
+	return NULL;
+}
+
+static unsigned cpu_count(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	return 1;
+}
+
+/* A port that someone else holds would be silently shared under SO_REUSEPORT (if the
+ * holder also set it): try it once without, so that "address in use" is reported. */
+static int check_port_free(const struct ka_listen *l)
+{
+	int fd = ka_sock_listen((const struct sockaddr *)&l->addr, l->addr_len, false, 1);
+
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+/* Options set on a listening socket are copied by the kernel to every socket accepted
+ * from it (the child socket is cloned from the listener), and the keepalive timer of
+ * the child is started at once. Setting them here saves five setsockopt calls per
+ * accepted connection; test_tcp_keepalive checks that they reach accepted sockets. */
+static int set_inherited_options(int fd, const struct ka_config *cfg)
+{
+	const struct ka_tcp_keepalive *k = &cfg->tcp_keepalive;
+	int err;
+
+	if ((err = ka_sock_set_nodelay(fd)) ||
+	    (err = ka_sock_set_tcp_keepalive(fd, k->idle, k->intvl, k->cnt)))
+		return err;
+	return cfg->tcp_user_timeout ? ka_sock_set_user_timeout(fd, cfg->tcp_user_timeout) : 0;
+}
+
+/* Binds one socket per worker for every listener; exits with a message on failure. */
+static void bind_listeners(struct ka_server *srv)
+{
+	const struct ka_config *cfg = &srv->cfg;
+
+	srv->listen_fds = calloc(srv->n_workers, sizeof(*srv->listen_fds));
+	if (!srv->listen_fds) {
+		perror("kahttpd");
+		exit(1);
+	}
+	for (unsigned i = 0; i < cfg->n_listen; i++) {
+		const struct ka_listen *l = &cfg->listen[i];
+		struct sockaddr_storage bound;
+		socklen_t bound_len;
+		char text[KA_ADDR_TEXT_MAX];
+		int err = check_port_free(l);
+
+		for (unsigned k = 0; err == 0 && k < srv->n_workers; k++) {
+			/* Worker 0's socket resolves port 0; the others bind the port it got. */
+			const struct sockaddr *a = k ? (struct sockaddr *)&bound
+			                             : (const struct sockaddr *)&l->addr;
+			int fd = ka_sock_listen(a, k ? bound_len : l->addr_len, true, BACKLOG);
+
+			if (fd < 0)
+				err = fd;
+			else if (!(err = set_inherited_options(fd, cfg)))
+				srv->listen_fds[k][i] = fd;
+			if (k == 0 && fd >= 0)
+				err = ka_sock_local_addr(fd, &bound, &bound_len);
+		}
+		if (err) {
+			fprintf(stderr, "kahttpd: --listen %s: %s\n", l->text, strerror(-err));
+			exit(1);
+		}
+		ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
+		printf("kahttpd: listening on http://%s\n", text);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct ka_server srv;
+	struct ka_config *cfg = &srv.cfg;
+	sigset_t sigs;
+	int sig_fd, err, rc = 0;
+	unsigned finished = 0;
+	bool stopping = false;
+
+	switch (ka_config_load(cfg, argc, argv, stdout, stderr)) {
+	case KA_CONFIG_OK:
+		break;
+	case KA_CONFIG_EXIT:
+		return 0;
+	case KA_CONFIG_ERROR:
+		return 2;
+	}
+	if ((err = ka_static_root_open(&srv.root, cfg->root)) < 0) {
+		fprintf(stderr, "kahttpd: --root: cannot open directory '%s': %s\n", cfg->root,
+		        strerror(-err));
+		return 2;
+	}
+	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
+	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
+
+	/* Signals are taken by the main thread alone, through a signalfd; workers inherit
+	 * the blocked mask. A vanished client must cost EPIPE, never SIGPIPE. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	done_fd = eventfd(0, EFD_CLOEXEC);
+	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
+	if (sig_fd < 0 || done_fd < 0 || !srv.workers) {
+		perror("kahttpd");
+		return 1;
+	}
+
+	bind_listeners(&srv);
+	for (unsigned k = 0; k < srv.n_workers; k++) {
+		if ((err = ka_worker_init(&srv.workers[k], &srv, k)) ||
+		    (err = -pthread_create(&srv.workers[k].thread, NULL, worker_thread,
+		                           &srv.workers[k]))) {
+			fprintf(stderr, "kahttpd: starting worker %u: %s\n", k, strerror(-err));
+			return 1;
+		}
+	}
+	fflush(stdout);
+
+	while (finished < srv.n_workers) {
+		struct pollfd pfd[2] = { { sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 } };
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("kahttpd: poll");
+			return 1;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGQUIT)
+				_exit(0);
+			if (!stopping) {
+				stopping = true;
+				for (unsigned k = 0; k < srv.n_workers; k++)
+					ka_worker_stop(&srv.workers[k]);
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(done_fd, &n, sizeof(n)) == sizeof(n))
+				finished += (unsigned)n;
+		}
+	}
+	for (unsigned k = 0; k < srv.n_workers; k++) {
+		pthread_join(srv.workers[k].thread, NULL);
+		if (srv.workers[k].cut)
+			rc = 1;
+		ka_worker_destroy(&srv.workers[k]);
+	}
+	free(srv.workers);
+	free(srv.listen_fds);
+	ka_static_root_close(&srv.root);
+	ka_config_free(cfg);
+	return rc;
+}

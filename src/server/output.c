@@ -1,0 +1,247 @@
+/*
+ * The output path: a response description becomes bytes in the connection's write
+ * buffer, and queued bytes go to the socket. Small bodies (up to INLINE_MAX) are
+ * copied behind the head so that head and body leave in one send, and pipelined
+ * responses pile up in the same buffer and leave together; larger files go out with
+ * sendfile after the buffered bytes. Framing is decided here and nowhere else
+ * (RFC 9112 6.3): Content-Length when the length is known, chunked for a stream to
+ * HTTP/1.1, the connection's close for a stream to HTTP/1.0, nothing for HEAD, 1xx,
+ * 204 and 304.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "server/conn.h"
+
+/* Bodies up to this size are copied into the write buffer: one pread and no second
+ * syscall to send, and pipelined responses can share a write. */
+#define INLINE_MAX 16384
+
+void ka_output_drop_tail(struct ka_exchange *ex)
+{
+	if (ex->tail == KA_TAIL_FILE && ex->tail_fd >= 0)
+		close(ex->tail_fd);
+	ex->tail = KA_TAIL_NONE;
+	ex->tail_fd = -1;
+	ex->tail_len = 0;
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_str(char *p, const char *s)
+{
+	return put(p, s, strlen(s));
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = tmp[--n];
+	return p;
+}
+
+/* A fixed part of every head: "HTTP/1.1 200 OK\r\nServer: kahttpd\r\nDate: ...\r\n". */
+static char *put_status(char *p, struct ka_worker *w, int status)
+{
+	p = put(p, "HTTP/1.1 ", 9);
+	p = put_u64(p, (uint64_t)status);
+	*p++ = ' ';
+	p = put_str(p, ka_status_reason(status));
+	p = put(p, "\r\nServer: kahttpd\r\nDate: ", 25);
+	ka_worker_update_date(w);
+	p = put(p, w->date, KA_HTTP_DATE_LEN);
+	return put(p, "\r\n", 2);
+}
+
+/* Reads a small file's range into the write buffer; false if the file came up short. */
+static bool inline_file(struct ka_buf *b, int fd, off_t off, size_t len)
+{
+	while (len) {
+		ssize_t n = pread(fd, b->data + b->len, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		b->len += (uint32_t)n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+void ka_output_response(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	struct ka_resp *r = &ex->resp;
+	struct ka_buf *b = c->wbuf;
+	bool bodyless = r->status < 200 || r->status == 204 || r->status == 304;
+	bool send_body = !bodyless && !ex->is_head;
+	char *p = b->data + b->len;
+
+	p = put_status(p, c->w, r->status);
+	if (r->content_type) {
+		p = put(p, "Content-Type: ", 14);
+		p = put_str(p, r->content_type);
+		p = put(p, "\r\n", 2);
+	}
+	ex->chunked_out = false;
+	if (!bodyless) {
+		if (r->content_length >= 0) {
+			p = put(p, "Content-Length: ", 16);
+			p = put_u64(p, (uint64_t)r->content_length);
+			p = put(p, "\r\n", 2);
+		} else if (ex->req.minor_version == 1) {
+			p = put(p, "Transfer-Encoding: chunked\r\n", 28);
+			ex->chunked_out = true;
+		}
+	}
+	p = put(p, r->extra, r->extra_len);
+	if (ex->keep_alive) {
+		p = put(p, "Connection: keep-alive\r\nKeep-Alive: timeout=", 44);
+		p = put_u64(p, (uint64_t)ex->ka_timeout_s);
+		if (ex->ka_max != UINT64_MAX) {
+			p = put(p, ", max=", 6);
+			p = put_u64(p, ex->ka_max);
+		}
+		p = put(p, "\r\n\r\n", 4);
+	} else {
+		p = put(p, "Connection: close\r\n\r\n", 21);
+	}
+	b->len = (uint32_t)(p - b->data);
+	ex->response_pending = true;
+
+	switch (send_body ? r->body : KA_BODY_NONE) {
+	case KA_BODY_NONE:
+		break;
+	case KA_BODY_MEM:
+		if (r->mem_len <= ka_buf_room(b)) {
+			ka_buf_append(b, r->mem, r->mem_len);
+		} else {
+			ex->tail = KA_TAIL_MEM;
+			ex->tail_mem = r->mem;
+			ex->tail_len = r->mem_len;
+		}
+		break;
+	case KA_BODY_FILE:
+		if (r->file_len <= INLINE_MAX && r->file_len <= ka_buf_room(b)) {
+			if (!inline_file(b, r->file_fd, r->file_off, r->file_len)) {
+				/* The file shrank under us: the head promised more than we have, so
+				 * the only honest end is to close after what we could send. */
+				c->closing = true;
+				c->close_reason = KA_CLOSE_ERROR;
+			}
+		} else {
+			ex->tail = KA_TAIL_FILE;
+			ex->tail_fd = r->file_fd;
+			ex->tail_off = r->file_off;
+			ex->tail_len = r->file_len;
+			r->file_fd = -1;  /* the tail owns it now */
+		}
+		break;
+	case KA_BODY_STREAM:
+		ex->streaming = true;
+		break;
+	}
+	if (r->file_fd >= 0) {
+		close(r->file_fd);
+		r->file_fd = -1;
+	}
+}
+
+int ka_output_flush(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	struct ka_buf *b = c->wbuf;
+
+	for (;;) {
+		size_t pending = b ? ka_buf_used(b) : 0;
+		bool mem_tail = ex && ex->tail == KA_TAIL_MEM;
+		ssize_t n;
+
+		if (!pending && !(ex && ex->tail != KA_TAIL_NONE))
+			return 1;
+		if (!c->writable)
+			return 0;
+		if (pending || mem_tail) {
+			struct iovec iov[2];
+			struct msghdr msg = { .msg_iov = iov };
+			size_t total = 0;
+
+			if (pending) {
+				iov[msg.msg_iovlen++] = (struct iovec){ b->data + b->pos, pending };
+				total += pending;
+			}
+			if (mem_tail) {
+				iov[msg.msg_iovlen++] = (struct iovec){ (void *)ex->tail_mem, ex->tail_len };
+				total += ex->tail_len;
+			}
+			/* MSG_NOSIGNAL: a client that vanished gives EPIPE, not a SIGPIPE. */
+			n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN) {
+					c->writable = false;
+					return 0;
+				}
+				return -1;
+			}
+			if (pending) {
+				size_t from_buf = (size_t)n < pending ? (size_t)n : pending;
+
+				ka_buf_consume(b, from_buf);
+				n -= (ssize_t)from_buf;
+			}
+			if (mem_tail && n) {
+				ex->tail_mem += n;
+				ex->tail_len -= (size_t)n;
+				if (ex->tail_len == 0)
+					ka_output_drop_tail(ex);
+			} else if (mem_tail && ex->tail_len == 0) {
+				ka_output_drop_tail(ex);
+			}
+			/* A short write on a non-blocking TCP socket means its buffer is full;
+			 * the next EPOLLOUT edge says when there is room again. */
+			if (ka_buf_used(b) || (ex && ex->tail == KA_TAIL_MEM)) {
+				(void)total;
+				c->writable = false;
+				return 0;
+			}
+			continue;
+		}
+		n = sendfile(c->io.fd, ex->tail_fd, &ex->tail_off, ex->tail_len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				c->writable = false;
+				return 0;
+			}
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;  /* the file shrank: we cannot keep the length we promised */
+			return -1;
+		}
+		ex->tail_len -= (size_t)n;
+		if (ex->tail_len == 0)
+			ka_output_drop_tail(ex);
+	}
+}

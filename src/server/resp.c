@@ -1,0 +1,153 @@
+/*
+ * Building a response description (resp.h): the status line's reason phrases, the
+ * extra header lines a handler adds, and the short text/plain bodies every error
+ * carries. Nothing here touches a socket; conn.c serialises what this fills in.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "server/resp.h"
+
+void ka_resp_init(struct ka_resp *r, int status)
+{
+	r->status = status;
+	r->content_type = NULL;
+	r->extra[0] = '\0';
+	r->extra_len = 0;
+	r->content_length = 0;
+	r->body = KA_BODY_NONE;
+	r->mem = NULL;
+	r->mem_len = 0;
+	r->file_fd = -1;
+	r->file_off = 0;
+	r->file_len = 0;
+}
+
+/* A header name is a token (RFC 9110 5.1): anything else would let a caller's string
+ * break the header section apart, so refuse it here rather than trust every caller. */
+static bool is_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* RFC 9110 5.5: field values are VCHAR, obs-text, SP and HTAB. CR, LF and NUL in
+ * particular are response splitting, so such a value is refused, never sanitised. */
+static bool is_field_value_byte(unsigned char c)
+{
+	return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+int ka_resp_add_header(struct ka_resp *r, const char *name, const char *value)
+{
+	size_t name_len = strlen(name), value_len = strlen(value);
+	if (name_len == 0)
+		return -1;
+	for (size_t i = 0; i < name_len; i++)
+		if (!is_tchar((unsigned char)name[i]))
+			return -1;
+	for (size_t i = 0; i < value_len; i++)
+		if (!is_field_value_byte((unsigned char)value[i]))
+			return -1;
+
+	/* name ": " value CRLF, and one byte to keep extra NUL-terminated for debugging. */
+	size_t need = name_len + 2 + value_len + 2;
+	if (r->extra_len + need + 1 > sizeof(r->extra))
+		return -1;
+	char *p = r->extra + r->extra_len;
+	memcpy(p, name, name_len);
+	p += name_len;
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, value, value_len);
+	p += value_len;
+	*p++ = '\r';
+	*p++ = '\n';
+	*p = '\0';
+	r->extra_len += need;
+	return 0;
+}
+
+void ka_resp_text(struct ka_resp *r, int status, const char *text, size_t len)
+{
+	r->status = status;
+	r->content_type = "text/plain; charset=utf-8";
+	r->content_length = (int64_t)len;
+	r->body = KA_BODY_MEM;
+	r->mem = text;
+	r->mem_len = len;
+}
+
+/* Bytes a detail may show as they are: printable ASCII. Everything else (control
+ * bytes that could drive a terminal reading a log or a curl -v, and raw non-ASCII
+ * that may not be UTF-8) becomes '?'. */
+static bool is_echo_safe(unsigned char c)
+{
+	return c >= 0x20 && c < 0x7f;
+}
+
+size_t ka_resp_format_text(char *buf, size_t cap, int status, const char *detail,
+                           size_t detail_len)
+{
+	if (buf == NULL || cap == 0)
+		return 0;
+	const char *reason = ka_status_reason(status);
+	size_t n = 0;
+	if (status < 100 || status > 999)
+		status = 0;  /* never sent; keeps the three digits below digits */
+	char code[4] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10),
+	                 (char)('0' + status % 10), ' ' };
+
+	/* Every append stops at cap - 1 so that the final '\n' always fits. */
+	size_t limit = cap - 1;
+	for (size_t i = 0; i < sizeof(code) && n < limit; i++)
+		buf[n++] = code[i];
+	for (const char *p = reason; *p != '\0' && n < limit; p++)
+		buf[n++] = *p;
+	if (detail != NULL && detail_len > 0) {
+		bool cut = detail_len > KA_RESP_DETAIL_MAX;
+		size_t shown = cut ? KA_RESP_DETAIL_MAX : detail_len;
+		if (n < limit)
+			buf[n++] = ':';
+		if (n < limit)
+			buf[n++] = ' ';
+		for (size_t i = 0; i < shown && n < limit; i++) {
+			unsigned char c = (unsigned char)detail[i];
+			buf[n++] = is_echo_safe(c) ? (char)c : '?';
+		}
+		for (int i = 0; cut && i < 3 && n < limit; i++)
+			buf[n++] = '.';
+	}
+	buf[n++] = '\n';
+	return n;
+}
+
+const char *ka_status_reason(int status)
+{
+	/* RFC 9110 15: the phrases the RFC itself uses, for every code the server sends. */
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 301: return "Moved Permanently";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 416: return "Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Unknown";
+	}
+}

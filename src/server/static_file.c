@@ -1,0 +1,791 @@
+/*
+ * Static files from the document root (static_file.h). A request path is decoded and
+ * normalised here, once, with every doubtful input refused (400) rather than repaired;
+ * the kernel then resolves the result beneath the root with openat2(RESOLVE_BENEATH),
+ * so even a path this code got wrong, or a symlink planted in the root, cannot leave
+ * it. What follows is RFC 9110 for one representation: validators (13.1), 304, and a
+ * single byte range (14) or the whole file.
+ *
+ * Choices the rules left open, kept in one place:
+ *  - A symlink resolving outside the root (EXDEV) and a symlink loop (ELOOP) are 403:
+ *    the name exists, we refuse to follow it.
+ *  - A path the kernel finds too long (ENAMETOOLONG, or over PATH_MAX once decoded)
+ *    is 414: it is the request-target that is too long for us.
+ *  - Decoded control bytes (0x01-0x1f, 0x7f) are 400 like NUL: no file we serve has
+ *    such a name, and refusing them keeps them out of logs and error pages.
+ *  - A target in absolute-form ("http://host/p", RFC 9112 3.2.2) is served by its path.
+ *  - A suffix range on an empty file is answered 200 with the (empty) whole: there is
+ *    no "bytes a-b/0" to send.
+ *  - If-Match and If-Unmodified-Since are not evaluated (we never send 412).
+ *  - A directory that is searchable but not readable (0711) still serves its index.
+ *  - HEAD gets no body whatever the status, error bodies carry X-Content-Type-Options:
+ *    nosniff (they echo part of the request), and a Location never starts with "//".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "server/static_file.h"
+
+/* Room for a decoded, normalised path plus "index.html"; longer ones are 414 anyway,
+ * since the kernel would refuse them (ENAMETOOLONG) at PATH_MAX. */
+#define PATH_CAP (PATH_MAX + 16)
+/* A Location value longer than this would not fit in ka_resp.extra beside the other
+ * headers; such a redirect is answered 414 instead. */
+#define LOCATION_MAX 400
+
+/* ---- the root --------------------------------------------------------------------- */
+
+int ka_static_root_open(struct ka_static_root *root, const char *path)
+{
+	int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		root->dir_fd = -1;
+		return -errno;
+	}
+	root->dir_fd = fd;
+	return 0;
+}
+
+void ka_static_root_close(struct ka_static_root *root)
+{
+	if (root->dir_fd >= 0)
+		close(root->dir_fd);
+	root->dir_fd = -1;
+}
+
+/* ---- content types ---------------------------------------------------------------- */
+
+static const struct {
+	const char *ext;
+	const char *type;
+} mime_table[] = {
+	{ "html", "text/html; charset=utf-8" },
+	{ "htm", "text/html; charset=utf-8" },
+	{ "css", "text/css; charset=utf-8" },
+	{ "js", "text/javascript; charset=utf-8" },  /* RFC 9239 */
+	{ "mjs", "text/javascript; charset=utf-8" },
+	{ "json", "application/json" },
+	{ "txt", "text/plain; charset=utf-8" },
+	{ "xml", "application/xml" },
+	{ "svg", "image/svg+xml" },
+	{ "png", "image/png" },
+	{ "jpg", "image/jpeg" },
+	{ "jpeg", "image/jpeg" },
+	{ "gif", "image/gif" },
+	{ "webp", "image/webp" },
+	{ "ico", "image/x-icon" },
+	{ "wasm", "application/wasm" },
+	{ "pdf", "application/pdf" },
+	{ "woff", "font/woff" },
+	{ "woff2", "font/woff2" },
+	{ "mp4", "video/mp4" },
+	{ "webm", "video/webm" },
+	{ "mp3", "audio/mpeg" },
+	{ "zip", "application/zip" },
+	{ "gz", "application/gzip" },
+};
+
+const char *ka_mime_type(const char *name, size_t len)
+{
+	/* The extension is what follows the last '.' of the last path segment; a leading
+	 * dot (".txt", a hidden file) does not start one. */
+	size_t dot = 0, base = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] == '/')
+			base = i + 1, dot = 0;
+		else if (name[i] == '.' && i > base)
+			dot = i + 1;
+	}
+	if (dot != 0) {
+		struct ka_str ext = { name + dot, len - dot };
+		for (size_t i = 0; i < sizeof(mime_table) / sizeof(mime_table[0]); i++)
+			if (ka_str_ieq(ext, mime_table[i].ext))
+				return mime_table[i].type;
+	}
+	return "application/octet-stream";
+}
+
+/* ---- the request path ------------------------------------------------------------- */
+
+static int hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* RFC 9112 3.2.2: a server must accept absolute-form; we serve its path. Anything else
+ * that does not start with '/' comes back unchanged and is refused by the caller. */
+static struct ka_str origin_path(struct ka_str target)
+{
+	size_t skip;
+	if (target.len >= 7 && ka_str_ieq((struct ka_str){ target.p, 7 }, "http://"))
+		skip = 7;
+	else if (target.len >= 8 && ka_str_ieq((struct ka_str){ target.p, 8 }, "https://"))
+		skip = 8;
+	else
+		return target;
+	const char *slash = memchr(target.p + skip, '/', target.len - skip);
+	if (slash == NULL)
+		return (struct ka_str){ "/", 1 };
+	return (struct ka_str){ slash, target.len - (size_t)(slash - target.p) };
+}
+
+/*
+ * Percent-decodes raw into out and removes dot segments there (RFC 3986 5.2.4) on the
+ * decoded bytes, so "%2e%2e" is as much a ".." as ".." is. Repeated slashes collapse;
+ * the result starts with '/' and ends with one when raw named a directory ("/a/",
+ * "/a/."). Returns NULL, or the problem with *status set to 400 or 414.
+ */
+static const char *clean_path(struct ka_str raw, char *out, size_t cap, size_t *out_len,
+                              int *status)
+{
+	*status = 400;
+	if (raw.len == 0 || raw.p[0] != '/')
+		return "path must start with '/'";
+
+	size_t len = 0;
+	for (size_t i = 0; i < raw.len; i++) {
+		unsigned char c = (unsigned char)raw.p[i];
+		if (c == '%') {
+			int hi = i + 2 < raw.len ? hex_value((unsigned char)raw.p[i + 1]) : -1;
+			int lo = hi >= 0 ? hex_value((unsigned char)raw.p[i + 2]) : -1;
+			if (lo < 0)
+				return "bad percent-escape";
+			c = (unsigned char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0')
+			return "NUL byte in path";
+		if (c < 0x20 || c == 0x7f)
+			return "control byte in path";
+		if (len + 1 >= cap - sizeof("index.html")) {
+			*status = 414;
+			return "path too long";
+		}
+		out[len++] = (char)c;
+	}
+
+	/* In place: each segment written is preceded by at least one '/' consumed, so the
+	 * write position w never passes the read position i. */
+	size_t w = 0, i = 0;
+	bool names_dir = false;
+	while (i < len) {
+		while (i < len && out[i] == '/')
+			i++;
+		if (i == len) {
+			names_dir = true;  /* the path ended with '/' */
+			break;
+		}
+		size_t start = i;
+		while (i < len && out[i] != '/')
+			i++;
+		size_t seg = i - start;
+		if (seg == 1 && out[start] == '.') {
+			names_dir = true;
+			continue;
+		}
+		if (seg == 2 && out[start] == '.' && out[start + 1] == '.') {
+			if (w == 0)
+				return "path climbs above the root";
+			while (out[w - 1] != '/')
+				w--;
+			w--;
+			names_dir = true;
+			continue;
+		}
+		out[w++] = '/';
+		memmove(out + w, out + start, seg);
+		w += seg;
+		names_dir = false;
+	}
+	if (w == 0 || names_dir)
+		out[w++] = '/';
+	out[w] = '\0';
+	*out_len = w;
+	return NULL;
+}
+
+/* ---- opening beneath the root ----------------------------------------------------- */
+
+/* Set once openat2 has answered ENOSYS (a kernel before 5.6, or a seccomp filter that
+ * does not know it), so later requests go straight to the fallback. */
+static int openat2_missing;
+
+/* The path the kernel has for fd, via /proc; returns its length or -errno. */
+static ssize_t fd_real_path(int fd, char *buf, size_t cap)
+{
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, cap - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= cap - 1)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return n;
+}
+
+/*
+ * Without openat2: open first, then check where the opened file really is against
+ * where the root really is. Checking the opened descriptor, not the name, leaves no
+ * window for a rename race. Weaker than RESOLVE_BENEATH in one way: a symlink to a
+ * device outside the root is opened (O_NONBLOCK | O_NOCTTY) before being refused.
+ * Without /proc nothing can be checked, so nothing is served (EIO, a 500).
+ */
+static int open_checked(int dir_fd, const char *rel, int flags)
+{
+	char root_real[PATH_MAX], file_real[PATH_MAX];
+	ssize_t root_len = fd_real_path(dir_fd, root_real, sizeof(root_real));
+	if (root_len < 0)
+		return -EIO;
+	int fd = openat(dir_fd, rel, flags);
+	if (fd < 0)
+		return -errno;
+	ssize_t file_len = fd_real_path(fd, file_real, sizeof(file_real));
+	bool beneath = false;
+	if (file_len >= root_len && memcmp(file_real, root_real, (size_t)root_len) == 0)
+		beneath = file_len == root_len || file_real[root_len] == '/' ||
+		          (root_len == 1 && root_real[0] == '/');
+	if (!beneath) {
+		close(fd);
+		return file_len < 0 ? -EIO : -EXDEV;
+	}
+	return fd;
+}
+
+/*
+ * Opens rel (relative, normalised) beneath dir_fd; returns fd or -errno. Symlinks are
+ * followed, but never out of the root, and never through /proc's magic links.
+ */
+static int open_beneath(int dir_fd, const char *rel, int flags)
+{
+	if (!__atomic_load_n(&openat2_missing, __ATOMIC_RELAXED)) {
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+		};
+		/* EAGAIN: a rename raced a ".." during resolution and the kernel could not
+		 * prove it stayed beneath (openat2(2)); retrying is the documented answer. */
+		for (int attempt = 0; attempt < 3; attempt++) {
+			long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
+			if (fd >= 0)
+				return (int)fd;
+			if (errno != EAGAIN)
+				break;
+		}
+		if (errno != ENOSYS)
+			return -errno;
+		__atomic_store_n(&openat2_missing, 1, __ATOMIC_RELAXED);
+	}
+	return open_checked(dir_fd, rel, flags);
+}
+
+/* For reading: O_NONBLOCK so that a FIFO in the root cannot stall a worker inside
+ * open(); it has no effect on the regular files we go on to read. */
+#define READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+/* After EACCES: a directory may be searchable (x) without being readable (r), as user
+ * directories often are. All we need of it is its index.html, which we can reach
+ * without reading the directory, so hand back an O_PATH descriptor if it is one. */
+static int open_searchable_dir(int dir_fd, const char *rel)
+{
+	int fd = open_beneath(dir_fd, rel, O_PATH | O_CLOEXEC);
+	if (fd < 0)
+		return -EACCES;
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		close(fd);
+		return -EACCES;
+	}
+	return fd;
+}
+
+/* ---- validators and preconditions (RFC 9110 8.8, 13) ------------------------------ */
+
+static bool is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* The only header with this name, or NULL when there is none or more than one: a
+ * precondition or range sent twice is not one we can read a single way. */
+static const struct ka_str *single_header(const struct ka_http_request *req,
+                                          const char *name)
+{
+	const struct ka_str *found = NULL;
+	for (size_t i = 0; i < req->num_headers; i++) {
+		if (!ka_str_ieq(req->headers[i].name, name))
+			continue;
+		if (found != NULL)
+			return NULL;
+		found = &req->headers[i].value;
+	}
+	return found;
+}
+
+/* RFC 9110 13.1.2: does this list of entity-tags hold one that weakly matches etag
+ * (same opaque-tag, W/ ignored)? A malformed list matches nothing from where it breaks. */
+static bool etag_list_has(struct ka_str list, const char *etag, size_t etag_len)
+{
+	const char *p = list.p, *end = list.p + list.len;
+	for (;;) {
+		while (p < end && (is_ows(*p) || *p == ','))
+			p++;
+		if (p == end)
+			return false;
+		if (end - p >= 2 && p[0] == 'W' && p[1] == '/')
+			p += 2;
+		if (p == end || *p != '"')
+			return false;
+		const char *close_quote = memchr(p + 1, '"', (size_t)(end - p - 1));
+		if (close_quote == NULL)
+			return false;
+		size_t tag_len = (size_t)(close_quote + 1 - p);
+		if (tag_len == etag_len && memcmp(p, etag, etag_len) == 0)
+			return true;
+		p = close_quote + 1;
+		while (p < end && is_ows(*p))
+			p++;
+		if (p < end && *p != ',')
+			return false;
+	}
+}
+
+/* RFC 9110 13.2.2 steps 3 and 4, for GET and HEAD: 304 or not. */
+static bool is_not_modified(const struct ka_http_request *req, const char *etag,
+                            size_t etag_len, int64_t mtime)
+{
+	bool has_inm = false;
+	for (size_t i = 0; i < req->num_headers; i++) {
+		if (!ka_str_ieq(req->headers[i].name, "If-None-Match"))
+			continue;
+		has_inm = true;
+		struct ka_str v = req->headers[i].value;
+		if ((v.len == 1 && v.p[0] == '*') || etag_list_has(v, etag, etag_len))
+			return true;
+	}
+	if (has_inm)
+		return false;  /* 13.1.3: If-Modified-Since is ignored beside If-None-Match */
+	const struct ka_str *ims = single_header(req, "If-Modified-Since");
+	if (ims == NULL)
+		return false;
+	int64_t since = ka_http_date_parse(*ims);
+	return since >= 0 && mtime <= since;
+}
+
+/* RFC 9110 13.1.5: Range counts only if If-Range, when sent, still describes the file:
+ * the same strong entity-tag, or exactly its Last-Modified date. */
+static bool is_if_range_current(const struct ka_http_request *req, const char *etag,
+                                size_t etag_len, int64_t mtime)
+{
+	bool sent = false;
+	for (size_t i = 0; i < req->num_headers && !sent; i++)
+		sent = ka_str_ieq(req->headers[i].name, "If-Range");
+	if (!sent)
+		return true;
+	const struct ka_str *v = single_header(req, "If-Range");
+	if (v == NULL)
+		return false;
+	if (v->len > 0 && v->p[0] == '"')
+		return v->len == etag_len && memcmp(v->p, etag, etag_len) == 0;
+	if (v->len >= 2 && v->p[0] == 'W' && v->p[1] == '/')
+		return false;  /* a weak tag never matches strongly */
+	int64_t date = ka_http_date_parse(*v);
+	return date >= 0 && date == mtime;
+}
+
+/* ---- Range (RFC 9110 14.1) -------------------------------------------------------- */
+
+enum range_result {
+	RANGE_WHOLE,  /* no usable Range: send 200 */
+	RANGE_ONE,    /* one satisfiable range: 206 */
+	RANGE_UNSAT,  /* one valid range, not satisfiable: 416 */
+};
+
+/* Digits into *v, saturating: a position too big to hold is merely past the end. */
+static bool parse_pos(const char **pp, const char *end, uint64_t *v)
+{
+	const char *p = *pp;
+	uint64_t n = 0;
+	while (p < end && *p >= '0' && *p <= '9') {
+		unsigned d = (unsigned)(*p++ - '0');
+		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
+	}
+	if (p == *pp)
+		return false;
+	*pp = p;
+	*v = n;
+	return true;
+}
+
+static void skip_ows(const char **pp, const char *end)
+{
+	while (*pp < end && is_ows(**pp))
+		(*pp)++;
+}
+
+/*
+ * "bytes=a-b", "bytes=a-", "bytes=-n", OWS tolerated between the parts and around
+ * commas, empty list elements skipped (RFC 9110 5.6.1). Anything malformed, another
+ * unit, or more than one range is RANGE_WHOLE: we serve multipart/byteranges never, and
+ * an unreadable Range is ignored (14.2).
+ */
+static enum range_result parse_range(struct ka_str v, uint64_t size, uint64_t *first,
+                                     uint64_t *last)
+{
+	const char *p = v.p, *end = v.p + v.len;
+	skip_ows(&p, end);
+	const char *unit = p;
+	while (p < end && *p != '=' && !is_ows(*p))
+		p++;
+	if (!ka_str_ieq((struct ka_str){ unit, (size_t)(p - unit) }, "bytes"))
+		return RANGE_WHOLE;
+	skip_ows(&p, end);
+	if (p == end || *p != '=')
+		return RANGE_WHOLE;
+	p++;
+
+	unsigned count = 0;
+	bool is_suffix = false, has_last = false;
+	uint64_t a = 0, b = 0;
+	for (;;) {
+		skip_ows(&p, end);
+		if (p == end)
+			break;
+		if (*p == ',') {
+			p++;
+			continue;
+		}
+		bool spec_suffix = false, spec_has_last = false;
+		uint64_t spec_a = 0, spec_b = 0;
+		if (*p == '-') {
+			p++;
+			skip_ows(&p, end);
+			if (!parse_pos(&p, end, &spec_a))
+				return RANGE_WHOLE;
+			spec_suffix = true;
+		} else {
+			if (!parse_pos(&p, end, &spec_a))
+				return RANGE_WHOLE;
+			skip_ows(&p, end);
+			if (p == end || *p != '-')
+				return RANGE_WHOLE;
+			p++;
+			skip_ows(&p, end);
+			spec_has_last = parse_pos(&p, end, &spec_b);
+			if (spec_has_last && spec_b < spec_a)
+				return RANGE_WHOLE;  /* 14.1.1: last-pos < first-pos is invalid */
+		}
+		skip_ows(&p, end);
+		if (p < end && *p != ',')
+			return RANGE_WHOLE;
+		if (count++ == 0) {
+			is_suffix = spec_suffix, has_last = spec_has_last;
+			a = spec_a, b = spec_b;
+		}
+	}
+	if (count != 1)
+		return RANGE_WHOLE;
+
+	if (is_suffix) {
+		if (a == 0)
+			return RANGE_UNSAT;
+		if (size == 0)
+			return RANGE_WHOLE;
+		*first = a >= size ? 0 : size - a;
+		*last = size - 1;
+		return RANGE_ONE;
+	}
+	if (a >= size)
+		return RANGE_UNSAT;
+	*first = a;
+	*last = has_last && b < size ? b : size - 1;
+	return RANGE_ONE;
+}
+
+/* ---- answering -------------------------------------------------------------------- */
+
+struct serve {
+	const struct ka_static_root *root;
+	const struct ka_http_request *req;
+	struct ka_resp *resp;
+	char *scratch;
+	size_t scratch_len;
+	struct ka_str raw_path;  /* the path as sent (absolute-form reduced to its path) */
+	int fd;                  /* ours until handed to resp as its body */
+};
+
+/* Any error: headers so far are dropped, the body names the status, the path as sent
+ * and, in parentheses, the problem. */
+static void fail(struct serve *s, int status, const char *problem)
+{
+	struct ka_resp *r = s->resp;
+	ka_resp_init(r, status);
+	size_t n = ka_resp_format_text(s->scratch, s->scratch_len, status, s->raw_path.p,
+	                               s->raw_path.len);
+	size_t plen = problem != NULL ? strlen(problem) : 0;
+	if (plen > 0 && n > 0 && n + plen + 3 <= s->scratch_len) {
+		char *p = s->scratch + n - 1;  /* over the '\n' */
+		*p++ = ' ';
+		*p++ = '(';
+		memcpy(p, problem, plen);
+		p += plen;
+		*p++ = ')';
+		*p++ = '\n';
+		n += plen + 3;
+	}
+	ka_resp_text(r, status, s->scratch, n);
+	/* The body echoes part of the request: keep browsers from sniffing it as HTML. */
+	(void)ka_resp_add_header(r, "X-Content-Type-Options", "nosniff");
+}
+
+static void fail_errno(struct serve *s, int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENOTDIR:
+		fail(s, 404, NULL);
+		break;
+	case EACCES:
+	case EPERM:
+		fail(s, 403, "permission denied");
+		break;
+	case EXDEV:
+		fail(s, 403, "outside the document root");
+		break;
+	case ELOOP:
+		fail(s, 403, "too many symbolic links");
+		break;
+	case ENAMETOOLONG:
+		fail(s, 414, "path too long");
+		break;
+	default:
+		fail(s, 500, "cannot open");
+		break;
+	}
+}
+
+/* Bytes a Location may carry as sent; the rest is percent-encoded. '\\' is among them
+ * because browsers read it as '/', which would turn "/\host" into "//host". */
+static bool is_location_safe(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && c != '\\';
+}
+
+static bool append_location(char *loc, size_t *n, const char *p, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		size_t need = is_location_safe(c) ? 1 : 3;
+		if (*n + need >= LOCATION_MAX)
+			return false;
+		if (need == 1) {
+			loc[(*n)++] = (char)c;
+		} else {
+			loc[(*n)++] = '%';
+			loc[(*n)++] = hex[c >> 4];
+			loc[(*n)++] = hex[c & 15];
+		}
+	}
+	return true;
+}
+
+/* A directory asked for without its trailing slash: 301 to the same path with one, so
+ * relative links in its index.html resolve inside it. Leading slashes are collapsed to
+ * one: "//host/" in a Location would send the browser to another site. */
+static void redirect_to_dir(struct serve *s)
+{
+	char loc[LOCATION_MAX];
+	size_t n = 0;
+	struct ka_str path = s->raw_path;
+	while (path.len > 0 && path.p[0] == '/')
+		path.p++, path.len--;
+	bool fits = append_location(loc, &n, "/", 1) &&
+	            append_location(loc, &n, path.p, path.len) &&
+	            append_location(loc, &n, "/", 1);
+	if (fits && s->req->query.len > 0)
+		fits = append_location(loc, &n, "?", 1) &&
+		       append_location(loc, &n, s->req->query.p, s->req->query.len);
+	if (!fits) {
+		fail(s, 414, "redirect target too long");
+		return;
+	}
+	loc[n] = '\0';
+	struct ka_resp *r = s->resp;
+	ka_resp_init(r, 301);
+	if (ka_resp_add_header(r, "Location", loc) < 0) {
+		fail(s, 414, "redirect target too long");
+		return;
+	}
+	size_t len = ka_resp_format_text(s->scratch, s->scratch_len, 301, loc, n);
+	ka_resp_text(r, 301, s->scratch, len);
+}
+
+/* s->fd is an open regular file described by st; name gives its Content-Type. */
+static void serve_file(struct serve *s, const char *name, size_t name_len,
+                       const struct stat *st)
+{
+	struct ka_resp *r = s->resp;
+	int64_t mtime = (int64_t)st->st_mtime;
+	uint64_t size = (uint64_t)st->st_size;
+	char etag[48], last_modified[KA_HTTP_DATE_LEN + 1];
+	int etag_len = snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
+	                        (unsigned long long)mtime, (unsigned long long)size);
+	ka_http_date_format(mtime, last_modified);
+
+	ka_resp_init(r, 200);
+	(void)ka_resp_add_header(r, "Last-Modified", last_modified);
+	(void)ka_resp_add_header(r, "ETag", etag);
+	if (is_not_modified(s->req, etag, (size_t)etag_len, mtime)) {
+		/* RFC 9110 15.4.5: validators only; the fd is closed by our caller. */
+		r->status = 304;
+		return;
+	}
+	r->content_type = ka_mime_type(name, name_len);
+	(void)ka_resp_add_header(r, "Accept-Ranges", "bytes");
+
+	uint64_t first = 0, last = size ? size - 1 : 0;
+	enum range_result range = RANGE_WHOLE;
+	const struct ka_str *range_value = single_header(s->req, "Range");
+	if (s->req->method_id == KA_METHOD_GET && range_value != NULL &&
+	    is_if_range_current(s->req, etag, (size_t)etag_len, mtime))
+		range = parse_range(*range_value, size, &first, &last);
+
+	if (range == RANGE_UNSAT) {
+		char content_range[48];
+		snprintf(content_range, sizeof(content_range), "bytes */%llu",
+		         (unsigned long long)size);
+		fail(s, 416, "no such bytes");
+		(void)ka_resp_add_header(r, "Content-Range", content_range);
+		return;
+	}
+	uint64_t len = size;
+	if (range == RANGE_ONE) {
+		char content_range[80];
+		snprintf(content_range, sizeof(content_range), "bytes %llu-%llu/%llu",
+		         (unsigned long long)first, (unsigned long long)last,
+		         (unsigned long long)size);
+		(void)ka_resp_add_header(r, "Content-Range", content_range);
+		r->status = 206;
+		len = last - first + 1;
+	} else {
+		first = 0;
+	}
+	r->content_length = (int64_t)len;
+	r->body = KA_BODY_FILE;
+	r->file_fd = s->fd;
+	r->file_off = (off_t)first;
+	r->file_len = (size_t)len;
+}
+
+static void serve(struct serve *s)
+{
+	const struct ka_http_request *req = s->req;
+	s->raw_path = origin_path(req->path);
+
+	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
+		fail(s, 405, "only GET and HEAD");
+		(void)ka_resp_add_header(s->resp, "Allow", "GET, HEAD");
+		return;
+	}
+
+	char path[PATH_CAP];
+	size_t path_len;
+	int status;
+	const char *problem = clean_path(s->raw_path, path, sizeof(path), &path_len, &status);
+	if (problem != NULL) {
+		fail(s, status, problem);
+		return;
+	}
+	/* RESOLVE_BENEATH refuses absolute names: open "a/b" for "/a/b", "." for "/". */
+	const char *rel = path_len > 1 ? path + 1 : ".";
+
+	struct stat st;
+	s->fd = open_beneath(s->root->dir_fd, rel, READ_FLAGS);
+	if (s->fd == -EACCES)
+		s->fd = open_searchable_dir(s->root->dir_fd, rel);
+	if (s->fd < 0) {
+		fail_errno(s, -s->fd);
+		return;
+	}
+	if (fstat(s->fd, &st) < 0) {
+		fail(s, 500, "cannot stat");
+		return;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		close(s->fd);
+		s->fd = -1;
+		if (s->raw_path.p[s->raw_path.len - 1] != '/') {
+			redirect_to_dir(s);
+			return;
+		}
+		/* clean_path ended path with '/' and left room for this. */
+		memcpy(path + path_len, "index.html", sizeof("index.html"));
+		path_len += sizeof("index.html") - 1;
+		rel = path + 1;
+		s->fd = open_beneath(s->root->dir_fd, rel, READ_FLAGS);
+		if (s->fd < 0) {
+			if (s->fd == -ENOENT)
+				fail(s, 403, "no index.html");
+			else
+				fail_errno(s, -s->fd);
+			return;
+		}
+		if (fstat(s->fd, &st) < 0) {
+			fail(s, 500, "cannot stat");
+			return;
+		}
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fail(s, 403, "not a regular file");
+		return;
+	}
+	serve_file(s, path, path_len, &st);
+}
+
+void ka_static_serve(const struct ka_static_root *root, const struct ka_http_request *req,
+                     struct ka_resp *resp, char *scratch, size_t scratch_len)
+{
+	struct serve s = {
+		.root = root,
+		.req = req,
+		.resp = resp,
+		.scratch = scratch,
+		.scratch_len = scratch_len,
+		.fd = -1,
+	};
+	ka_resp_init(resp, 200);
+	serve(&s);
+
+	/* The one place a descriptor is let go: kept only when it became the body. */
+	bool handed_over = resp->body == KA_BODY_FILE && resp->file_fd == s.fd;
+	if (s.fd >= 0 && !handed_over)
+		close(s.fd);
+
+	/* RFC 9110 9.3.2: HEAD gets the headers GET would, content_length included, and no
+	 * body, whatever the status; conn.c then has nothing to suppress. */
+	if (req->method_id == KA_METHOD_HEAD) {
+		if (resp->body == KA_BODY_FILE && resp->file_fd >= 0)
+			close(resp->file_fd);
+		resp->body = KA_BODY_NONE;
+		resp->file_fd = -1;
+		resp->file_off = 0;
+		resp->file_len = 0;
+		resp->mem = NULL;
+		resp->mem_len = 0;
+	}
+}

@@ -1,0 +1,182 @@
+/*
+ * A worker thread: its event loop, its share of the listening sockets, its timers
+ * and pools, and the accept path. The main thread talks to a worker only through an
+ * eventfd (stop) and reads nothing of its state; connection ids come from one atomic
+ * counter.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/sockopt.h"
+#include "core/util.h"
+#include "server/conn.h"
+#include "server/server.h"
+
+/* Accepts per readiness event before other work gets a turn. */
+#define ACCEPT_BATCH 64
+/* Free blocks a pool keeps for reuse; beyond that they go back to malloc. */
+#define POOL_KEEP 64
+#define LINGER_MS 2000
+
+static void on_accept(struct ka_io *io, uint32_t events)
+{
+	struct ka_listener *l = (struct ka_listener *)io;
+	struct ka_worker *w = l->w;
+
+	(void)events;
+	for (int i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN)
+				fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
+			return;
+		}
+		ka_conn_new(w, fd, (struct sockaddr *)&peer);
+	}
+}
+
+static void drain_expired(struct ka_fifo_node *node, void *data)
+{
+	struct ka_worker *w = data;
+
+	(void)node;
+	while (w->conns.next != &w->conns) {
+		struct ka_conn *c = ka_container_of(w->conns.next, struct ka_conn, link);
+
+		/* A lingering connection has had its answer; only the others were cut short. */
+		if (c->state != KA_CONN_LINGER)
+			w->cut++;
+		ka_conn_close(c, c->state == KA_CONN_LINGER ? c->close_reason : KA_CLOSE_SHUTDOWN);
+	}
+	w->loop.stop = true;
+}
+
+/* Stop accepting, close what is idle, let requests in progress finish. */
+static void worker_drain(struct ka_worker *w)
+{
+	struct ka_link *l, *next;
+
+	w->draining = true;
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		ka_loop_del(&w->loop, &w->listeners[i].io);
+		close(w->listeners[i].io.fd);
+		w->listeners[i].io.fd = -1;
+	}
+	for (l = w->conns.next; l != &w->conns; l = next) {
+		next = l->next;
+		ka_conn_drain(ka_container_of(l, struct ka_conn, link));
+	}
+	if (w->nconns == 0)
+		w->loop.stop = true;
+	else
+		ka_fifo_push(&w->drain_q, &w->drain_node, w->loop.now);
+}
+
+static void on_wake(struct ka_io *io, uint32_t events)
+{
+	struct ka_worker *w = ka_container_of(io, struct ka_worker, wake);
+	uint64_t v;
+
+	(void)events;
+	if (read(io->fd, &v, sizeof(v)) == sizeof(v) && !w->draining)
+		worker_drain(w);
+}
+
+int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
+{
+	const struct ka_config *cfg = &srv->cfg;
+	int err;
+
+	memset(w, 0, sizeof(*w));
+	w->srv = srv;
+	w->cfg = cfg;
+	w->index = index;
+	w->conns.prev = w->conns.next = &w->conns;
+	w->closed.prev = w->closed.next = &w->closed;
+	if ((err = ka_loop_init(&w->loop)))
+		return err;
+	w->loop.after = ka_conn_free_closed;
+	w->loop.after_data = w;
+	ka_fifo_init(&w->header_q, cfg->header_timeout, ka_conn_header_timeout, w);
+	ka_fifo_init(&w->idle_q, cfg->keepalive_timeout, ka_conn_idle_timeout, w);
+	ka_fifo_init(&w->io_q, cfg->io_timeout, ka_conn_io_timeout, w);
+	ka_fifo_init(&w->linger_q, LINGER_MS, ka_conn_linger_timeout, w);
+	ka_fifo_init(&w->life_q, cfg->keepalive_time, ka_conn_life_timeout, w);
+	ka_fifo_init(&w->drain_q, cfg->shutdown_timeout, drain_expired, w);
+	ka_loop_add_fifo(&w->loop, &w->header_q);
+	ka_loop_add_fifo(&w->loop, &w->idle_q);
+	ka_loop_add_fifo(&w->loop, &w->io_q);
+	ka_loop_add_fifo(&w->loop, &w->linger_q);
+	ka_loop_add_fifo(&w->loop, &w->life_q);
+	ka_loop_add_fifo(&w->loop, &w->drain_q);
+	ka_buf_pool_init(&w->bufs, srv->buf_size, POOL_KEEP);
+	ka_pool_init(&w->exchanges, sizeof(struct ka_exchange), POOL_KEEP);
+
+	w->wake.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->wake.on_event = on_wake;
+	if (w->wake.fd < 0)
+		return -errno;
+	if ((err = ka_loop_add(&w->loop, &w->wake, KA_EV_IN)))
+		return err;
+	for (unsigned i = 0; i < cfg->n_listen; i++) {
+		struct ka_listener *l = &w->listeners[i];
+
+		l->w = w;
+		l->io.fd = srv->listen_fds[index][i];
+		l->io.on_event = on_accept;
+		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
+			return err;
+		w->n_listeners++;
+	}
+	return 0;
+}
+
+void *ka_worker_main(void *arg)
+{
+	struct ka_worker *w = arg;
+
+	ka_loop_run(&w->loop);
+	return NULL;
+}
+
+void ka_worker_stop(struct ka_worker *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wake.fd, &one, sizeof(one)) < 0)
+		perror("kahttpd: eventfd");
+}
+
+void ka_worker_destroy(struct ka_worker *w)
+{
+	while (w->conns.next != &w->conns)
+		ka_conn_close(ka_container_of(w->conns.next, struct ka_conn, link),
+		              KA_CLOSE_SHUTDOWN);
+	ka_conn_free_closed(w);
+	for (unsigned i = 0; i < w->n_listeners; i++)
+		if (w->listeners[i].io.fd >= 0)
+			close(w->listeners[i].io.fd);
+	if (w->wake.fd >= 0)
+		close(w->wake.fd);
+	ka_pool_destroy(&w->bufs);
+	ka_pool_destroy(&w->exchanges);
+	ka_loop_close(&w->loop);
+}
+
+void ka_worker_update_date(struct ka_worker *w)
+{
+	if (w->date_wall != w->loop.wall) {
+		w->date_wall = w->loop.wall;
+		ka_http_date_format(w->date_wall, w->date);
+	}
+}

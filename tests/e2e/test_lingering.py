@@ -1,0 +1,81 @@
+"""
+Rule 7, lingering close: when the server closes while the client may still be sending,
+it shuts down its write side and reads and discards input (up to 2 s, or until the
+client closes), so the client gets the whole response and a FIN instead of a reset.
+"""
+import socket
+
+from conftest import GET, STANDARD_FILES, assert_last, http_request
+
+A = STANDARD_FILES["a.txt"]
+MORE = b"x" * (200 * 1024)
+
+
+def _expect_whole_response_then_fin(c, status, body=None):
+    r = c.read_response()
+    assert r.status == status, r
+    if body is not None:
+        assert r.body == body
+    assert_last(r)
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), f"after the response: {how} {data[:200]!r}"
+    return r
+
+
+def test_rule7_lingering_close_after_bad_request_with_more_bytes(server):
+    srv = server()
+    c = srv.connect()
+    c.send_background(b"GET /a.txt HTTP/1.1\r\nHost : test\r\n\r\n" + MORE)
+    r = _expect_whole_response_then_fin(c, 400)
+    assert r.body, "the 400 should name the problem"
+    c.sender.join(10)
+    assert c.sender.error is None, f"server stopped reading before the client finished: {c.sender.error!r}"
+
+
+def test_rule7_lingering_close_after_connection_close_with_more_bytes(server):
+    srv = server()
+    c = srv.connect()
+    c.send_background(GET("/a.txt", headers=[("Connection", "close")]) + MORE)
+    _expect_whole_response_then_fin(c, 200, A)
+    c.sender.join(10)
+    assert c.sender.error is None, repr(c.sender.error)
+
+
+def test_rule7_lingering_close_unread_large_body_on_get(server):
+    srv = server()
+    c = srv.connect()
+    body = b"y" * (200 * 1024)
+    c.send_background(GET("/a.txt", body=body))
+    _expect_whole_response_then_fin(c, 200, A)
+    c.sender.join(10)
+    assert c.sender.error is None, repr(c.sender.error)
+
+
+def test_rule7_lingering_close_after_413_with_body_in_flight(server):
+    srv = server("--demo", "--max-body-size", "1000")
+    c = srv.connect()
+    body = b"z" * (300 * 1024)
+    c.send_background(http_request("/_demo/echo", "POST", body=body))
+    _expect_whole_response_then_fin(c, 413)
+    c.sender.join(10)
+    assert c.sender.error is None, repr(c.sender.error)
+
+
+def test_rule7_lingering_close_gives_up_after_2s(server):
+    # A client that never stops sending must not hold the connection for ever: after
+    # about 2 s of lingering the server closes for real (our sends then fail).
+    srv = server()
+    c = srv.connect()
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost : test\r\n\r\n")
+    r = c.read_response()
+    assert r.status == 400
+    t_response = r.t_done
+    sender = c.send_background(b"q" * 65536, forever=True, limit_seconds=8)
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), (data, how)
+    sender.join(12)
+    assert sender.error is not None, "the server still accepted bytes 8 s after the response"
+    assert not isinstance(sender.error, socket.timeout), \
+        f"the server stopped reading without closing: {sender.error!r}"
+    lingered = sender.t_end - t_response
+    assert lingered <= 2.0 + 1.0, f"lingered {lingered:.2f}s, expected at most ~2s"
