@@ -12,12 +12,13 @@ ASANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanit
 
 CORE_SRC   := $(wildcard src/core/*.c)
 SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+PROBE_SRC  := $(wildcard src/probe/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
 # $(call objs,BUILD_DIR,SOURCES)
 objs = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
 
-all: build/kahttpd
+all: build/kahttpd $(if $(PROBE_SRC),build/kaprobe)
 
 # ---- normal build -----------------------------------------------------------------------
 build/obj/%.o: src/%.c
@@ -31,6 +32,13 @@ build/libkaserver.a: $(call objs,build,$(SERVER_SRC))
 	ar rcs $@ $^
 
 build/kahttpd: build/obj/server/main.o build/libkaserver.a build/libkacore.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The dashboard page is linked into admin.o with .incbin: rebuild when it changes.
+build/obj/server/admin.o build-asan/obj/server/admin.o: src/server/dashboard.html
+
+# kaprobe links the same core library (one parser, one loop).
+build/kaprobe: $(call objs,build,$(PROBE_SRC)) build/libkacore.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- sanitizer build ----------------------------------------------------------------------
@@ -47,7 +55,10 @@ build-asan/libkaserver.a: $(call objs,build-asan,$(SERVER_SRC))
 build-asan/kahttpd: build-asan/obj/server/main.o build-asan/libkaserver.a build-asan/libkacore.a
 	$(CC) $(CFLAGS) $(ASANFLAGS) -o $@ $^ $(LDLIBS)
 
-asan: build-asan/kahttpd
+build-asan/kaprobe: $(call objs,build-asan,$(PROBE_SRC)) build-asan/libkacore.a
+	$(CC) $(CFLAGS) $(ASANFLAGS) -o $@ $^ $(LDLIBS)
+
+asan: build-asan/kahttpd $(if $(PROBE_SRC),build-asan/kaprobe)
 
 # ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
 # A test of a core module (src/core/<module>.c) links the core library alone, so core
@@ -79,7 +90,7 @@ unit-bins: $(UNIT_BIN)
 
 # ---- the two commands ---------------------------------------------------------------------
 run: build/kahttpd
-	./build/kahttpd --listen 127.0.0.1:8080 --root www --demo
+	./build/kahttpd --listen 127.0.0.1:8080 --root www --demo --admin 127.0.0.1:9090 --access-log -
 
 deps:
 	@tests/deps.sh
@@ -88,10 +99,13 @@ test: deps
 	@$(MAKE) --no-print-directory all asan unit-bins
 	@tests/run.sh
 
+bench: all
+	@bench/run.sh
+
 clean:
 	rm -rf build build-asan
 
-.PHONY: all asan run deps test clean unit-bins
+.PHONY: all asan run deps test bench clean unit-bins
 .SECONDARY:
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)

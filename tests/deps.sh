@@ -12,6 +12,13 @@ need libcmocka-dev test -f /usr/include/cmocka.h
 need python3-pytest /usr/bin/python3 -c 'import pytest'
 need python3-h11 /usr/bin/python3 -c 'import h11'
 need curl command -v curl
+need iproute2 command -v ss
+need nftables command -v nft
+need tcpdump command -v tcpdump
+need nginx-light test -x /usr/sbin/nginx
+need lighttpd test -x /usr/sbin/lighttpd
+need prometheus command -v promtool
+need chromium command -v chromium
 [ -z "$missing" ] && exit 0
 
 echo "make test: installing missing Debian packages:$missing"
@@ -26,5 +33,14 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # A fresh machine has empty package lists: update once before installing.
 $sudo apt-get update -q
+# Servers installed for the tests (nginx, lighttpd) must not start as system services:
+# tests start their own on free ports. policy-rc.d answering 101 tells Debian's
+# maintainer scripts not to start anything.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+	$sudo chmod +x "$policy"
+	trap '$sudo rm -f "$policy"' EXIT
+fi
 # shellcheck disable=SC2086
 $sudo apt-get install -y -q --no-install-recommends $missing

@@ -19,11 +19,14 @@ enum opt_type {
 	OPT_COUNT,     /* unsigned integer, stored as uint64 */
 	OPT_WORKERS,   /* unsigned integer >= 1, stored as unsigned */
 	OPT_PATH,      /* string, stored as char * (owned) */
+	OPT_PATH_OR_OFF,  /* string or off (NULL) */
+	OPT_ADDR_OR_OFF,  /* HOST:PORT or off, stored as struct ka_listen (port 0 text: off) */
 	OPT_FLAG,      /* no value on the command line; true/false in a file */
 	OPT_LISTEN,    /* repeatable HOST:PORT */
 	OPT_CONFIG,    /* --config FILE: read before the rest of the command line */
 	OPT_TCP_KEEPALIVE,  /* IDLE:INTVL:CNT or off, stored as struct ka_tcp_keepalive */
 	OPT_MS_OR_OFF,      /* milliseconds or off (0), stored as unsigned */
+	OPT_FRACTION,       /* a number from 0 to 1, stored as double */
 };
 
 struct option_def {
@@ -64,6 +67,14 @@ static const struct option_def options[] = {
 	  CFG(max_header_size), 1 << 20, 256 },
 	{ "max-body-size", "BYTES", OPT_COUNT, "1048576", "request body",
 	  CFG(max_body_size), 1ULL << 40, 0 },
+	{ "max-connections", "N", OPT_COUNT, "10000",
+	  "open connections per process; at the limit the least recently active idle one "
+	  "is closed to make room", CFG(max_connections), 1000000, 1 },
+	{ "idle-watermark", "FRACTION", OPT_FRACTION, "0.75",
+	  "above this share of max-connections in use, the idle timeout shrinks",
+	  CFG(idle_watermark), 0, 0 },
+	{ "keepalive-min-timeout", "SEC", OPT_DURATION, "1",
+	  "the idle timeout a full server shrinks to", CFG(keepalive_min_timeout), DAY_MS, 0 },
 	{ "tcp-keepalive", "IDLE:INTVL:CNT", OPT_TCP_KEEPALIVE, "60:10:6",
 	  "TCP keepalive probes on accepted sockets (seconds, seconds, count) or off",
 	  CFG(tcp_keepalive), 0, 0 },
@@ -76,6 +87,12 @@ static const struct option_def options[] = {
 	{ "shutdown-timeout", "SEC", OPT_DURATION, "10",
 	  "on SIGTERM/SIGINT, how long requests in progress may take to finish",
 	  CFG(shutdown_timeout), DAY_MS, 0 },
+	{ "access-log", "PATH|-|off", OPT_PATH_OR_OFF, "off",
+	  "one line per request (combined format + conn= req= persist= dur_ms=); - is stdout",
+	  CFG(access_log), 0, 0 },
+	{ "admin", "HOST:PORT", OPT_ADDR_OR_OFF, "off",
+	  "separate listener for /status, /metrics, /connections and the dashboard",
+	  CFG(admin), 0, 0 },
 	{ "trace-connections", NULL, OPT_FLAG, NULL,
 	  "one line per connection event (accept, request, response, idle, close) on stderr",
 	  CFG(trace_connections), 0, 0 },
@@ -203,6 +220,12 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 		else
 			*(uint64_t *)field = n;
 		return 0;
+	case OPT_PATH_OR_OFF:
+		free(*(char **)field);
+		*(char **)field = NULL;
+		if (strcmp(value, "off") == 0)
+			return 0;
+		/* fall through */
 	case OPT_PATH:
 	case OPT_CONFIG:
 		if (!*value) {
@@ -241,6 +264,20 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 		k->cnt = (int)cnt;
 		return 0;
 	}
+	case OPT_FRACTION: {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(value, &end);
+		if (!isdigit((unsigned char)value[0]) || *end || errno || !(v >= 0.0 && v <= 1.0)) {
+			complain(err, from, o->name, "invalid value '%s' (a number from 0 to 1, e.g. 0.75)",
+			         value);
+			return -1;
+		}
+		*(double *)field = v;
+		return 0;
+	}
 	case OPT_MS_OR_OFF:
 		if (strcmp(value, "off") == 0) {
 			*(unsigned *)field = 0;
@@ -254,6 +291,21 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 		}
 		*(unsigned *)field = (unsigned)n;
 		return 0;
+	case OPT_ADDR_OR_OFF: {
+		struct ka_listen *l = (struct ka_listen *)field;
+
+		l->text[0] = '\0';
+		if (strcmp(value, "off") == 0)
+			return 0;
+		if (ka_sock_parse_addr(value, &l->addr, &l->addr_len) < 0) {
+			complain(err, from, o->name,
+			         "invalid address '%s' (HOST:PORT or [IPV6]:PORT, port 0-65535, or off)",
+			         value);
+			return -1;
+		}
+		snprintf(l->text, sizeof(l->text), "%s", value);
+		return 0;
+	}
 	case OPT_LISTEN: {
 		struct ka_listen *l;
 
@@ -452,5 +504,6 @@ void ka_config_free(struct ka_config *c)
 {
 	free(c->root);
 	free(c->config_file);
-	c->root = c->config_file = NULL;
+	free(c->access_log);
+	c->root = c->config_file = c->access_log = NULL;
 }

@@ -42,10 +42,15 @@ struct ka_config {
 	int64_t io_timeout;           /* ms of longest stall reading a body or writing */
 	uint64_t max_header_size;     /* bytes of request line + headers */
 	uint64_t max_body_size;       /* bytes of request body */
+	uint64_t max_connections;     /* per process */
+	double idle_watermark;        /* share of max_connections where timeouts start to shrink */
+	int64_t keepalive_min_timeout;  /* ms: the idle timeout at max_connections */
 	struct ka_tcp_keepalive tcp_keepalive;
 	unsigned tcp_user_timeout;    /* ms; 0 = off */
 	int64_t heartbeat;            /* ms of event-stream silence before a comment; 0 = off */
 	int64_t shutdown_timeout;     /* ms a drain may take before connections are cut */
+	char *access_log;             /* path, "-" for stdout, NULL when off */
+	struct ka_listen admin;       /* admin.text is empty when off */
 	bool trace_connections;       /* lifecycle events on stderr */
 	bool demo;                    /* serve /_demo/ */
 	char *config_file;            /* --config, NULL when none */

@@ -19,6 +19,7 @@
 
 #include "core/sockopt.h"
 #include "core/util.h"
+#include "server/accesslog.h"
 #include "server/trace.h"
 
 /* An unread body is read and thrown away when at most this much of it is still to
@@ -29,35 +30,8 @@
 
 enum step { STEP_WAIT, STEP_AGAIN, STEP_CLOSED };
 
-static const char *const reason_names[KA_CLOSE_REASONS] = {
-	[KA_CLOSE_KEEPALIVE_TIMEOUT] = "keepalive_timeout",
-	[KA_CLOSE_KEEPALIVE_REQUESTS] = "keepalive_requests",
-	[KA_CLOSE_KEEPALIVE_TIME] = "keepalive_time",
-	[KA_CLOSE_CLIENT_CLOSE] = "client_close",
-	[KA_CLOSE_CONNECTION_CLOSE] = "connection_close",
-	[KA_CLOSE_HEADER_TIMEOUT] = "header_timeout",
-	[KA_CLOSE_IO_TIMEOUT] = "io_timeout",
-	[KA_CLOSE_BAD_REQUEST] = "bad_request",
-	[KA_CLOSE_TCP_KEEPALIVE] = "tcp_keepalive",
-	[KA_CLOSE_EVICTED] = "evicted",
-	[KA_CLOSE_SHUTDOWN] = "shutdown",
-	[KA_CLOSE_ERROR] = "error",
-};
-
-const char *ka_close_reason_name(enum ka_close_reason r)
-{
-	return r < KA_CLOSE_REASONS ? reason_names[r] : "?";
-}
-
-const char *ka_conn_state_name(enum ka_conn_state s)
-{
-	static const char *const names[] = { "reading", "reading", "processing",
-	                                     "writing", "idle",    "lingering" };
-
-	return s <= KA_CONN_LINGER ? names[s] : "?";
-}
-
 static void on_event(struct ka_io *io, uint32_t events);
+static void idle_deadline(struct ka_timer *t);
 
 /* ---- borrowing and returning per-request memory ---------------------------------------- */
 
@@ -80,6 +54,10 @@ static void exchange_reset(struct ka_exchange *ex)
 	ex->streaming = false;
 	ex->on_drain = NULL;
 	ex->on_body = NULL;
+	ex->counted = false;
+	ex->start_us = ex->conn->w->loop.now_us;
+	ex->body_bytes = 0;
+	ex->log_head_len = 0;
 	ka_resp_init(&ex->resp, 200);
 }
 
@@ -174,15 +152,18 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 		free(c);
 		return NULL;
 	}
+	pthread_mutex_lock(&w->conns_lock);
 	c->link.next = w->conns.next;
 	c->link.prev = &w->conns;
 	w->conns.next->prev = &c->link;
 	w->conns.next = &c->link;
+	pthread_mutex_unlock(&w->conns_lock);
 	w->nconns++;
+	ka_stat_add(&w->stats.accepted, 1);
+	ka_stat_add(&w->stats.in_state[KA_CONN_HEAD], 1);
 	/* The first request's head must be complete within --header-timeout of the accept. */
 	ka_fifo_push(&w->header_q, &c->timer, now);
-	if (w->cfg->keepalive_time)
-		ka_fifo_push(&w->life_q, &c->life, now);
+	c->idle_timer.cb = idle_deadline;
 	peer_store(&c->peer, peer);
 	if (w->cfg->trace_connections) {
 		char text[KA_ADDR_TEXT_MAX];
@@ -196,13 +177,16 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 {
 	struct ka_worker *w = c->w;
+	/* Who closed first is who keeps TIME_WAIT: the client when its FIN (or RST) came
+	 * before ours. */
+	bool by_client = reason == KA_CLOSE_CLIENT_CLOSE || (c->peer_closed && !c->shut_wr);
 
 	c->close_reason = reason;
 	ka_trace(c, "close", "reason=%s closed_by=%s requests=%u age_ms=%lld",
-	         ka_close_reason_name(reason), c->peer_closed ? "client" : "server", c->requests,
+	         ka_close_reason_name(reason), by_client ? "client" : "server", c->requests,
 	         (long long)(w->loop.now - c->born));
 	ka_fifo_remove(&c->timer);
-	ka_fifo_remove(&c->life);
+	ka_loop_timer_remove(&w->loop, &c->idle_timer);
 	if (c->ex)
 		exchange_release(c);
 	if (c->rbuf)
@@ -214,13 +198,18 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	c->io.fd = -1;
 	/* Freed at the end of the loop iteration (ka_conn_free_closed): an event for this
 	 * connection may still be waiting further down the current epoll batch. */
+	pthread_mutex_lock(&w->conns_lock);
 	c->link.prev->next = c->link.next;
 	c->link.next->prev = c->link.prev;
+	pthread_mutex_unlock(&w->conns_lock);
 	c->link.next = w->closed.next;
 	c->link.prev = &w->closed;
 	w->closed.next->prev = &c->link;
 	w->closed.next = &c->link;
 	w->nconns--;
+	ka_server_conn_closed(w);
+	ka_stat_add(&w->stats.in_state[c->state], -1);
+	ka_stats_closed(&w->stats, reason, by_client, c->requests, w->loop.now - c->born);
 	if (w->draining && w->nconns == 0)
 		w->loop.stop = true;
 }
@@ -240,12 +229,13 @@ static enum step conn_finish(struct ka_conn *c)
 		return STEP_CLOSED;
 	}
 	shutdown(c->io.fd, SHUT_WR);
+	c->shut_wr = true;
 	if (c->ex)
 		exchange_release(c);
 	if (c->rbuf)
 		c->rbuf->pos = c->rbuf->len = 0;
 	conn_release(c);
-	c->state = KA_CONN_LINGER;
+	ka_conn_set_state(c, KA_CONN_LINGER);
 	ka_fifo_push(&c->w->linger_q, &c->timer, c->w->loop.now);
 	return STEP_AGAIN;
 }
@@ -378,6 +368,22 @@ static int body_take(struct ka_conn *c, size_t off, int *status, const char **wh
 
 /* ---- persistence ------------------------------------------------------------------------- */
 
+/* The idle timeout this connection gets if it goes idle now: the worker's (shrunk
+ * under load, see ka_server_idle_timeout) or what is left of --keepalive-time. */
+static int64_t conn_idle_timeout(const struct ka_conn *c)
+{
+	const struct ka_config *cfg = c->w->cfg;
+	int64_t t = ka_server_idle_timeout(c->w->srv);
+
+	if (cfg->keepalive_time) {
+		int64_t left = cfg->keepalive_time - (c->w->loop.now - c->born);
+
+		if (left < t)
+			t = left > 0 ? left : 0;
+	}
+	return t;
+}
+
 /* Decides whether the response about to be written is the connection's last, and what
  * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
  * only on "keep-alive" and when the length is known. */
@@ -421,15 +427,23 @@ static void conn_decide(struct ka_conn *c)
 	/* Advertise what we will enforce, less the grace, so that a client which trusts the
 	 * header closes first and never races our close (KEEPALIVE.md, "the reuse race"). */
 	{
-		int64_t enforce = cfg->keepalive_timeout;
+		int64_t t = conn_idle_timeout(c) - cfg->keepalive_grace;
 
-		if (cfg->keepalive_time && cfg->keepalive_time - age < enforce)
-			enforce = cfg->keepalive_time - age;
-		enforce -= cfg->keepalive_grace;
-		ex->ka_timeout_s = enforce > 0 ? enforce / 1000 : 0;
+		ex->ka_timeout_s = t > 0 ? t / 1000 : 0;
 		ex->ka_max = cfg->keepalive_requests ? cfg->keepalive_requests - c->requests
 		                                     : UINT64_MAX;
+		c->advertised_ms = (uint32_t)(ex->ka_timeout_s * 1000);
 	}
+}
+
+/* Counts the request being served, once, however it ends. */
+static void conn_count_request(struct ka_conn *c)
+{
+	if (c->ex->counted)
+		return;
+	c->ex->counted = true;
+	c->requests++;
+	ka_stat_add(&c->w->stats.requests, 1);
 }
 
 /* The response's last byte is with the kernel (or, for a pipelined response, in the
@@ -443,6 +457,7 @@ static void conn_response_done(struct ka_conn *c)
 	ex->response_pending = false;
 	ka_trace(c, "response", "req=%u status=%d persist=%s", c->requests, ex->resp.status,
 	         ex->keep_alive ? "keep-alive" : "close");
+	ka_access_log_response(c);
 }
 
 /* ---- responses --------------------------------------------------------------------------- */
@@ -458,12 +473,12 @@ static void conn_response_queued(struct ka_conn *c)
 		ka_buf_consume(c->rbuf, ex->head_len);
 		ex->head_len = 0;
 	}
-	c->state = KA_CONN_WRITE;
+	ka_conn_set_state(c, KA_CONN_WRITE);
 	if (!c->closing && !ex->streaming && ex->body_done && ex->tail == KA_TAIL_NONE &&
 	    ka_buf_used(c->rbuf) && ka_buf_room(c->wbuf) >= RESPONSE_ROOM) {
 		conn_response_done(c);
 		exchange_reset(ex);
-		c->state = KA_CONN_HEAD;
+		ka_conn_set_state(c, KA_CONN_HEAD);
 	}
 }
 
@@ -478,6 +493,8 @@ void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
                            enum ka_close_reason reason)
 {
 	struct ka_exchange *ex = c->ex;
+
+	conn_count_request(c);  /* a request we could not parse is a request all the same */
 	int n = snprintf(ex->scratch, sizeof(ex->scratch), "%d %s: %s\n", status,
 	                 ka_status_reason(status), detail ? detail : "");
 
@@ -508,11 +525,12 @@ static enum step start_request(struct ka_conn *c)
 	int status = 0;
 	const char *why = NULL;
 
-	c->requests++;
+	conn_count_request(c);
 	ex->is_head = req->method_id == KA_METHOD_HEAD;
 	ka_trace(c, "request", "req=%u method=%.*s target=%.*s version=1.%d", c->requests,
 	         (int)req->method.len, req->method.p, (int)KA_MIN(req->target.len, 200),
 	         req->target.p, req->minor_version);
+	ka_access_log_request(c);
 	c->client_done = req->minor_version == 1 ? req->conn_close : !req->conn_keep_alive;
 	if (req->is_chunked) {
 		ex->framing = KA_FRAMING_CHUNKED;
@@ -528,13 +546,17 @@ static enum step start_request(struct ka_conn *c)
 		}
 	}
 
+	if (w->is_admin) {
+		ka_admin_serve(c);
+		return STEP_AGAIN;
+	}
 	if (w->cfg->demo && req->path.len >= 7 && memcmp(req->path.p, "/_demo/", 7) == 0) {
 		ka_demo_dispatch(c);
 		if (ex->body_wanted && !ex->body_done) {
 			/* The handler kept what it needs of the head; the body may now overwrite it. */
 			ka_buf_consume(c->rbuf, ex->head_len);
 			ex->head_len = 0;
-			c->state = KA_CONN_BODY;
+			ka_conn_set_state(c, KA_CONN_BODY);
 			ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
 		}
 		return STEP_AGAIN;
@@ -587,7 +609,7 @@ static enum step step_head(struct ka_conn *c)
 		/* Before waiting for the rest of a head, send what earlier requests produced. */
 		if (output_pending(c)) {
 			ka_fifo_remove(&c->timer);
-			c->state = KA_CONN_WRITE;
+			ka_conn_set_state(c, KA_CONN_WRITE);
 			return STEP_AGAIN;
 		}
 		if (!ka_fifo_node_armed(&c->timer))
@@ -651,7 +673,7 @@ static enum step step_body(struct ka_conn *c)
 		ex->on_body(c);
 		return STEP_AGAIN;
 	}
-	c->state = KA_CONN_WRITE;  /* discarded: carry on as after any response */
+	ka_conn_set_state(c, KA_CONN_WRITE);  /* discarded: carry on as after any response */
 	return STEP_AGAIN;
 }
 
@@ -678,12 +700,20 @@ static void conn_go_idle(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
 
+	int64_t timeout = conn_idle_timeout(c);
+
+	/* Never earlier than the Keep-Alive header promised, even if the server filled up
+	 * or the response took long to send since. */
+	if (timeout < (int64_t)c->advertised_ms)
+		timeout = c->advertised_ms;
 	conn_release(c);
-	c->state = KA_CONN_IDLE;
-	ka_trace(c, "idle", "timeout_ms=%lld", (long long)w->cfg->keepalive_timeout);
+	ka_conn_set_state(c, KA_CONN_IDLE);
+	ka_trace(c, "idle", "timeout_ms=%lld", (long long)timeout);
 	/* RFC 9112 9.8 leaves the timeout to us; it starts now that the last byte of the
 	 * response is with the kernel. */
 	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
+	if (timeout < w->cfg->keepalive_timeout)
+		ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
 }
 
 static enum step step_write(struct ka_conn *c)
@@ -716,13 +746,13 @@ static enum step step_write(struct ka_conn *c)
 	if (c->closing)
 		return conn_finish(c);
 	if (ex && !ex->body_done) {
-		c->state = KA_CONN_BODY;
+		ka_conn_set_state(c, KA_CONN_BODY);
 		ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
 		return STEP_AGAIN;
 	}
 	if (c->rbuf && ka_buf_used(c->rbuf)) {
 		exchange_reset(ex);
-		c->state = KA_CONN_HEAD;
+		ka_conn_set_state(c, KA_CONN_HEAD);
 		return STEP_AGAIN;
 	}
 	conn_go_idle(c);
@@ -744,7 +774,8 @@ static enum step step_idle(struct ka_conn *c)
 	}
 	n = conn_recv_buf(c);
 	if (n > 0) {
-		c->state = KA_CONN_HEAD;
+		ka_loop_timer_remove(&w->loop, &c->idle_timer);
+		ka_conn_set_state(c, KA_CONN_HEAD);
 		ka_fifo_push(&w->header_q, &c->timer, w->loop.now);
 		return STEP_AGAIN;
 	}
@@ -856,10 +887,12 @@ static void conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
 	char byte;
 	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
 
+	ka_fifo_remove(&c->timer);
+	ka_loop_timer_remove(&c->w->loop, &c->idle_timer);
 	if (n > 0) {
 		c->last_call = true;
 		c->readable = true;
-		c->state = KA_CONN_HEAD;
+		ka_conn_set_state(c, KA_CONN_HEAD);
 		ka_fifo_push(&c->w->header_q, &c->timer, c->w->loop.now);
 		ka_conn_run(c);
 		return;
@@ -905,17 +938,27 @@ void ka_conn_linger_timeout(struct ka_fifo_node *node, void *data)
 	ka_conn_close(c, c->close_reason);
 }
 
-/* --keepalive-time: an idle connection closes when it reaches the age; a busy one
- * finds out in conn_decide and ends with its current response. */
-void ka_conn_life_timeout(struct ka_fifo_node *node, void *data)
+/* The idle heap timer: an earlier deadline than idle_q's (see struct ka_conn). */
+static void idle_deadline(struct ka_timer *t)
 {
-	struct ka_conn *c = ka_container_of(node, struct ka_conn, life);
+	struct ka_conn *c = ka_container_of(t, struct ka_conn, idle_timer);
+	bool lifetime = c->w->cfg->keepalive_time &&
+	                c->w->loop.now - c->born >= c->w->cfg->keepalive_time;
 
-	(void)data;
-	if (c->state == KA_CONN_IDLE) {
-		ka_fifo_remove(&c->timer);
-		conn_expire_idle(c, KA_CLOSE_KEEPALIVE_TIME);
+	conn_expire_idle(c, lifetime ? KA_CLOSE_KEEPALIVE_TIME : KA_CLOSE_KEEPALIVE_TIMEOUT);
+}
+
+bool ka_conn_evict_one(struct ka_worker *w)
+{
+	while (!ka_fifo_empty(&w->idle_q)) {
+		struct ka_conn *c = ka_container_of(w->idle_q.head.next, struct ka_conn, timer);
+
+		/* The race guard holds here too: a request already on its way is answered. */
+		conn_expire_idle(c, KA_CLOSE_EVICTED);
+		if (c->io.fd < 0)
+			return true;
 	}
+	return false;
 }
 
 void ka_conn_drain(struct ka_conn *c)
@@ -924,9 +967,7 @@ void ka_conn_drain(struct ka_conn *c)
 	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
 	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
 
-	if (silent) {
-		ka_fifo_remove(&c->timer);
+	if (silent)
 		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
-	}
 	/* Others end with their current response: conn_decide sees w->draining. */
 }

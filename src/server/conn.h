@@ -19,36 +19,7 @@
 #include "core/timer.h"
 #include "server/resp.h"
 #include "server/server.h"
-
-enum ka_conn_state {
-	KA_CONN_HEAD,     /* reading a request head (or waiting for a new one's first byte) */
-	KA_CONN_BODY,     /* reading a request body, for the handler or to discard it */
-	KA_CONN_PROCESS,  /* a handler is working; no connection timer runs */
-	KA_CONN_WRITE,    /* response bytes queued; a stream may add more */
-	KA_CONN_IDLE,     /* keep-alive: between requests, holding no buffers */
-	KA_CONN_LINGER,   /* write side shut down, discarding input before close */
-};
-
-/* Why a connection ended: exactly one per connection. */
-enum ka_close_reason {
-	KA_CLOSE_KEEPALIVE_TIMEOUT,
-	KA_CLOSE_KEEPALIVE_REQUESTS,
-	KA_CLOSE_KEEPALIVE_TIME,
-	KA_CLOSE_CLIENT_CLOSE,
-	KA_CLOSE_CONNECTION_CLOSE,
-	KA_CLOSE_HEADER_TIMEOUT,
-	KA_CLOSE_IO_TIMEOUT,
-	KA_CLOSE_BAD_REQUEST,
-	KA_CLOSE_TCP_KEEPALIVE,
-	KA_CLOSE_EVICTED,
-	KA_CLOSE_SHUTDOWN,
-	KA_CLOSE_ERROR,
-	KA_CLOSE_REASONS
-};
-
-const char *ka_close_reason_name(enum ka_close_reason r);
-/* As /connections reports it: reading, processing, writing, idle, lingering. */
-const char *ka_conn_state_name(enum ka_conn_state s);
+#include "server/stats.h"
 
 enum ka_body_framing { KA_FRAMING_NONE, KA_FRAMING_LENGTH, KA_FRAMING_CHUNKED };
 enum ka_tail_kind { KA_TAIL_NONE, KA_TAIL_MEM, KA_TAIL_FILE };
@@ -73,6 +44,7 @@ struct ka_exchange {
 	struct ka_resp resp;
 	bool is_head;        /* HEAD: headers as for GET, no body */
 	bool response_pending;  /* queued, not yet reported as sent */
+	bool counted;        /* the request has been counted in c->requests */
 	bool keep_alive;     /* this response leaves the connection open */
 	bool chunked_out;    /* the response body is sent chunked */
 	int64_t ka_timeout_s;    /* Keep-Alive: timeout= to advertise */
@@ -92,6 +64,12 @@ struct ka_exchange {
 	void (*on_body)(struct ka_conn *c);   /* body_wanted: the whole body has been read */
 	uint64_t h[8];                /* handler-private counters */
 
+	/* --access-log: the line's parts known when the head completes. */
+	int64_t start_us;     /* the request began (loop time) */
+	uint64_t body_bytes;  /* response body bytes, for %b */
+	uint16_t log_head_len, log_tail_len;
+	char log[1536];       /* '%h - - [%t] "%r" ' then ' "%{Referer}i" "%{User-Agent}i"' */
+
 	char scratch[4096];  /* error texts and other small bodies */
 };
 
@@ -107,21 +85,34 @@ struct ka_conn {
 	struct ka_worker *w;
 	struct ka_link link;          /* in w->conns */
 	struct ka_fifo_node timer;    /* in one of header_q, idle_q, io_q, linger_q */
-	struct ka_fifo_node life;     /* in life_q while --keepalive-time applies */
+	/* Idle, with a deadline earlier than idle_q's shared one (a shrunken timeout
+	 * under load, or the end of --keepalive-time): this heap timer closes it. idle_q
+	 * still holds the connection, in least-recently-active order, for eviction. */
+	struct ka_timer idle_timer;
 	struct ka_buf *rbuf, *wbuf;
 	struct ka_exchange *ex;
 	int64_t born;                 /* loop time of accept, ms */
 	uint64_t id;
 	struct ka_peer peer;
 	uint32_t requests;            /* requests begun on this connection */
+	uint32_t advertised_ms;       /* Keep-Alive: timeout= last sent, in ms */
 	uint8_t state;                /* enum ka_conn_state */
 	uint8_t close_reason;         /* enum ka_close_reason, once decided */
 	bool readable, writable;      /* edge-triggered readiness not yet used up */
 	bool closing;                 /* the response being sent is the last */
 	bool client_done;             /* the request itself asked to close */
 	bool last_call;               /* a request arrived at the idle deadline: answer, close */
-	bool peer_closed;             /* we saw the client's FIN first */
+	bool peer_closed;             /* we saw the client's FIN */
+	bool shut_wr;                 /* we sent our FIN (lingering close) */
 };
+
+/* Every state change goes through here, so the per-state gauges stay exact. */
+static inline void ka_conn_set_state(struct ka_conn *c, enum ka_conn_state s)
+{
+	ka_stat_add(&c->w->stats.in_state[c->state], -1);
+	ka_stat_add(&c->w->stats.in_state[s], 1);
+	c->state = (uint8_t)s;
+}
 
 /* Accepted socket fd from peer becomes a connection of w; NULL (fd closed) on failure. */
 struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer);
@@ -138,7 +129,11 @@ void ka_conn_drain(struct ka_conn *c);
 
 /* Timer callbacks, one per FIFO (server.h). */
 ka_fifo_cb ka_conn_header_timeout, ka_conn_idle_timeout, ka_conn_io_timeout,
-	ka_conn_linger_timeout, ka_conn_life_timeout;
+	ka_conn_linger_timeout;
+
+/* Closes w's least recently active idle connection to make room (reason evicted);
+ * false when it has none. */
+bool ka_conn_evict_one(struct ka_worker *w);
 
 /* ---- for handlers (demo.c) and the output path (output.c) ---------------------------- */
 
@@ -158,6 +153,9 @@ void ka_output_response(struct ka_conn *c);
 int ka_output_flush(struct ka_conn *c);
 /* output.c: releases a pending file or memory tail. */
 void ka_output_drop_tail(struct ka_exchange *ex);
+
+/* admin.c: answers a request on the --admin listener. */
+void ka_admin_serve(struct ka_conn *c);
 
 /* demo.c: answers a /_demo/ request (sets up ex->resp or goes asynchronous). */
 void ka_demo_dispatch(struct ka_conn *c);

@@ -105,7 +105,7 @@ static void demo_sleep(struct ka_conn *c)
 		ka_conn_respond(c);
 		return;
 	}
-	c->state = KA_CONN_PROCESS;
+	ka_conn_set_state(c, KA_CONN_PROCESS);
 }
 
 /* ---- stream ------------------------------------------------------------------------------ */
@@ -132,6 +132,7 @@ static void stream_fill(struct ka_conn *c)
 
 		memset(b->data + b->len, 'a' + (int)((h[H_TOTAL] - h[H_LEFT]) % 26), n);
 		b->len += (uint32_t)n;
+		ex->body_bytes += n;
 		h[H_PIECE_LEFT] -= n;
 	}
 	if (h[H_PIECE_LEFT] || ka_buf_room(b) < 8)
@@ -201,6 +202,7 @@ static void stream_append(struct ka_conn *c, const char *p, size_t n)
 	if (c->ex->chunked_out)
 		b->len += (uint32_t)snprintf(b->data + b->len, ka_buf_room(b), "%zx\r\n", n);
 	ka_buf_append(b, p, n);
+	c->ex->body_bytes += n;
 	if (c->ex->chunked_out)
 		ka_buf_append(b, "\r\n", 2);
 }

@@ -15,7 +15,11 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <time.h>
+
 #include "core/sockopt.h"
+#include "server/accesslog.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -105,7 +109,36 @@ static void bind_listeners(struct ka_server *srv)
 		}
 		ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
 		printf("kahttpd: listening on http://%s\n", text);
+		srv->ports[i] = ntohs(bound.ss_family == AF_INET6
+		                          ? ((struct sockaddr_in6 *)&bound)->sin6_port
+		                          : ((struct sockaddr_in *)&bound)->sin_port);
 	}
+}
+
+/* --admin: one socket, served by its own worker, never by the public listeners. */
+static void bind_admin(struct ka_server *srv)
+{
+	const struct ka_listen *l = &srv->cfg.admin;
+	struct sockaddr_storage bound;
+	socklen_t bound_len;
+	char text[KA_ADDR_TEXT_MAX];
+	int err;
+
+	srv->admin_fd = -1;
+	if (!l->text[0])
+		return;
+	err = check_port_free(l);
+	if (!err && (err = ka_sock_listen((const struct sockaddr *)&l->addr, l->addr_len, false,
+	                                  64)) >= 0) {
+		srv->admin_fd = err;
+		err = ka_sock_local_addr(srv->admin_fd, &bound, &bound_len);
+	}
+	if (err < 0) {
+		fprintf(stderr, "kahttpd: --admin %s: %s\n", l->text, strerror(-err));
+		exit(1);
+	}
+	ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
+	printf("kahttpd: admin on http://%s\n", text);
 }
 
 int main(int argc, char **argv)
@@ -114,7 +147,7 @@ int main(int argc, char **argv)
 	struct ka_config *cfg = &srv.cfg;
 	sigset_t sigs;
 	int sig_fd, err, rc = 0;
-	unsigned finished = 0;
+	unsigned finished = 0, n_all;
 	bool stopping = false;
 
 	switch (ka_config_load(cfg, argc, argv, stdout, stderr)) {
@@ -127,6 +160,11 @@ int main(int argc, char **argv)
 	}
 	if ((err = ka_static_root_open(&srv.root, cfg->root)) < 0) {
 		fprintf(stderr, "kahttpd: --root: cannot open directory '%s': %s\n", cfg->root,
+		        strerror(-err));
+		return 2;
+	}
+	if ((err = ka_access_log_open(&srv)) < 0) {
+		fprintf(stderr, "kahttpd: --access-log: cannot open '%s': %s\n", cfg->access_log,
 		        strerror(-err));
 		return 2;
 	}
@@ -143,14 +181,22 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	done_fd = eventfd(0, EFD_CLOEXEC);
-	srv.workers = calloc(srv.n_workers, sizeof(*srv.workers));
+	n_all = srv.n_workers + (cfg->admin.text[0] ? 1 : 0);
+	srv.workers = calloc(n_all, sizeof(*srv.workers));
 	if (sig_fd < 0 || done_fd < 0 || !srv.workers) {
 		perror("kahttpd");
 		return 1;
 	}
 
 	bind_listeners(&srv);
-	for (unsigned k = 0; k < srv.n_workers; k++) {
+	bind_admin(&srv);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		srv.started = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	}
+	for (unsigned k = 0; k < n_all; k++) {
 		if ((err = ka_worker_init(&srv.workers[k], &srv, k)) ||
 		    (err = -pthread_create(&srv.workers[k].thread, NULL, worker_thread,
 		                           &srv.workers[k]))) {
@@ -160,7 +206,7 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 
-	while (finished < srv.n_workers) {
+	while (finished < n_all) {
 		struct pollfd pfd[2] = { { sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 } };
 
 		if (poll(pfd, 2, -1) < 0) {
@@ -178,8 +224,8 @@ int main(int argc, char **argv)
 				_exit(0);
 			if (!stopping) {
 				stopping = true;
-				for (unsigned k = 0; k < srv.n_workers; k++)
-					ka_worker_stop(&srv.workers[k]);
+				for (unsigned k = 0; k < n_all; k++)
+					ka_worker_wake(&srv.workers[k], KA_WAKE_STOP);
 			}
 		}
 		if (pfd[1].revents & POLLIN) {
@@ -189,7 +235,7 @@ int main(int argc, char **argv)
 				finished += (unsigned)n;
 		}
 	}
-	for (unsigned k = 0; k < srv.n_workers; k++) {
+	for (unsigned k = 0; k < n_all; k++) {
 		pthread_join(srv.workers[k].thread, NULL);
 		if (srv.workers[k].cut)
 			rc = 1;
@@ -198,6 +244,7 @@ int main(int argc, char **argv)
 	free(srv.workers);
 	free(srv.listen_fds);
 	ka_static_root_close(&srv.root);
+	ka_access_log_close(&srv);
 	ka_config_free(cfg);
 	return rc;
 }

@@ -126,6 +126,7 @@ void ka_output_response(struct ka_conn *c)
 	}
 	b->len = (uint32_t)(p - b->data);
 	ex->response_pending = true;
+	ex->body_bytes = send_body && r->content_length > 0 ? (uint64_t)r->content_length : 0;
 
 	switch (send_body ? r->body : KA_BODY_NONE) {
 	case KA_BODY_NONE:

@@ -18,6 +18,7 @@
 #include "core/timer.h"
 #include "server/config.h"
 #include "server/static_file.h"
+#include "server/stats.h"
 
 struct ka_server;
 struct ka_worker;
@@ -36,9 +37,12 @@ struct ka_worker {
 	struct ka_server *srv;
 	const struct ka_config *cfg;
 	unsigned index;
+	bool is_admin;      /* serves --admin; its traffic is in no figure */
 	pthread_t thread;
 	struct ka_loop loop;
-	struct ka_io wake;  /* eventfd: the main thread asks us to stop */
+	struct ka_io wake;  /* eventfd: a doorbell; wake_flags says what for */
+	atomic_uint wake_flags;   /* KA_WAKE_* */
+	atomic_bool paused;       /* not accepting: max-connections reached, nothing idle */
 	struct ka_listener listeners[KA_MAX_LISTENERS];
 	unsigned n_listeners;
 
@@ -47,7 +51,6 @@ struct ka_worker {
 	struct ka_fifo idle_q;    /* --keepalive-timeout: between requests */
 	struct ka_fifo io_q;      /* --io-timeout: body read or response write stalled */
 	struct ka_fifo linger_q;  /* 2 s of lingering close */
-	struct ka_fifo life_q;    /* --keepalive-time: connection lifetime */
 	struct ka_fifo drain_q;   /* --shutdown-timeout, armed once at shutdown */
 	struct ka_fifo_node drain_node;
 
@@ -58,6 +61,17 @@ struct ka_worker {
 	uint64_t nconns;
 	bool draining;
 	uint64_t cut;              /* connections cut by the shutdown timeout */
+
+	struct ka_stats stats;     /* this worker's figures; it is their only writer */
+	pthread_mutex_t conns_lock;  /* held to link or unlink w->conns: the admin walks it */
+
+	/* --access-log: lines gather here and leave in one write when the buffer fills,
+	 * at least once a second (log_timer), and at exit. */
+	char *log_buf;
+	size_t log_len;
+	struct ka_timer log_timer;
+	char log_date[32];  /* "22/Nov/2026:03:07:01 +0000", refreshed once a second */
+	int64_t log_date_wall;
 
 	char date[32];      /* Date header value, refreshed once a second */
 	int64_t date_wall;
@@ -70,16 +84,36 @@ struct ka_server {
 	size_t buf_size;
 	/* The listening sockets main() bound, one set per worker. */
 	int (*listen_fds)[KA_MAX_LISTENERS];
-	unsigned n_workers;
+	unsigned n_workers;          /* request workers; the admin worker comes after them */
 	struct ka_worker *workers;
 	atomic_uint_fast64_t next_conn_id;
+	atomic_uint_fast64_t nconns;       /* open client connections, all workers */
+	atomic_uint_fast64_t evict_wanted; /* idle connections paused workers need closed */
+	int admin_fd;                /* -1 without --admin */
+	uint16_t ports[KA_MAX_LISTENERS];  /* the public listeners' real ports */
+	int64_t started;             /* CLOCK_MONOTONIC ms at start, for uptime */
+	int log_fd;                  /* --access-log, -1 when off */
+	pthread_mutex_t log_lock;    /* one worker's flush at a time, so lines never mix */
+};
+
+enum {
+	KA_WAKE_STOP = 1,    /* drain and stop (SIGTERM, SIGINT) */
+	KA_WAKE_EVICT = 2,   /* another worker is full: close an idle connection if you can */
+	KA_WAKE_RESUME = 4,  /* a connection closed somewhere: accept again if there is room */
 };
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index);
+/* Rings w's doorbell with these KA_WAKE_* flags; any thread may call it. */
+void ka_worker_wake(struct ka_worker *w, unsigned flags);
 void *ka_worker_main(void *arg);
-/* Called from the main thread: ask a worker to drain and stop. */
-void ka_worker_stop(struct ka_worker *w);
 void ka_worker_destroy(struct ka_worker *w);
+
+/* The idle timeout for a connection going idle now: --keepalive-timeout, shrinking
+ * linearly to --keepalive-min-timeout as open connections go from --idle-watermark
+ * to --max-connections. */
+int64_t ka_server_idle_timeout(const struct ka_server *srv);
+/* A worker's connection closed: count it, and let a paused worker accept again. */
+void ka_server_conn_closed(struct ka_worker *w);
 
 /* Refreshes w->date when the wall-clock second has changed. */
 void ka_worker_update_date(struct ka_worker *w);

@@ -41,7 +41,7 @@ void ka_trace(const struct ka_conn *c, const char *event, const char *fmt, ...)
 	size_t n;
 	va_list ap;
 
-	if (!c->w->cfg->trace_connections)
+	if (!c->w->cfg->trace_connections || c->w->is_admin)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);

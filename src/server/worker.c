@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -13,6 +14,7 @@
 
 #include "core/sockopt.h"
 #include "core/util.h"
+#include "server/accesslog.h"
 #include "server/conn.h"
 #include "server/server.h"
 
@@ -22,18 +24,52 @@
 #define POOL_KEEP 64
 #define LINGER_MS 2000
 
+static void listeners_enable(struct ka_worker *w, bool on)
+{
+	for (unsigned i = 0; i < w->n_listeners; i++) {
+		if (w->listeners[i].io.fd < 0)
+			continue;
+		if (on)
+			ka_loop_add(&w->loop, &w->listeners[i].io, KA_EV_IN);
+		else
+			ka_loop_del(&w->loop, &w->listeners[i].io);
+	}
+	atomic_store(&w->paused, !on);
+}
+
+/* At --max-connections a new client is still served: an idle connection makes room
+ * (evicted once the new one is accepted, so that nothing is closed for a client that
+ * is not there). Only when no idle connection exists anywhere do we stop accepting;
+ * clients then wait in the listen backlog, and are never accepted just to be reset. */
+static bool may_accept(struct ka_worker *w)
+{
+	struct ka_server *srv = w->srv;
+
+	if (atomic_load(&srv->nconns) < srv->cfg.max_connections || !ka_fifo_empty(&w->idle_q))
+		return true;
+	listeners_enable(w, false);
+	atomic_fetch_add(&srv->evict_wanted, 1);
+	for (unsigned k = 0; k < srv->n_workers; k++)
+		if (&srv->workers[k] != w)
+			ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
+	return false;
+}
+
 static void on_accept(struct ka_io *io, uint32_t events)
 {
 	struct ka_listener *l = (struct ka_listener *)io;
 	struct ka_worker *w = l->w;
+	struct ka_server *srv = w->srv;
 
 	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH && !w->draining; i++) {
+	for (int i = 0; i < ACCEPT_BATCH && !w->draining && io->fd >= 0; i++) {
 		struct sockaddr_storage peer;
 		socklen_t peer_len = sizeof(peer);
-		int fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len,
-		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd;
 
+		if (!w->is_admin && !may_accept(w))
+			return;
+		fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
@@ -41,8 +77,38 @@ static void on_accept(struct ka_io *io, uint32_t events)
 				fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
 			return;
 		}
+		if (!w->is_admin &&
+		    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
+			ka_conn_evict_one(w);
 		ka_conn_new(w, fd, (struct sockaddr *)&peer);
 	}
+}
+
+int64_t ka_server_idle_timeout(const struct ka_server *srv)
+{
+	const struct ka_config *cfg = &srv->cfg;
+	double load = (double)atomic_load_explicit(&srv->nconns, memory_order_relaxed) /
+	              (double)cfg->max_connections;
+	double wm = cfg->idle_watermark;
+	int64_t full = cfg->keepalive_timeout, min = cfg->keepalive_min_timeout;
+
+	if (load <= wm || full <= min)
+		return full;
+	if (load >= 1.0)
+		return min;
+	return full - (int64_t)((double)(full - min) * (load - wm) / (1.0 - wm));
+}
+
+void ka_server_conn_closed(struct ka_worker *w)
+{
+	struct ka_server *srv = w->srv;
+
+	if (w->is_admin)
+		return;
+	atomic_fetch_sub(&srv->nconns, 1);
+	for (unsigned k = 0; k < srv->n_workers; k++)
+		if (atomic_load(&srv->workers[k].paused))
+			ka_worker_wake(&srv->workers[k], KA_WAKE_RESUME);
 }
 
 static void drain_expired(struct ka_fifo_node *node, void *data)
@@ -68,8 +134,7 @@ static void worker_drain(struct ka_worker *w)
 
 	w->draining = true;
 	for (unsigned i = 0; i < w->n_listeners; i++) {
-		ka_loop_del(&w->loop, &w->listeners[i].io);
-		close(w->listeners[i].io.fd);
+		close(w->listeners[i].io.fd);  /* also leaves epoll */
 		w->listeners[i].io.fd = -1;
 	}
 	for (l = w->conns.next; l != &w->conns; l = next) {
@@ -85,11 +150,27 @@ static void worker_drain(struct ka_worker *w)
 static void on_wake(struct ka_io *io, uint32_t events)
 {
 	struct ka_worker *w = ka_container_of(io, struct ka_worker, wake);
+	struct ka_server *srv = w->srv;
 	uint64_t v;
+	unsigned flags;
 
 	(void)events;
-	if (read(io->fd, &v, sizeof(v)) == sizeof(v) && !w->draining)
+	if (read(io->fd, &v, sizeof(v)) != sizeof(v))
+		return;
+	flags = atomic_exchange(&w->wake_flags, 0);
+	if ((flags & KA_WAKE_STOP) && !w->draining)
 		worker_drain(w);
+	if (flags & KA_WAKE_EVICT) {
+		uint_fast64_t want = atomic_load(&srv->evict_wanted);
+
+		while (want > 0 && !ka_fifo_empty(&w->idle_q)) {
+			if (atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
+				ka_conn_evict_one(w);
+		}
+	}
+	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
+	    atomic_load(&srv->nconns) < srv->cfg.max_connections)
+		listeners_enable(w, true);
 }
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
@@ -103,6 +184,7 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	w->index = index;
 	w->conns.prev = w->conns.next = &w->conns;
 	w->closed.prev = w->closed.next = &w->closed;
+	pthread_mutex_init(&w->conns_lock, NULL);
 	if ((err = ka_loop_init(&w->loop)))
 		return err;
 	w->loop.after = ka_conn_free_closed;
@@ -111,13 +193,11 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	ka_fifo_init(&w->idle_q, cfg->keepalive_timeout, ka_conn_idle_timeout, w);
 	ka_fifo_init(&w->io_q, cfg->io_timeout, ka_conn_io_timeout, w);
 	ka_fifo_init(&w->linger_q, LINGER_MS, ka_conn_linger_timeout, w);
-	ka_fifo_init(&w->life_q, cfg->keepalive_time, ka_conn_life_timeout, w);
 	ka_fifo_init(&w->drain_q, cfg->shutdown_timeout, drain_expired, w);
 	ka_loop_add_fifo(&w->loop, &w->header_q);
 	ka_loop_add_fifo(&w->loop, &w->idle_q);
 	ka_loop_add_fifo(&w->loop, &w->io_q);
 	ka_loop_add_fifo(&w->loop, &w->linger_q);
-	ka_loop_add_fifo(&w->loop, &w->life_q);
 	ka_loop_add_fifo(&w->loop, &w->drain_q);
 	ka_buf_pool_init(&w->bufs, srv->buf_size, POOL_KEEP);
 	ka_pool_init(&w->exchanges, sizeof(struct ka_exchange), POOL_KEEP);
@@ -128,17 +208,19 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 		return -errno;
 	if ((err = ka_loop_add(&w->loop, &w->wake, KA_EV_IN)))
 		return err;
-	for (unsigned i = 0; i < cfg->n_listen; i++) {
+	/* The admin worker, after the request workers, owns the --admin socket alone. */
+	w->is_admin = index == srv->n_workers;
+	for (unsigned i = 0; i < (w->is_admin ? 1 : cfg->n_listen); i++) {
 		struct ka_listener *l = &w->listeners[i];
 
 		l->w = w;
-		l->io.fd = srv->listen_fds[index][i];
+		l->io.fd = w->is_admin ? srv->admin_fd : srv->listen_fds[index][i];
 		l->io.on_event = on_accept;
 		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
 			return err;
 		w->n_listeners++;
 	}
-	return 0;
+	return ka_access_log_worker_init(w);
 }
 
 void *ka_worker_main(void *arg)
@@ -146,13 +228,15 @@ void *ka_worker_main(void *arg)
 	struct ka_worker *w = arg;
 
 	ka_loop_run(&w->loop);
+	ka_access_log_flush(w);
 	return NULL;
 }
 
-void ka_worker_stop(struct ka_worker *w)
+void ka_worker_wake(struct ka_worker *w, unsigned flags)
 {
 	uint64_t one = 1;
 
+	atomic_fetch_or(&w->wake_flags, flags);
 	if (write(w->wake.fd, &one, sizeof(one)) < 0)
 		perror("kahttpd: eventfd");
 }
@@ -168,9 +252,11 @@ void ka_worker_destroy(struct ka_worker *w)
 			close(w->listeners[i].io.fd);
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
+	free(w->log_buf);
 	ka_pool_destroy(&w->bufs);
 	ka_pool_destroy(&w->exchanges);
 	ka_loop_close(&w->loop);
+	pthread_mutex_destroy(&w->conns_lock);
 }
 
 void ka_worker_update_date(struct ka_worker *w)

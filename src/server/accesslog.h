@@ -1,0 +1,28 @@
+/*
+ * --access-log: one line per request in the combined log format, followed by what
+ * only kahttpd knows: " conn=ID req=N persist=keep-alive|close dur_ms=D". Lines are
+ * built in a per-worker buffer and written when it fills, once a second, and at exit:
+ * no write(2) per request.
+ */
+#ifndef KA_ACCESSLOG_H
+#define KA_ACCESSLOG_H
+
+struct ka_conn;
+struct ka_worker;
+struct ka_server;
+
+/* Opens the log named by the configuration; returns 0 or -errno. */
+int ka_access_log_open(struct ka_server *srv);
+void ka_access_log_close(struct ka_server *srv);
+
+/* Per worker: allocates the buffer and arms the once-a-second flush. */
+int ka_access_log_worker_init(struct ka_worker *w);
+/* Writes what the worker has gathered. */
+void ka_access_log_flush(struct ka_worker *w);
+
+/* The head is complete: remember what the line needs from it. */
+void ka_access_log_request(struct ka_conn *c);
+/* The response is complete: add its line. */
+void ka_access_log_response(struct ka_conn *c);
+
+#endif

@@ -1,0 +1,341 @@
+/*
+ * The --admin listener's pages: /status (JSON), /metrics (Prometheus text format),
+ * /connections (JSON, one object per live connection) and / (the dashboard, HTML with
+ * its CSS and JavaScript, embedded in the binary and fetching nothing from elsewhere).
+ * The admin worker sums the request workers' counters (each has a single writer, read
+ * here with relaxed loads) and walks their connection lists under each list's lock,
+ * which a worker takes only to link or unlink a connection: a connection is never
+ * freed while we read it. Its field values may be a moment old; that is all a
+ * snapshot promises.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/sockdiag.h"
+#include "core/util.h"
+#include "server/conn.h"
+#include "server/trace.h"
+
+/* The dashboard page, linked in from dashboard.html (see the Makefile). */
+__asm__(".section .rodata\n"
+        ".global ka_dashboard_html\n"
+        "ka_dashboard_html:\n"
+        ".incbin \"src/server/dashboard.html\"\n"
+        ".byte 0\n"
+        ".previous\n");
+extern const char ka_dashboard_html[];
+
+/* A growing output buffer; on allocation failure it stops growing and says so. */
+struct out {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void out_printf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			o->failed = true;
+			return;
+		}
+		if ((size_t)n < o->cap - o->len) {
+			o->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = o->cap ? o->cap * 2 : 8192;
+			char *p;
+
+			while (cap < o->len + (size_t)n + 1)
+				cap *= 2;
+			if (!(p = realloc(o->p, cap))) {
+				o->failed = true;
+				return;
+			}
+			o->p = p;
+			o->cap = cap;
+		}
+	}
+}
+
+/* The figures of every request worker, summed; the admin worker's own are left out. */
+struct snapshot {
+	struct ka_stats s;
+	uint64_t active;
+	uint64_t reading;
+	long time_wait;
+	double uptime_s;
+};
+
+static void take_snapshot(struct ka_worker *admin, struct snapshot *snap)
+{
+	struct ka_server *srv = admin->srv;
+
+	memset(snap, 0, sizeof(*snap));
+	for (unsigned k = 0; k < srv->n_workers; k++)
+		ka_stats_sum(&snap->s, &srv->workers[k].stats);
+	for (unsigned st = 0; st < KA_CONN_STATES; st++)
+		snap->active += ka_stat_get(&snap->s.in_state[st]);
+	snap->reading = ka_stat_get(&snap->s.in_state[KA_CONN_HEAD]) +
+	                ka_stat_get(&snap->s.in_state[KA_CONN_BODY]);
+	snap->time_wait = ka_sock_count_time_wait(srv->ports, srv->cfg.n_listen, KA_TW_LOCAL_PORT);
+	snap->uptime_s = (double)(admin->loop.now - srv->started) / 1000.0;
+}
+
+static uint64_t state_count(const struct snapshot *snap, enum ka_conn_state st)
+{
+	return ka_stat_get(&snap->s.in_state[st]);
+}
+
+/* ---- /status --------------------------------------------------------------------------- */
+
+static void json_histogram(struct out *o, const char *name, const ka_counter *counts,
+                           unsigned n, const char *const *bounds, double sum)
+{
+	uint64_t total = 0;
+
+	out_printf(o, "\"%s\": {\"le\": [", name);
+	for (unsigned i = 0; i + 1 < n; i++)
+		out_printf(o, "%s, ", bounds[i]);
+	out_printf(o, "\"+Inf\"], \"counts\": [");
+	for (unsigned i = 0; i < n; i++) {
+		total += ka_stat_get(&counts[i]);
+		out_printf(o, "%s%llu", i ? ", " : "", (unsigned long long)ka_stat_get(&counts[i]));
+	}
+	out_printf(o, "], \"sum\": %.3f, \"count\": %llu}", sum, (unsigned long long)total);
+}
+
+static const char *const rpc_le[] = { "1", "2", "5", "10", "100", "1000" };
+static const char *const life_le[] = { "0.1", "1", "5", "15", "60", "300", "1800", "3600" };
+
+static void page_status(struct ka_worker *w, struct out *o)
+{
+	struct snapshot snap;
+
+	take_snapshot(w, &snap);
+	out_printf(o,
+	           "{\"connections\": {\"active\": %llu, \"reading\": %llu, \"processing\": %llu, "
+	           "\"writing\": %llu, \"idle\": %llu, \"lingering\": %llu},\n",
+	           (unsigned long long)snap.active, (unsigned long long)snap.reading,
+	           (unsigned long long)state_count(&snap, KA_CONN_PROCESS),
+	           (unsigned long long)state_count(&snap, KA_CONN_WRITE),
+	           (unsigned long long)state_count(&snap, KA_CONN_IDLE),
+	           (unsigned long long)state_count(&snap, KA_CONN_LINGER));
+	out_printf(o, " \"accepted\": %llu, \"requests\": %llu,\n \"closed\": {",
+	           (unsigned long long)ka_stat_get(&snap.s.accepted),
+	           (unsigned long long)ka_stat_get(&snap.s.requests));
+	for (unsigned r = 0; r < KA_CLOSE_REASONS; r++)
+		out_printf(o, "%s\"%s\": %llu", r ? ", " : "", ka_close_reason_name(r),
+		           (unsigned long long)ka_stat_get(&snap.s.closed[r]));
+	{
+		uint64_t closed = 0, by_client = ka_stat_get(&snap.s.closed_by_client);
+
+		for (unsigned r = 0; r < KA_CLOSE_REASONS; r++)
+			closed += ka_stat_get(&snap.s.closed[r]);
+		out_printf(o, "},\n \"closed_by\": {\"server\": %llu, \"client\": %llu},\n ",
+		           (unsigned long long)(closed - by_client), (unsigned long long)by_client);
+	}
+	json_histogram(o, "requests_per_connection", snap.s.rpc, KA_RPC_BUCKETS, rpc_le,
+	               (double)ka_stat_get(&snap.s.rpc_sum));
+	out_printf(o, ",\n ");
+	json_histogram(o, "connection_lifetime_seconds", snap.s.life, KA_LIFE_BUCKETS, life_le,
+	               (double)ka_stat_get(&snap.s.life_sum_ms) / 1000.0);
+	out_printf(o, ",\n \"time_wait\": %ld, \"uptime_s\": %.3f, \"workers\": %u}\n",
+	           snap.time_wait < 0 ? 0 : snap.time_wait, snap.uptime_s, w->srv->n_workers);
+}
+
+/* ---- /metrics (Prometheus text exposition format 0.0.4) ---------------------------------- */
+
+static void metric_head(struct out *o, const char *name, const char *type, const char *help)
+{
+	out_printf(o, "# HELP kahttpd_%s %s\n# TYPE kahttpd_%s %s\n", name, help, name, type);
+}
+
+static void prom_histogram(struct out *o, const char *name, const char *help,
+                           const ka_counter *counts, unsigned n, const char *const *bounds,
+                           double sum)
+{
+	uint64_t cum = 0;
+
+	metric_head(o, name, "histogram", help);
+	for (unsigned i = 0; i < n; i++) {
+		cum += ka_stat_get(&counts[i]);
+		out_printf(o, "kahttpd_%s_bucket{le=\"%s\"} %llu\n", name,
+		           i + 1 < n ? bounds[i] : "+Inf", (unsigned long long)cum);
+	}
+	out_printf(o, "kahttpd_%s_sum %.3f\nkahttpd_%s_count %llu\n", name, sum, name,
+	           (unsigned long long)cum);
+}
+
+static void page_metrics(struct ka_worker *w, struct out *o)
+{
+	static const char *const states[] = { "reading", "processing", "writing", "idle",
+		                              "lingering" };
+	static const enum ka_conn_state state_of[] = { KA_CONN_HEAD, KA_CONN_PROCESS,
+		                                       KA_CONN_WRITE, KA_CONN_IDLE,
+		                                       KA_CONN_LINGER };
+	struct snapshot snap;
+	uint64_t by_client, closed = 0;
+
+	take_snapshot(w, &snap);
+	metric_head(o, "connections", "gauge", "Open client connections by state.");
+	for (unsigned i = 0; i < 5; i++)
+		out_printf(o, "kahttpd_connections{state=\"%s\"} %llu\n", states[i],
+		           (unsigned long long)(i == 0 ? snap.reading
+		                                       : state_count(&snap, state_of[i])));
+	metric_head(o, "connections_active", "gauge", "Open client connections.");
+	out_printf(o, "kahttpd_connections_active %llu\n", (unsigned long long)snap.active);
+	metric_head(o, "connections_accepted_total", "counter", "Connections accepted.");
+	out_printf(o, "kahttpd_connections_accepted_total %llu\n",
+	           (unsigned long long)ka_stat_get(&snap.s.accepted));
+	metric_head(o, "requests_total", "counter", "Requests received.");
+	out_printf(o, "kahttpd_requests_total %llu\n",
+	           (unsigned long long)ka_stat_get(&snap.s.requests));
+	metric_head(o, "connections_closed_total", "counter", "Connections closed, by reason.");
+	for (unsigned r = 0; r < KA_CLOSE_REASONS; r++) {
+		closed += ka_stat_get(&snap.s.closed[r]);
+		out_printf(o, "kahttpd_connections_closed_total{reason=\"%s\"} %llu\n",
+		           ka_close_reason_name(r), (unsigned long long)ka_stat_get(&snap.s.closed[r]));
+	}
+	by_client = ka_stat_get(&snap.s.closed_by_client);
+	metric_head(o, "connections_closed_by_total", "counter",
+	            "Connections closed, by the side that closed first (it keeps TIME_WAIT).");
+	out_printf(o, "kahttpd_connections_closed_by_total{side=\"server\"} %llu\n"
+	              "kahttpd_connections_closed_by_total{side=\"client\"} %llu\n",
+	           (unsigned long long)(closed - by_client), (unsigned long long)by_client);
+	prom_histogram(o, "requests_per_connection", "Requests served per closed connection.",
+	               snap.s.rpc, KA_RPC_BUCKETS, rpc_le, (double)ka_stat_get(&snap.s.rpc_sum));
+	prom_histogram(o, "connection_lifetime_seconds", "Lifetime of closed connections.",
+	               snap.s.life, KA_LIFE_BUCKETS, life_le,
+	               (double)ka_stat_get(&snap.s.life_sum_ms) / 1000.0);
+	metric_head(o, "time_wait_sockets", "gauge",
+	            "TIME_WAIT sockets on the listening ports: connections the server closed first.");
+	out_printf(o, "kahttpd_time_wait_sockets %ld\n", snap.time_wait < 0 ? 0 : snap.time_wait);
+	metric_head(o, "uptime_seconds", "gauge", "Seconds since the server started.");
+	out_printf(o, "kahttpd_uptime_seconds %.3f\n", snap.uptime_s);
+}
+
+/* ---- /connections ------------------------------------------------------------------------ */
+
+static void page_connections(struct ka_worker *admin, struct out *o)
+{
+	struct ka_server *srv = admin->srv;
+	int64_t now = admin->loop.now;
+	bool first = true;
+
+	out_printf(o, "[");
+	for (unsigned k = 0; k < srv->n_workers; k++) {
+		struct ka_worker *w = &srv->workers[k];
+
+		pthread_mutex_lock(&w->conns_lock);
+		for (struct ka_link *l = w->conns.next; l != &w->conns; l = l->next) {
+			const struct ka_conn *c = ka_container_of(l, struct ka_conn, link);
+			enum ka_conn_state st = (enum ka_conn_state)c->state;
+			char peer[KA_ADDR_TEXT_MAX];
+			int64_t age = now - c->born;
+
+			out_printf(o,
+			           "%s\n {\"id\": %llu, \"peer\": \"%s\", \"worker\": %u, "
+			           "\"state\": \"%s\", \"age_s\": %.3f, ",
+			           first ? "" : ",", (unsigned long long)c->id,
+			           ka_conn_peer_text(c, peer, sizeof(peer)), k, ka_conn_state_name(st),
+			           (double)(age > 0 ? age : 0) / 1000.0);
+			if (st == KA_CONN_IDLE) {
+				/* idle_q's deadline is when it went idle plus --keepalive-timeout; an
+				 * earlier one, if any, is on the heap timer. */
+				int64_t idle = now - (c->timer.deadline - w->cfg->keepalive_timeout);
+				int64_t deadline = ka_timer_armed(&c->idle_timer) ? c->idle_timer.deadline
+				                                                  : c->timer.deadline;
+				int64_t left = deadline - now;
+
+				out_printf(o, "\"idle_s\": %.3f, \"requests\": %u, \"idle_timeout_in_s\": %.3f}",
+				           (double)(idle > 0 ? idle : 0) / 1000.0, c->requests,
+				           (double)(left > 0 ? left : 0) / 1000.0);
+			} else {
+				out_printf(o, "\"idle_s\": 0, \"requests\": %u}", c->requests);
+			}
+			first = false;
+		}
+		pthread_mutex_unlock(&w->conns_lock);
+	}
+	out_printf(o, "%s]\n", first ? "" : "\n");
+}
+
+/* ---- routing ----------------------------------------------------------------------------- */
+
+static bool path_is(const struct ka_http_request *req, const char *p)
+{
+	return req->path.len == strlen(p) && memcmp(req->path.p, p, req->path.len) == 0;
+}
+
+void ka_admin_serve(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	const struct ka_http_request *req = &ex->req;
+	struct ka_resp *r = &ex->resp;
+	struct out o = { ex->body, 0, ex->body_cap, false };
+	const char *type = "application/json";
+
+	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
+		int n = snprintf(ex->scratch, sizeof(ex->scratch),
+		                 "405 Method Not Allowed: the admin pages are read-only\n");
+
+		ka_resp_text(r, 405, ex->scratch, (size_t)n);
+		ka_resp_add_header(r, "Allow", "GET, HEAD");
+		ka_conn_respond(c);
+		return;
+	}
+	if (path_is(req, "/")) {
+		r->status = 200;
+		r->content_type = "text/html; charset=utf-8";
+		r->body = KA_BODY_MEM;
+		r->mem = ka_dashboard_html;
+		r->mem_len = strlen(ka_dashboard_html);
+		r->content_length = (int64_t)r->mem_len;
+		ka_conn_respond(c);
+		return;
+	}
+	if (path_is(req, "/status")) {
+		page_status(c->w, &o);
+	} else if (path_is(req, "/metrics")) {
+		page_metrics(c->w, &o);
+		type = "text/plain; version=0.0.4; charset=utf-8";
+	} else if (path_is(req, "/connections")) {
+		page_connections(c->w, &o);
+	} else {
+		int n = snprintf(ex->scratch, sizeof(ex->scratch),
+		                 "404 Not Found: try /, /status, /metrics or /connections\n");
+
+		ka_resp_text(r, 404, ex->scratch, (size_t)n);
+		ka_conn_respond(c);
+		return;
+	}
+	/* The page lives in the exchange's body buffer, freed with the exchange. */
+	ex->body = o.p;
+	ex->body_cap = o.cap;
+	if (o.failed) {
+		ka_resp_text(r, 500, "500 Internal Server Error: out of memory\n", 41);
+	} else {
+		r->status = 200;
+		r->content_type = type;
+		r->body = KA_BODY_MEM;
+		r->mem = o.p;
+		r->mem_len = o.len;
+		r->content_length = (int64_t)o.len;
+		ka_resp_add_header(r, "Cache-Control", "no-store");
+	}
+	ka_conn_respond(c);
+}
