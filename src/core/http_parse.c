@@ -1,6 +1,7 @@
 /*
- * HTTP/1 request-head parser and chunked-body decoder (RFC 9112), plus the small
- * header helpers the server and the probe share; http_parse.h is the contract. The
+ * HTTP/1 request-head parser (RFC 9112), plus the small header helpers the server
+ * and the probe share; http_parse.h is the contract (the chunked decoder it declares
+ * is in http_chunked.c). The
  * parser is stateless: each call finds the end of the head (resuming the search near
  * prev_len), and only once the head is complete parses it line by line, in order,
  * reporting the first problem it meets. Errors that can be known before the head is
@@ -12,71 +13,18 @@
  */
 #include <string.h>
 
+#include "core/http_chars.h"
 #include "core/http_parse.h"
-
-/* ---- character classes -------------------------------------------------------------
- * One 256-entry table per class so the hot loops cost a load and a test per byte.
- * Ranges use the GNU "[a ... b]" designator (we build with -std=gnu11). */
-
-/* tchar (RFC 9110 5.6.2): methods, field names, codings, chunk-ext names. */
-static const unsigned char tchar[256] = {
-	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-	['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-	['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,
-	['~'] = 1,
-};
-
-/* request-target bytes: visible ASCII and obs-text; no SP, no CTL, no DEL. */
-static const unsigned char target_char[256] = {
-	[0x21 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
-};
-
-/* field-value bytes (RFC 9110 5.5): VCHAR, SP, HTAB and obs-text. */
-static const unsigned char value_char[256] = {
-	['\t'] = 1, [0x20 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
-};
-
-/* Host (RFC 9112 3.2, RFC 3986 3.2.2): reg-name, IP-literal or IPv4, then ":" port. */
-static const unsigned char host_char[256] = {
-	['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1,
-	['-'] = 1, ['.'] = 1, ['_'] = 1, ['~'] = 1, ['%'] = 1, ['!'] = 1, ['$'] = 1,
-	['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1, ['+'] = 1, [','] = 1,
-	[';'] = 1, ['='] = 1, [':'] = 1, ['['] = 1, [']'] = 1,
-};
-
-/* qdtext (RFC 9110 5.6.4) for quoted chunk-ext values. */
-static const unsigned char qdtext_char[256] = {
-	['\t'] = 1, [' '] = 1, ['!'] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7e] = 1,
-	[0x80 ... 0xff] = 1,
-};
 
 /* Content-Length and chunk sizes above this are refused: 2^62 leaves headroom for
  * offset + length arithmetic anywhere in the server without overflow checks. */
-#define MAX_BODY_LENGTH (UINT64_C(1) << 62)
-
-/* ---- small helpers ----------------------------------------------------------------- */
-
-/* ASCII lower-casing without locale: names and tokens are ASCII (RFC 9110 5.1). */
-static inline unsigned char lower(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
-}
-
-static inline bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static inline bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
+#define KA_MAX_BODY_LENGTH (UINT64_C(1) << 62)
 
 bool ka_str_ieq(struct ka_str s, const char *c)
 {
 	size_t i = 0;
 	for (; i < s.len; i++) {
-		if (c[i] == '\0' || lower((unsigned char)s.p[i]) != lower((unsigned char)c[i]))
+		if (c[i] == '\0' || ka_lower((unsigned char)s.p[i]) != ka_lower((unsigned char)c[i]))
 			return false;
 	}
 	return c[i] == '\0';
@@ -88,7 +36,7 @@ static inline bool ieq_lc(struct ka_str s, const char *lc, size_t lc_len)
 	if (s.len != lc_len)
 		return false;
 	for (size_t i = 0; i < lc_len; i++)
-		if (lower((unsigned char)s.p[i]) != (unsigned char)lc[i])
+		if (ka_lower((unsigned char)s.p[i]) != (unsigned char)lc[i])
 			return false;
 	return true;
 }
@@ -116,9 +64,9 @@ static bool list_next(struct list_iter *it, struct ka_str *member)
 	const char *p = it->p;
 	const char *comma = memchr(p, ',', (size_t)(it->end - p));
 	const char *e = comma ? comma : it->end;
-	while (p < e && is_ows(*p))
+	while (p < e && ka_is_ows(*p))
 		p++;
-	while (e > p && is_ows(e[-1]))
+	while (e > p && ka_is_ows(e[-1]))
 		e--;
 	member->p = p;
 	member->len = (size_t)(e - p);
@@ -254,14 +202,14 @@ static enum scan_result find_head_end(const char *buf, size_t from, size_t slen,
 static bool target_over_limit(const char *p, const char *end, size_t max_target)
 {
 	const char *q = p;
-	while (q < end && tchar[(unsigned char)*q])
+	while (q < end && ka_tchar[(unsigned char)*q])
 		q++;
 	if (q == p || q == end || *q != ' ')
 		return false;
 	const char *t = ++q;
 	size_t room = (size_t)(end - t);
 	const char *stop = room > max_target ? t + max_target + 1 : end;
-	while (q < stop && target_char[(unsigned char)*q])
+	while (q < stop && ka_target_char[(unsigned char)*q])
 		q++;
 	return (size_t)(q - t) > max_target;
 }
@@ -315,7 +263,7 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
                                       struct ka_http_request *req)
 {
 	const char *q = p;
-	while (tchar[(unsigned char)*q])
+	while (ka_tchar[(unsigned char)*q])
 		q++;
 	if (*q == '\r' && q[1] != '\n')
 		return reject(req, 400, "bare CR in request line");
@@ -328,7 +276,7 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 
 	const char *t = ++q;
 	q = skip_plain_words(q, stop, 0x21);
-	while (target_char[(unsigned char)*q])
+	while (ka_target_char[(unsigned char)*q])
 		q++;
 	size_t tlen = (size_t)(q - t);
 	if (tlen > max_target)
@@ -354,8 +302,8 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	/* RFC 9112 2.3: HTTP-version = "HTTP" "/" DIGIT "." DIGIT, case-sensitive. A valid
 	 * version is followed by a line end inside the head, so v[8] and v[9] are readable. */
 	const char *v = q + 1;
-	if (stop - v < 8 || memcmp(v, "HTTP/", 5) != 0 || !is_digit(v[5]) || v[6] != '.' ||
-	    !is_digit(v[7]))
+	if (stop - v < 8 || memcmp(v, "HTTP/", 5) != 0 || !ka_is_digit(v[5]) || v[6] != '.' ||
+	    !ka_is_digit(v[7]))
 		return reject(req, 400, "malformed HTTP version");
 	const char *next = line_end(v + 8);
 	if (next == NULL) {
@@ -386,7 +334,7 @@ static ssize_t note_content_length(struct ka_str value, struct framing *f,
 		if (digit > 9)
 			return fail(req, 400, "bad Content-Length");
 		/* Checked before multiplying, so that no value can wrap around. */
-		if (v > (MAX_BODY_LENGTH - digit) / 10)
+		if (v > (KA_MAX_BODY_LENGTH - digit) / 10)
 			return fail(req, 400, "Content-Length too large");
 		v = v * 10 + digit;
 	}
@@ -408,10 +356,10 @@ static void note_transfer_encoding(struct ka_str value, struct framing *f)
 	f->has_te = true;
 	while (list_next(&it, &m)) {
 		size_t n = 0;
-		while (n < m.len && tchar[(unsigned char)m.p[n]])
+		while (n < m.len && ka_tchar[(unsigned char)m.p[n]])
 			n++;
 		size_t rest = n;
-		while (rest < m.len && is_ows(m.p[rest]))
+		while (rest < m.len && ka_is_ows(m.p[rest]))
 			rest++;
 		if (n == 0 || (n < m.len && m.p[rest] != ';')) {
 			f->te_malformed = true;
@@ -447,7 +395,7 @@ static ssize_t note_header(const struct ka_http_header *h, struct framing *f,
 		if (++f->host_count > 1)
 			return fail(req, 400, "more than one Host header");
 		for (size_t i = 0; i < h->value.len; i++)
-			if (!host_char[(unsigned char)h->value.p[i]])
+			if (!ka_host_char[(unsigned char)h->value.p[i]])
 				return fail(req, 400, "bad Host header");
 	} else if (ieq_lc(name, "content-length", 14)) {
 		return note_content_length(h->value, f, req);
@@ -466,13 +414,13 @@ static const char *parse_header_line(const char *p, const char *stop,
                                      struct ka_http_header *h, struct ka_http_request *req)
 {
 	/* RFC 9112 5.2: obs-fold is rejected by a server that does not unfold. */
-	if (is_ows(*p))
+	if (ka_is_ows(*p))
 		return reject(req, 400, "obs-fold (line starts with whitespace)");
 	const char *q = p;
-	while (tchar[(unsigned char)*q])
+	while (ka_tchar[(unsigned char)*q])
 		q++;
 	if (*q != ':') {
-		if (is_ows(*q))  /* RFC 9112 5.1: MUST reject, a smuggling vector */
+		if (ka_is_ows(*q))  /* RFC 9112 5.1: MUST reject, a smuggling vector */
 			return reject(req, 400, "space before colon in header field");
 		if (line_end(q) != NULL)
 			return reject(req, 400, "no colon in header field");
@@ -485,10 +433,10 @@ static const char *parse_header_line(const char *p, const char *stop,
 	h->name = (struct ka_str){ p, (size_t)(q - p) };
 
 	const char *v = q + 1;
-	while (is_ows(*v))
+	while (ka_is_ows(*v))
 		v++;
 	q = skip_plain_words(v, stop, 0x20);
-	while (value_char[(unsigned char)*q])
+	while (ka_value_char[(unsigned char)*q])
 		q++;
 	const char *next = line_end(q);
 	if (next == NULL) {
@@ -496,7 +444,7 @@ static const char *parse_header_line(const char *p, const char *stop,
 			return reject(req, 400, "bare CR in header field");
 		return reject(req, 400, "control character in header field value");
 	}
-	while (q > v && is_ows(q[-1]))
+	while (q > v && ka_is_ows(q[-1]))
 		q--;
 	h->value = (struct ka_str){ v, (size_t)(q - v) };
 	return next;
@@ -600,293 +548,3 @@ ssize_t ka_http_parse_request(const char *buf, size_t len, size_t prev_len,
 	return parse_head(buf, start, end, limits, req);
 }
 
-/* ---- chunked transfer coding (RFC 9112 7.1) ------------------------------------------ */
-
-enum chunked_state {
-	CH_SIZE_FIRST = 0,  /* expecting the first hex digit of chunk-size */
-	CH_SIZE,            /* in chunk-size */
-	CH_EXT_WS,          /* BWS that must lead to ";" */
-	CH_EXT_NAME_WS,     /* after ";": BWS, then the ext name */
-	CH_EXT_NAME,        /* in chunk-ext-name */
-	CH_EXT_AFTER_NAME,  /* BWS after a name: "=" or ";" must follow */
-	CH_EXT_VALUE_WS,    /* after "=": BWS, then token or quoted-string */
-	CH_EXT_VALUE,       /* in a token value */
-	CH_EXT_QUOTED,      /* in a quoted-string value */
-	CH_EXT_QUOTED_ESC,  /* after a backslash in a quoted-string */
-	CH_EXT_AFTER_QUOTE, /* after the closing quote */
-	CH_SIZE_LF,         /* after the CR ending the size line */
-	CH_DATA,            /* chunk_left data bytes to copy */
-	CH_DATA_CR,         /* the CR after the data */
-	CH_DATA_LF,         /* the LF after the data */
-	CH_TRAILER_START,   /* start of a trailer line, or of the final empty line */
-	CH_TRAILER_NAME,
-	CH_TRAILER_VALUE,
-	CH_TRAILER_LF,      /* after a CR ending a trailer line */
-	CH_FINAL_LF,        /* after the CR of the final empty line */
-	CH_DONE,
-	CH_ERROR,
-};
-
-#define MAX_CHUNK_LINE 4096     /* size line with extensions; nobody needs more */
-#define MAX_TRAILER_BYTES 8192  /* the header's promise: trailers over 8 KiB fail */
-
-static ssize_t chunked_fail(struct ka_chunked *d, const char *error)
-{
-	d->state = CH_ERROR;
-	d->error = error;
-	return KA_PARSE_ERROR;
-}
-
-static inline int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* The end of a size line: data next, or trailers after the last chunk. */
-static int after_size_line(const struct ka_chunked *d)
-{
-	return d->chunk_left == 0 ? CH_TRAILER_START : CH_DATA;
-}
-
-/*
- * One byte of a size line (chunk-size [chunk-ext] CRLF). Returns NULL when the byte
- * was accepted, else the error to report. Unlike the head, a bare LF is an error:
- * framing is where two parsers reading one stream differently becomes request
- * smuggling, so chunk lines end with CRLF and nothing else.
- */
-static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
-{
-	if (++d->line_len > MAX_CHUNK_LINE)
-		return "chunk line too long";
-	bool line_may_end = true;  /* after a size, a name or a value; not after BWS */
-	switch (d->state) {
-	case CH_SIZE_FIRST:
-	case CH_SIZE: {
-		int hv = hex_value(c);
-		if (hv >= 0) {
-			/* More than 16 digits is refused even as leading zeros: no honest
-			 * sender pads that much, and it bounds the work per size. */
-			if (d->line_len > 16)
-				return "bad chunk size";
-			d->chunk_left = d->chunk_left * 16 + (uint64_t)hv;
-			if (d->chunk_left > MAX_BODY_LENGTH)
-				return "bad chunk size";
-			d->state = CH_SIZE;
-			return NULL;
-		}
-		if (d->state == CH_SIZE_FIRST)
-			return "bad chunk size";
-		break;
-	}
-	case CH_EXT_WS:
-		line_may_end = false;
-		break;
-	case CH_EXT_NAME_WS:
-		if (is_ows((char)c))
-			return NULL;
-		if (!tchar[c])
-			return "bad chunk extension";
-		d->state = CH_EXT_NAME;
-		return NULL;
-	case CH_EXT_NAME:
-		if (tchar[c])
-			return NULL;
-		if (c == '=') {
-			d->state = CH_EXT_VALUE_WS;
-			return NULL;
-		}
-		if (is_ows((char)c)) {
-			d->state = CH_EXT_AFTER_NAME;
-			return NULL;
-		}
-		break;
-	case CH_EXT_AFTER_NAME:
-		if (c == '=') {
-			d->state = CH_EXT_VALUE_WS;
-			return NULL;
-		}
-		if (is_ows((char)c))
-			return NULL;
-		line_may_end = false;
-		break;
-	case CH_EXT_VALUE_WS:
-		if (is_ows((char)c))
-			return NULL;
-		if (c == '"') {
-			d->state = CH_EXT_QUOTED;
-			return NULL;
-		}
-		if (!tchar[c])
-			return "bad chunk extension";
-		d->state = CH_EXT_VALUE;
-		return NULL;
-	case CH_EXT_VALUE:
-		if (tchar[c])
-			return NULL;
-		break;
-	case CH_EXT_QUOTED:
-		if (c == '"')
-			d->state = CH_EXT_AFTER_QUOTE;
-		else if (c == '\\')
-			d->state = CH_EXT_QUOTED_ESC;
-		else if (!qdtext_char[c])
-			return "bad chunk extension";
-		return NULL;
-	case CH_EXT_QUOTED_ESC:
-		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
-		if (c != '\t' && (c < 0x20 || c == 0x7f))
-			return "bad chunk extension";
-		d->state = CH_EXT_QUOTED;
-		return NULL;
-	case CH_EXT_AFTER_QUOTE:
-		break;
-	}
-
-	/* RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), so
-	 * whitespace must lead to ";" (or "=" after a name); trailing BWS is an error. */
-	if (c == ';') {
-		d->state = CH_EXT_NAME_WS;
-		return NULL;
-	}
-	if (is_ows((char)c)) {
-		d->state = CH_EXT_WS;
-		return NULL;
-	}
-	if (line_may_end && c == '\r') {
-		d->state = CH_SIZE_LF;
-		return NULL;
-	}
-	if (line_may_end && c == '\n')
-		return "bare LF in chunk line";
-	return d->state == CH_SIZE ? "bad chunk size" : "bad chunk extension";
-}
-
-/* One byte of the trailer section (RFC 9112 7.1.2), checked like a header line. */
-static const char *trailer_byte(struct ka_chunked *d, unsigned char c)
-{
-	if (++d->trailer_len > MAX_TRAILER_BYTES)
-		return "trailer section too large";
-	switch (d->state) {
-	case CH_TRAILER_START:
-		d->line_len = 0;
-		if (c == '\r') {
-			d->state = CH_FINAL_LF;
-		} else if (c == '\n') {
-			return "bare LF in trailer";
-		} else if (is_ows((char)c)) {
-			return "obs-fold in trailer";
-		} else if (tchar[c]) {
-			d->state = CH_TRAILER_NAME;
-			d->line_len = 1;
-		} else {
-			return "bad trailer field name";
-		}
-		return NULL;
-	case CH_TRAILER_NAME:
-		if (tchar[c])
-			return NULL;
-		if (c == ':') {
-			d->state = CH_TRAILER_VALUE;
-			return NULL;
-		}
-		if (is_ows((char)c))
-			return "space before colon in trailer field";
-		if (c == '\r' || c == '\n')
-			return "no colon in trailer field";
-		return "bad trailer field name";
-	case CH_TRAILER_VALUE:
-		if (value_char[c])
-			return NULL;
-		if (c == '\r')
-			d->state = CH_TRAILER_LF;
-		else if (c == '\n')
-			return "bare LF in trailer";
-		else
-			return "control character in trailer field";
-		return NULL;
-	case CH_TRAILER_LF:
-		if (c != '\n')
-			return "bare CR in trailer";
-		d->state = CH_TRAILER_START;
-		return NULL;
-	case CH_FINAL_LF:
-		if (c != '\n')
-			return "bare CR in trailer";
-		d->state = CH_DONE;
-		return NULL;
-	}
-	return "chunked decoder state";
-}
-
-ssize_t ka_http_chunked_decode(struct ka_chunked *d, char *buf, size_t *len)
-{
-	size_t n = *len, rd = 0, wr = 0;
-	if (d->state == CH_ERROR) {
-		*len = 0;
-		return KA_PARSE_ERROR;
-	}
-	while (rd < n && d->state != CH_DONE) {
-		unsigned char c = (unsigned char)buf[rd];
-		const char *err = NULL;
-		switch (d->state) {
-		case CH_DATA: {
-			size_t take = n - rd;
-			if (take > d->chunk_left)
-				take = (size_t)d->chunk_left;
-			if (wr != rd)
-				memmove(buf + wr, buf + rd, take);
-			wr += take;
-			rd += take;
-			d->chunk_left -= take;
-			d->body_len += take;
-			if (d->chunk_left == 0)
-				d->state = CH_DATA_CR;
-			continue;
-		}
-		case CH_DATA_CR:
-			if (c != '\r')
-				err = "bad chunk data CRLF";
-			d->state = CH_DATA_LF;
-			break;
-		case CH_DATA_LF:
-			if (c != '\n')
-				err = "bad chunk data CRLF";
-			d->state = CH_SIZE_FIRST;
-			d->line_len = 0;
-			d->chunk_left = 0;
-			break;
-		case CH_SIZE_LF:
-			if (c != '\n')
-				err = "bare CR in chunk line";
-			d->state = after_size_line(d);
-			break;
-		case CH_TRAILER_START:
-		case CH_TRAILER_NAME:
-		case CH_TRAILER_VALUE:
-		case CH_TRAILER_LF:
-		case CH_FINAL_LF:
-			err = trailer_byte(d, c);
-			break;
-		default:
-			err = size_line_byte(d, c);
-			break;
-		}
-		rd++;
-		if (err != NULL) {
-			*len = wr;
-			return chunked_fail(d, err);
-		}
-	}
-	*len = wr;
-	if (d->state != CH_DONE)
-		return KA_PARSE_PARTIAL;
-	/* The caller finds the bytes after the body (a pipelined request) at buf + *len. */
-	if (rd < n)
-		memmove(buf + wr, buf + rd, n - rd);
-	return (ssize_t)(n - rd);
-}

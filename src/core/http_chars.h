@@ -1,0 +1,53 @@
+/*
+ * Character classes and byte helpers shared by the HTTP/1 parsers of the core
+ * library (requests, chunked bodies, responses). Internal to src/core: one table per
+ * class, so a hot loop costs a load and a test per byte.
+ */
+#ifndef KA_HTTP_CHARS_H
+#define KA_HTTP_CHARS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* tchar (RFC 9110 5.6.2): methods, field names, codings, chunk-ext names. */
+extern const unsigned char ka_tchar[256];
+/* request-target bytes: visible ASCII and obs-text; no SP, no CTL, no DEL. */
+extern const unsigned char ka_target_char[256];
+/* field-value bytes (RFC 9110 5.5): VCHAR, SP, HTAB and obs-text. */
+extern const unsigned char ka_value_char[256];
+/* Host (RFC 9112 3.2, RFC 3986 3.2.2): reg-name, IP-literal or IPv4, then ":" port. */
+extern const unsigned char ka_host_char[256];
+/* qdtext (RFC 9110 5.6.4) for quoted chunk-ext values. */
+extern const unsigned char ka_qdtext_char[256];
+
+/* Content-Length and chunk sizes above this are refused: 2^62 leaves headroom for
+ * offset + length arithmetic anywhere without overflow checks. */
+#define KA_MAX_BODY_LENGTH (UINT64_C(1) << 62)
+
+/* ASCII lower-casing without locale: names and tokens are ASCII (RFC 9110 5.1). */
+static inline unsigned char ka_lower(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c;
+}
+
+static inline bool ka_is_ows(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static inline bool ka_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline int ka_hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = ka_lower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+#endif
