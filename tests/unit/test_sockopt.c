@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -368,6 +369,90 @@ static void test_sock_error_is_zero_on_a_healthy_socket(void **state)
 	assert_int_equal(ka_sock_error(-1), EBADF);  /* positive errno */
 }
 
+/* ---- options inherited by accepted sockets ----------------------------------------------- */
+
+/* Connects to the listener lfd and accepts the connection: returns the accepted socket
+ * and stores the client's in *client. */
+static int accept_one(int lfd, int *client)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+	int cfd = tcp_socket(), fd;
+
+	assert_int_equal(ka_sock_local_addr(lfd, &ss, &len), 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&ss, len), 0);
+	/* The listener is non-blocking: wait until the handshake has put the child in the
+	 * accept queue rather than assume it already has. */
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(fd >= 0);
+	*client = cfd;
+	return fd;
+}
+
+/* kahttpd sets these options once per listening socket (main.c): Linux clones the
+ * accepted socket from its listener, options included, and starts its keepalive timer. */
+static void test_accepted_socket_inherits_the_options_of_its_listener(void **state)
+{
+	(void)state;
+	int lfd = listen_on("127.0.0.1:0", true), cfd, fd;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(ka_sock_set_nodelay(lfd), 0);
+	assert_int_equal(ka_sock_set_tcp_keepalive(lfd, 7, 3, 4), 0);
+	assert_int_equal(ka_sock_set_user_timeout(lfd, 5000), 0);
+	fd = accept_one(lfd, &cfd);
+
+	assert_int_not_equal(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	assert_int_not_equal(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), 3);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPCNT), 4);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 5000);
+	/* The client end of the same connection has none of them: they came from the
+	 * listener, not from the connection. */
+	assert_int_equal(get_int(cfd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	assert_int_equal(get_int(cfd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+	close(fd);
+	close(cfd);
+	close(lfd);
+}
+
+/* The control for the test above: a listener without the options gives sockets without
+ * them, so the values seen there are not kernel defaults. */
+static void test_accepted_socket_of_a_plain_listener_has_none_of_the_options(void **state)
+{
+	(void)state;
+	int lfd = listen_on("127.0.0.1:0", true), cfd, fd;
+
+	assert_true(lfd >= 0);
+	fd = accept_one(lfd, &cfd);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	assert_int_equal(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	assert_int_not_equal(get_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+	assert_int_equal(get_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+	close(fd);
+	close(cfd);
+	close(lfd);
+}
+
+/* --tcp-keepalive off: a listener whose keepalive was turned off again passes "off" on. */
+static void test_keepalive_turned_off_on_the_listener_is_off_on_accepted_sockets(void **state)
+{
+	(void)state;
+	int lfd = listen_on("127.0.0.1:0", true), cfd, fd;
+
+	assert_true(lfd >= 0);
+	assert_int_equal(ka_sock_set_tcp_keepalive(lfd, 7, 3, 4), 0);
+	assert_int_equal(ka_sock_set_tcp_keepalive(lfd, 0, 0, 0), 0);
+	fd = accept_one(lfd, &cfd);
+	assert_int_equal(get_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	close(fd);
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +476,9 @@ int main(void)
 		cmocka_unit_test(test_set_user_timeout_reads_back),
 		cmocka_unit_test(test_set_options_on_a_bad_fd_return_negative_errno),
 		cmocka_unit_test(test_sock_error_is_zero_on_a_healthy_socket),
+		cmocka_unit_test(test_accepted_socket_inherits_the_options_of_its_listener),
+		cmocka_unit_test(test_accepted_socket_of_a_plain_listener_has_none_of_the_options),
+		cmocka_unit_test(test_keepalive_turned_off_on_the_listener_is_off_on_accepted_sockets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
