@@ -24,9 +24,10 @@ for t in build/tests/test_* build-asan/tests/test_*; do
 	failed=$((failed + f))
 done
 
-for bin in build/kahttpd build-asan/kahttpd; do
+for build in build build-asan; do
+	bin=$build/kahttpd
 	echo "== end-to-end tests against $bin"
-	KAHTTPD=$bin /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
+	KAHTTPD=$bin KAPROBE=$build/kaprobe /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
 		--junitxml="$tmp/e2e.xml" tests/e2e
 	counts=$(/usr/bin/python3 - "$tmp/e2e.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET

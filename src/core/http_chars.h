@@ -8,6 +8,9 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "core/http_parse.h"
 
 /* tchar (RFC 9110 5.6.2): methods, field names, codings, chunk-ext names. */
 extern const unsigned char ka_tchar[256];
@@ -48,6 +51,38 @@ static inline int ka_hex_value(unsigned char c)
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
 	return -1;
+}
+
+/* Walks the members of a comma-separated list (RFC 9110 5.6.1), OWS-trimmed; empty
+ * members are reported too, so callers that must reject them can. */
+struct ka_list_iter {
+	const char *p, *end;
+	bool done;
+};
+
+static inline bool ka_list_next(struct ka_list_iter *it, struct ka_str *member)
+{
+	if (it->done)
+		return false;
+	const char *p = it->p;
+	const char *comma = memchr(p, ',', (size_t)(it->end - p));
+	const char *e = comma ? comma : it->end;
+	while (p < e && ka_is_ows(*p))
+		p++;
+	while (e > p && ka_is_ows(e[-1]))
+		e--;
+	member->p = p;
+	member->len = (size_t)(e - p);
+	if (comma != NULL)
+		it->p = comma + 1;
+	else
+		it->done = true;
+	return true;
+}
+
+static inline struct ka_list_iter ka_list_begin(struct ka_str s)
+{
+	return (struct ka_list_iter){ s.p, s.p + s.len, false };
 }
 
 #endif

@@ -50,45 +50,13 @@ const struct ka_http_header *ka_http_header_find(const struct ka_http_request *r
 	return NULL;
 }
 
-/* Walks the members of a comma-separated list (RFC 9110 5.6.1), OWS-trimmed; empty
- * members are reported too, so callers that must reject them can. */
-struct list_iter {
-	const char *p, *end;
-	bool done;
-};
-
-static bool list_next(struct list_iter *it, struct ka_str *member)
-{
-	if (it->done)
-		return false;
-	const char *p = it->p;
-	const char *comma = memchr(p, ',', (size_t)(it->end - p));
-	const char *e = comma ? comma : it->end;
-	while (p < e && ka_is_ows(*p))
-		p++;
-	while (e > p && ka_is_ows(e[-1]))
-		e--;
-	member->p = p;
-	member->len = (size_t)(e - p);
-	if (comma != NULL)
-		it->p = comma + 1;
-	else
-		it->done = true;
-	return true;
-}
-
-static inline struct list_iter list_begin(struct ka_str s)
-{
-	return (struct list_iter){ s.p, s.p + s.len, false };
-}
-
 bool ka_http_token_list_has(struct ka_str list, const char *token)
 {
-	struct list_iter it = list_begin(list);
+	struct ka_list_iter it = ka_list_begin(list);
 	struct ka_str m;
 	if (list.len == 0)
 		return false;
-	while (list_next(&it, &m))
+	while (ka_list_next(&it, &m))
 		if (ka_str_ieq(m, token))
 			return true;
 	return false;
@@ -351,10 +319,10 @@ static ssize_t note_content_length(struct ka_str value, struct framing *f,
  */
 static void note_transfer_encoding(struct ka_str value, struct framing *f)
 {
-	struct list_iter it = list_begin(value);
+	struct ka_list_iter it = ka_list_begin(value);
 	struct ka_str m;
 	f->has_te = true;
-	while (list_next(&it, &m)) {
+	while (ka_list_next(&it, &m)) {
 		size_t n = 0;
 		while (n < m.len && ka_tchar[(unsigned char)m.p[n]])
 			n++;
@@ -376,9 +344,9 @@ static void note_transfer_encoding(struct ka_str value, struct framing *f)
 /* RFC 9110 7.6.1: connection options are tokens; we care about two of them. */
 static void note_connection(struct ka_str value, struct ka_http_request *req)
 {
-	struct list_iter it = list_begin(value);
+	struct ka_list_iter it = ka_list_begin(value);
 	struct ka_str m;
-	while (list_next(&it, &m)) {
+	while (ka_list_next(&it, &m)) {
 		if (ieq_lc(m, "close", 5))
 			req->conn_close = true;
 		else if (ieq_lc(m, "keep-alive", 10))

@@ -1,7 +1,7 @@
 /*
  * TIME_WAIT counting over NETLINK_SOCK_DIAG (see sockdiag.h). One dump request per
- * address family, filtered by state in the kernel; the port match is done here, which
- * keeps us clear of the inet_diag bytecode language.
+ * address family, filtered by state in the kernel; which sockets count is decided by
+ * the caller's function, which keeps us clear of the inet_diag bytecode language.
  */
 #include "core/sockdiag.h"
 
@@ -16,19 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static bool port_matches(const struct inet_diag_msg *m, const uint16_t *ports, size_t n,
-                         enum ka_tw_match match)
-{
-	uint16_t port = ntohs(match == KA_TW_LOCAL_PORT ? m->id.idiag_sport : m->id.idiag_dport);
-
-	for (size_t i = 0; i < n; i++)
-		if (ports[i] == port)
-			return true;
-	return false;
-}
-
-static long count_family(int fd, int family, const uint16_t *ports, size_t n,
-                         enum ka_tw_match match)
+static long count_family(int fd, int family, ka_tw_match *match, void *arg)
 {
 	struct {
 		struct nlmsghdr nlh;
@@ -61,21 +49,26 @@ static long count_family(int fd, int family, const uint16_t *ports, size_t n,
 
 				return e->error ? e->error : -EIO;
 			}
-			if (port_matches(NLMSG_DATA(h), ports, n, match))
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			/* The kernel sends only what idiag_states asked for; check anyway. */
+			if (m->idiag_state == TCP_TIME_WAIT && match(m, arg))
 				count++;
 		}
 	}
 }
 
-long ka_sock_count_time_wait(const uint16_t *ports, size_t nports, enum ka_tw_match match)
+long ka_sock_count_time_wait(int family, ka_tw_match *match, void *arg)
 {
 	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
-	long v4, v6;
+	long v4 = 0, v6 = 0;
 
 	if (fd < 0)
 		return -errno;
-	v4 = count_family(fd, AF_INET, ports, nports, match);
-	v6 = v4 < 0 ? v4 : count_family(fd, AF_INET6, ports, nports, match);
+	if (family != AF_INET6)
+		v4 = count_family(fd, AF_INET, match, arg);
+	if (family != AF_INET && v4 >= 0)
+		v6 = count_family(fd, AF_INET6, match, arg);
 	close(fd);
 	if (v4 < 0)
 		return v4;

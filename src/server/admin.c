@@ -8,6 +8,7 @@
  * freed while we read it. Its field values may be a moment old; that is all a
  * snapshot promises.
  */
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,19 @@ struct snapshot {
 	double uptime_s;
 };
 
+/* A TIME_WAIT socket counts when its local port is one of our listeners': the server
+ * closed that connection first. */
+static bool on_our_port(const struct inet_diag_msg *m, void *arg)
+{
+	const struct ka_server *srv = arg;
+	uint16_t port = ntohs(m->id.idiag_sport);
+
+	for (unsigned i = 0; i < srv->cfg.n_listen; i++)
+		if (srv->ports[i] == port)
+			return true;
+	return false;
+}
+
 static void take_snapshot(struct ka_worker *admin, struct snapshot *snap)
 {
 	struct ka_server *srv = admin->srv;
@@ -91,7 +105,7 @@ static void take_snapshot(struct ka_worker *admin, struct snapshot *snap)
 		snap->active += ka_stat_get(&snap->s.in_state[st]);
 	snap->reading = ka_stat_get(&snap->s.in_state[KA_CONN_HEAD]) +
 	                ka_stat_get(&snap->s.in_state[KA_CONN_BODY]);
-	snap->time_wait = ka_sock_count_time_wait(srv->ports, srv->cfg.n_listen, KA_TW_LOCAL_PORT);
+	snap->time_wait = ka_sock_count_time_wait(0, on_our_port, srv);
 	snap->uptime_s = (double)(admin->loop.now - srv->started) / 1000.0;
 }
 

@@ -1,0 +1,610 @@
+/*
+ * kaprobe's client connections (see client.h). A connection is a small state machine
+ * driven by the loop: connecting, then reading responses one after another. Each
+ * response head is parsed by the core parser; bodies are counted and dropped as they
+ * arrive (length), decoded in place and dropped (chunked), or read until the server
+ * closes. Only the head stays in the buffer until the response is complete, so a
+ * response of any size costs one buffer. Every timestamp comes from the loop's clock,
+ * taken once per iteration right after epoll_wait returned: the moment a FIN or the
+ * last byte of a response became readable, give or take the work of one batch.
+ */
+#include "probe/client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/util.h"
+
+#define IN_INITIAL 16384
+#define IN_MAX (KA_HTTP_MAX_RESPONSE_HEAD + 16384)
+#define READ_ROOM_MIN 4096
+
+/* ---- the target ------------------------------------------------------------------------- */
+
+static int url_error(char *err, size_t err_len, int code, const char *what, const char *url)
+{
+	snprintf(err, err_len, "%s: \"%s\"", what, url);
+	return code;
+}
+
+int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_len)
+{
+	memset(t, 0, sizeof(*t));
+	if (strncasecmp(url, "https://", 8) == 0)
+		return url_error(err, err_len, -2, "https is not supported, only http://", url);
+	if (strncasecmp(url, "http://", 7) != 0)
+		return url_error(err, err_len, -2, "the URL must start with http://", url);
+	if (strlen(url) >= sizeof(t->url))
+		return url_error(err, err_len, -2, "URL too long", url);
+	strcpy(t->url, url);
+
+	const char *auth = url + 7;
+	size_t alen = strcspn(auth, "/?#");
+	if (alen == 0 || alen >= KP_HOST_MAX)
+		return url_error(err, err_len, -2, "the URL has no host (or a huge one)", url);
+	if (memchr(auth, '@', alen) != NULL)
+		return url_error(err, err_len, -2, "user information in the URL is not supported", url);
+	for (size_t i = 0; i < alen; i++)
+		if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f)
+			return url_error(err, err_len, -2, "bad character in the URL's host", url);
+	memcpy(t->host, auth, alen);
+
+	char name[KP_HOST_MAX];
+	char port_text[8] = "80";
+	size_t name_len;
+	const char *after;
+	if (auth[0] == '[') {
+		const char *close = memchr(auth, ']', alen);
+		if (close == NULL)
+			return url_error(err, err_len, -2, "unterminated [IPv6] host in the URL", url);
+		name_len = (size_t)(close - auth - 1);
+		memcpy(name, auth + 1, name_len);
+		after = close + 1;
+	} else {
+		const char *colon = memchr(auth, ':', alen);
+		name_len = colon ? (size_t)(colon - auth) : alen;
+		memcpy(name, auth, name_len);
+		after = auth + name_len;
+	}
+	name[name_len] = '\0';
+	if (name_len == 0)
+		return url_error(err, err_len, -2, "the URL has no host", url);
+	if (after < auth + alen) {
+		size_t plen = (size_t)(auth + alen - after - 1);
+		long v = 0;
+		if (*after != ':' || plen > 5)
+			return url_error(err, err_len, -2, "bad port in the URL", url);
+		for (size_t i = 0; i < plen; i++) {
+			if (after[1 + i] < '0' || after[1 + i] > '9')
+				return url_error(err, err_len, -2, "bad port in the URL", url);
+			v = v * 10 + (after[1 + i] - '0');
+		}
+		if (plen > 0 && (v < 1 || v > 65535))
+			return url_error(err, err_len, -2, "bad port in the URL", url);
+		if (plen > 0)  /* "host:" means the default port (RFC 3986 3.2.3) */
+			snprintf(port_text, sizeof(port_text), "%ld", v);
+	}
+
+	const char *rest = auth + alen;
+	size_t plen = strcspn(rest, "#");
+	if (plen + 2 > sizeof(t->path))
+		return url_error(err, err_len, -2, "the URL's path is too long", url);
+	if (plen == 0)
+		strcpy(t->path, "/");
+	else if (rest[0] == '?')
+		snprintf(t->path, sizeof(t->path), "/%.*s", (int)plen, rest);
+	else
+		memcpy(t->path, rest, plen);
+	for (const char *p = t->path; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return url_error(err, err_len, -2, "space or control character in the URL's path", url);
+
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *res;
+	int rc = getaddrinfo(name, port_text, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, err_len, "cannot resolve \"%s\": %s", name, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
+	t->addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	ka_sock_addr_text((const struct sockaddr *)&t->addr, t->addr_text, sizeof(t->addr_text));
+	return 0;
+}
+
+size_t kp_request_format(char *buf, size_t cap, const struct kp_target *t, const char *method,
+                         int minor_version, const char *extra)
+{
+	int n = snprintf(buf, cap,
+	                 "%s %s HTTP/1.%d\r\nHost: %s\r\nUser-Agent: kaprobe/" KP_VERSION
+	                 "\r\nAccept: */*\r\n%s\r\n",
+	                 method, t->path, minor_version, t->host, extra);
+	return (n < 0 || (size_t)n >= cap) ? 0 : (size_t)n;
+}
+
+/* ---- the loop and the graveyard ---------------------------------------------------------- */
+
+static void reap(void *data)
+{
+	struct kp_net *net = data;
+	while (net->dead != NULL) {
+		struct kp_conn *c = net->dead;
+		net->dead = c->next_dead;
+		free(c->in);
+		free(c->out);
+		free(c);
+	}
+}
+
+int kp_net_init(struct kp_net *net)
+{
+	memset(net, 0, sizeof(*net));
+	int err = ka_loop_init(&net->loop);
+	if (err)
+		return err;
+	net->loop.after = reap;
+	net->loop.after_data = net;
+	return 0;
+}
+
+void kp_net_close(struct kp_net *net)
+{
+	reap(net);
+	ka_loop_close(&net->loop);
+}
+
+static inline int64_t now_us(const struct kp_conn *c)
+{
+	return c->net->loop.now_us;
+}
+
+/* The one place a connection's descriptor is released. */
+static void release(struct kp_conn *c)
+{
+	c->closed = true;
+	ka_loop_del(&c->net->loop, &c->io);  /* -ENOENT for a connect that failed at once */
+	close(c->io.fd);
+	c->io.fd = -1;
+	ka_loop_timer_remove(&c->net->loop, &c->timer);
+	c->next_dead = c->net->dead;
+	c->net->dead = c;
+}
+
+/* The server ended the connection, or it failed: release it and tell the owner. */
+static void finish(struct kp_conn *c, enum kp_end end, int err)
+{
+	if (c->closed)
+		return;
+	c->end = end;
+	c->err = err;
+	c->t_end_us = now_us(c);
+	release(c);
+	if (c->ops->closed)
+		c->ops->closed(c);
+}
+
+void kp_conn_close(struct kp_conn *c)
+{
+	if (c->closed)
+		return;
+	if (c->end == KP_END_OPEN)
+		c->end = KP_END_CLIENT;
+	c->t_end_us = now_us(c);
+	release(c);
+}
+
+void kp_conn_shutdown(struct kp_conn *c)
+{
+	if (!c->closed)
+		shutdown(c->io.fd, SHUT_WR);
+}
+
+void kp_conn_set_timer(struct kp_conn *c, int64_t deadline_ms)
+{
+	if (!c->closed)
+		ka_loop_timer_add(&c->net->loop, &c->timer, deadline_ms);
+}
+
+void kp_conn_clear_timer(struct kp_conn *c)
+{
+	ka_loop_timer_remove(&c->net->loop, &c->timer);
+}
+
+/* ---- reading responses --------------------------------------------------------------------- */
+
+static void drop_front(struct kp_conn *c, size_t n)
+{
+	memmove(c->in, c->in + n, c->in_len - n);
+	c->in_len -= n;
+	c->scanned = 0;
+}
+
+static void complete(struct kp_conn *c)
+{
+	struct kp_response r;
+	/* Re-parsed: the buffer may have moved since the head was first parsed. */
+	ka_http_parse_response(c->in, c->head_len, 0, &r.head);
+	const char *eol = memchr(c->in, '\n', c->head_len);
+	r.status_line.p = c->in;
+	r.status_line.len = eol ? (size_t)(eol - c->in) : 0;
+	if (r.status_line.len > 0 && c->in[r.status_line.len - 1] == '\r')
+		r.status_line.len--;
+	r.method = c->inflight[c->inflight_first];
+	r.t_sent_us = c->inflight_sent_us[c->inflight_first];
+	c->inflight_first = (c->inflight_first + 1) % KP_INFLIGHT_MAX;
+	c->inflight_len--;
+	r.framing = c->framing;
+	r.keeps_open = ka_http_response_keeps_open(&r.head, c->framing);
+	r.body_len = c->body_len;
+	r.index = ++c->responses;
+	r.t_done_us = now_us(c);
+	c->in_body = false;
+	c->ops->response(c, &r);
+	if (!c->closed)
+		drop_front(c, c->head_len);
+}
+
+static void start_body(struct kp_conn *c)
+{
+	enum ka_http_method method = c->inflight[c->inflight_first];
+	c->framing = ka_http_response_framing(&c->scratch, method);
+	c->in_body = true;
+	c->body_len = 0;
+	c->body_left = c->scratch.content_length > 0 ? (uint64_t)c->scratch.content_length : 0;
+	memset(&c->chunked, 0, sizeof(c->chunked));
+}
+
+/* Consumes what the buffer holds: heads, bodies, and whole responses, in order. */
+static void process(struct kp_conn *c)
+{
+	while (!c->closed) {
+		if (!c->in_body) {
+			if (c->in_len == 0)
+				return;
+			if (c->inflight_len == 0) {  /* nothing was asked: keep a sample, drop it */
+				size_t have = KA_MIN(c->unsolicited, (size_t)KP_UNSOLICITED_KEEP);
+				size_t keep = KA_MIN(c->in_len, KP_UNSOLICITED_KEEP - have);
+				memcpy(c->unsolicited_start + have, c->in, keep);
+				c->unsolicited += c->in_len;
+				c->in_len = 0;
+				c->scanned = 0;
+				return;
+			}
+			ssize_t r = ka_http_parse_response(c->in, c->in_len, c->scanned, &c->scratch);
+			if (r == KA_PARSE_PARTIAL) {
+				c->scanned = c->in_len;
+				return;
+			}
+			if (r == KA_PARSE_ERROR) {
+				c->parse_error = c->scratch.error;
+				finish(c, KP_END_PARSE, 0);
+				return;
+			}
+			c->head_len = (size_t)r;
+			c->scanned = 0;
+			/* RFC 9110 15.2: interim responses precede the final one; skip them. */
+			if (c->scratch.status < 200 && c->scratch.status != 101) {
+				drop_front(c, c->head_len);
+				continue;
+			}
+			start_body(c);
+			if (c->framing == KA_HTTP_BODY_NONE) {
+				complete(c);
+				continue;
+			}
+		}
+		size_t avail = c->in_len - c->head_len;
+		char *body = c->in + c->head_len;
+		switch (c->framing) {
+		case KA_HTTP_BODY_LENGTH: {
+			size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
+			c->body_left -= take;
+			c->body_len += take;
+			memmove(body, body + take, avail - take);
+			c->in_len -= take;
+			if (c->body_left > 0)
+				return;
+			complete(c);
+			break;
+		}
+		case KA_HTTP_BODY_CHUNKED: {
+			size_t n = avail;
+			if (n == 0)
+				return;
+			ssize_t r = ka_http_chunked_decode(&c->chunked, body, &n);
+			c->body_len += n;
+			if (r == KA_PARSE_PARTIAL) {
+				c->in_len = c->head_len;
+				return;
+			}
+			if (r == KA_PARSE_ERROR) {
+				c->parse_error = c->chunked.error;
+				finish(c, KP_END_PARSE, 0);
+				return;
+			}
+			memmove(body, body + n, (size_t)r);
+			c->in_len = c->head_len + (size_t)r;
+			complete(c);
+			break;
+		}
+		case KA_HTTP_BODY_CLOSE:
+			c->body_len += avail;
+			c->in_len = c->head_len;
+			return;
+		case KA_HTTP_BODY_NONE:
+			return;  /* completed above */
+		}
+	}
+}
+
+/* FIN or reset: a close-delimited body is complete now; then the connection ends. */
+static void end_of_input(struct kp_conn *c, enum kp_end end, int err)
+{
+	/* send() already took the reset's error: recv then only sees the end of input. */
+	if (end == KP_END_FIN && c->write_err != 0) {
+		end = c->write_err == EPIPE || c->write_err == ECONNRESET ? KP_END_RST : KP_END_ERROR;
+		err = c->write_err;
+	}
+	if (c->in_body && c->framing == KA_HTTP_BODY_CLOSE)
+		complete(c);
+	finish(c, end, err);
+}
+
+static void read_ready(struct kp_conn *c)
+{
+	while (!c->closed) {
+		if (c->in_cap - c->in_len < READ_ROOM_MIN && c->in_cap < IN_MAX) {
+			size_t cap = KA_MIN(c->in_cap * 2, (size_t)IN_MAX);
+			char *p = realloc(c->in, cap);
+			if (p == NULL) {
+				finish(c, KP_END_ERROR, ENOMEM);
+				return;
+			}
+			c->in = p;
+			c->in_cap = cap;
+		}
+		size_t room = c->in_cap - c->in_len;
+		ssize_t n = recv(c->io.fd, c->in + c->in_len, room, 0);
+		if (n > 0) {
+			c->in_len += (size_t)n;
+			process(c);
+			if ((size_t)n < room)
+				return;  /* drained; level-triggered epoll tells us about the rest */
+			continue;
+		}
+		if (n == 0) {
+			end_of_input(c, KP_END_FIN, 0);
+		} else if (errno == EINTR) {
+			continue;
+		} else if (errno != EAGAIN) {
+			end_of_input(c, errno == ECONNRESET ? KP_END_RST : KP_END_ERROR, errno);
+		}
+		return;
+	}
+}
+
+/* ---- writing requests ------------------------------------------------------------------------ */
+
+static void set_interest(struct kp_conn *c, bool want_out)
+{
+	if (c->want_out == want_out)
+		return;
+	c->want_out = want_out;
+	ka_loop_mod(&c->net->loop, &c->io, KA_EV_IN | KA_EV_RDHUP | (want_out ? KA_EV_OUT : 0));
+}
+
+void kp_conn_flush(struct kp_conn *c)
+{
+	if (c->closed || !c->connected || c->write_err)
+		return;
+	while (c->out_len > 0) {
+		ssize_t n = send(c->io.fd, c->out, c->out_len, MSG_NOSIGNAL);
+		if (n > 0) {
+			memmove(c->out, c->out + n, c->out_len - (size_t)n);
+			c->out_len -= (size_t)n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && errno == EAGAIN) {
+			break;
+		} else {
+			/* EPIPE or ECONNRESET: the server reset the connection. A response it
+			 * sent first may still be queued for us, and the callback that wrote may
+			 * be in the middle of reading one: the reset is reported by the read
+			 * side, which the socket's error state wakes at the next iteration. */
+			c->write_err = errno;
+			c->out_len = 0;
+			break;
+		}
+	}
+	set_interest(c, c->out_len > 0);
+}
+
+int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_method method)
+{
+	if (c->closed || c->inflight_len == KP_INFLIGHT_MAX)
+		return -1;
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = KA_MAX(c->out_cap * 2, c->out_len + len);
+		char *p = realloc(c->out, cap);
+		if (p == NULL)
+			return -1;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	unsigned slot = (c->inflight_first + c->inflight_len) % KP_INFLIGHT_MAX;
+	c->inflight[slot] = method;
+	c->inflight_sent_us[slot] = now_us(c);
+	c->inflight_len++;
+	return 0;
+}
+
+/* ---- connecting ---------------------------------------------------------------------------- */
+
+static void on_connected(struct kp_conn *c)
+{
+	struct sockaddr_storage local;
+	socklen_t len;
+	c->connected = true;
+	c->t_connected_us = now_us(c);
+	if (ka_sock_local_addr(c->io.fd, &local, &len) == 0)
+		c->local_port = ntohs(local.ss_family == AF_INET6
+		                          ? ((struct sockaddr_in6 *)&local)->sin6_port
+		                          : ((struct sockaddr_in *)&local)->sin_port);
+	/* Registered for EPOLLOUT to learn of the connect; from now on only when a write
+	 * could not finish. */
+	c->want_out = true;
+	set_interest(c, false);
+	/* Requests queued while connecting were stamped then; they leave now. */
+	for (unsigned i = 0; i < c->inflight_len; i++)
+		c->inflight_sent_us[(c->inflight_first + i) % KP_INFLIGHT_MAX] = c->t_connected_us;
+	if (c->ops->connected)
+		c->ops->connected(c);
+	kp_conn_flush(c);
+}
+
+static void conn_event(struct ka_io *io, uint32_t events)
+{
+	struct kp_conn *c = (struct kp_conn *)io;
+	if (c->closed)
+		return;  /* closed earlier in this batch; freed after it */
+	if (!c->connected) {
+		if (!(events & (KA_EV_OUT | KA_EV_ERR | KA_EV_HUP)))
+			return;
+		int e = ka_sock_error(io->fd);
+		if (e == 0 && (events & (KA_EV_ERR | KA_EV_HUP)))
+			e = ECONNREFUSED;
+		if (e != 0) {
+			finish(c, KP_END_CONNECT, e);
+			return;
+		}
+		on_connected(c);
+		if (c->closed)
+			return;
+	}
+	if ((events & KA_EV_OUT) && c->out_len > 0)
+		kp_conn_flush(c);
+	if (!c->closed && (events & (KA_EV_IN | KA_EV_RDHUP | KA_EV_HUP | KA_EV_ERR)))
+		read_ready(c);
+}
+
+static void conn_timer(struct ka_timer *t)
+{
+	struct kp_conn *c = ka_container_of(t, struct kp_conn, timer);
+	if (c->closed)
+		return;
+	if (c->end == KP_END_CONNECT) {  /* connect() failed at once: reported from here */
+		c->end = KP_END_OPEN;
+		finish(c, KP_END_CONNECT, c->err);
+		return;
+	}
+	if (c->ops->timer)
+		c->ops->timer(c);
+}
+
+struct kp_conn *kp_conn_open(struct kp_net *net, const struct kp_target *t,
+                             const struct kp_conn_ops *ops, void *owner)
+{
+	struct kp_conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->in = malloc(IN_INITIAL);
+	if (c->in == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->in_cap = IN_INITIAL;
+	int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		free(c->in);
+		free(c);
+		return NULL;
+	}
+	c->io.fd = fd;
+	c->io.on_event = conn_event;
+	c->net = net;
+	c->ops = ops;
+	c->owner = owner;
+	c->timer.cb = conn_timer;
+	c->t_connect_us = net->loop.now_us;
+	/* Requests are small and written whole: Nagle would only hold back a pipelined
+	 * batch's tail until the server's ACK. */
+	ka_sock_set_nodelay(fd);
+	if (connect(fd, (const struct sockaddr *)&t->addr, t->addr_len) < 0 && errno != EINPROGRESS) {
+		/* Reported from the loop like any other failure, never from inside open. */
+		c->end = KP_END_CONNECT;
+		c->err = errno;
+		ka_loop_timer_add(&net->loop, &c->timer, net->loop.now);
+		return c;
+	}
+	if (ka_loop_add(&net->loop, &c->io, KA_EV_IN | KA_EV_OUT | KA_EV_RDHUP) < 0) {
+		c->end = KP_END_CONNECT;
+		c->err = errno ? errno : EINVAL;
+		ka_loop_timer_add(&net->loop, &c->timer, net->loop.now);
+	}
+	return c;
+}
+
+/* ---- small helpers for messages ------------------------------------------------------------- */
+
+const char *kp_end_name(enum kp_end end)
+{
+	switch (end) {
+	case KP_END_OPEN: return "open";
+	case KP_END_FIN: return "FIN";
+	case KP_END_RST: return "RST";
+	case KP_END_CLIENT: return "closed by kaprobe";
+	case KP_END_CONNECT: return "connect failed";
+	case KP_END_PARSE: return "not HTTP";
+	case KP_END_ERROR: return "socket error";
+	}
+	return "?";
+}
+
+char *kp_escape(const char *p, size_t n, char *out, size_t out_len)
+{
+	size_t o = 0;
+	if (out_len < 8) {
+		if (out_len)
+			out[0] = '\0';
+		return out;
+	}
+	out[o++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		char tmp[8];
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == '\r')
+			strcpy(tmp, "\\r");
+		else if (ch == '\n')
+			strcpy(tmp, "\\n");
+		else if (ch == '\t')
+			strcpy(tmp, "\\t");
+		else if (ch == '"' || ch == '\\')
+			snprintf(tmp, sizeof(tmp), "\\%c", ch);
+		else if (ch < 0x20 || ch >= 0x7f)
+			snprintf(tmp, sizeof(tmp), "\\x%02x", ch);
+		else
+			snprintf(tmp, sizeof(tmp), "%c", ch);
+		size_t tl = strlen(tmp);
+		if (o + tl + 5 > out_len) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, tmp, tl);
+		o += tl;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+	return out;
+}
