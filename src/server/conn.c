@@ -568,7 +568,7 @@ static enum step start_request(struct ka_conn *c)
 		ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
 		return STEP_AGAIN;
 	}
-	ka_static_serve(&w->srv->root, req, &ex->resp, ex->scratch, sizeof(ex->scratch));
+	ka_static_serve(&w->srv->root, &w->files, req, &ex->resp, ex->scratch, sizeof(ex->scratch));
 	ka_conn_respond(c);
 	return STEP_AGAIN;
 }

@@ -22,10 +22,21 @@
  * syscall to send, and pipelined responses can share a write. */
 #define INLINE_MAX 16384
 
+/* Lets go of a pinned body (a cached file) that nothing points into any more. */
+static void unpin(struct ka_resp *r)
+{
+	if (r->pin) {
+		r->unpin(r->pin);
+		r->pin = NULL;
+	}
+}
+
 void ka_output_drop_tail(struct ka_exchange *ex)
 {
 	if (ex->tail == KA_TAIL_FILE && ex->tail_fd >= 0)
 		close(ex->tail_fd);
+	if (ex->tail == KA_TAIL_MEM)
+		unpin(&ex->resp);
 	ex->tail = KA_TAIL_NONE;
 	ex->tail_fd = -1;
 	ex->tail_len = 0;
@@ -164,6 +175,8 @@ void ka_output_response(struct ka_conn *c)
 		close(r->file_fd);
 		r->file_fd = -1;
 	}
+	if (ex->tail != KA_TAIL_MEM)
+		unpin(r);  /* copied into the buffer, or not sent at all */
 }
 
 int ka_output_flush(struct ka_conn *c)

@@ -21,6 +21,8 @@ void ka_resp_init(struct ka_resp *r, int status)
 	r->file_fd = -1;
 	r->file_off = 0;
 	r->file_len = 0;
+	r->pin = NULL;
+	r->unpin = NULL;
 }
 
 /* A header name is a token (RFC 9110 5.1): anything else would let a caller's string
@@ -66,6 +68,16 @@ int ka_resp_add_header(struct ka_resp *r, const char *name, const char *value)
 	*p++ = '\n';
 	*p = '\0';
 	r->extra_len += need;
+	return 0;
+}
+
+int ka_resp_add_lines(struct ka_resp *r, const char *lines, size_t len)
+{
+	if (r->extra_len + len + 1 > sizeof(r->extra))
+		return -1;
+	memcpy(r->extra + r->extra_len, lines, len);
+	r->extra_len += len;
+	r->extra[r->extra_len] = '\0';
 	return 0;
 }
 

@@ -37,6 +37,9 @@ struct ka_resp {
 	int file_fd;  /* -1 when none */
 	off_t file_off;
 	size_t file_len;
+	/* Keeps mem alive until it is sent (a cached file); released with unpin(pin). */
+	void *pin;
+	void (*unpin)(void *pin);
 };
 
 /* Resets r to an empty response with this status (no body, no headers, fd -1). */
@@ -52,6 +55,11 @@ int ka_resp_add_header(struct ka_resp *r, const char *name, const char *value);
  * it must outlive r (a literal, or the caller's scratch). Used for every error so that
  * each names its problem; ka_resp_format_text() writes the usual form. */
 void ka_resp_text(struct ka_resp *r, int status, const char *text, size_t len);
+
+/* Appends header lines the caller built and checked itself ("Name: value\r\n"...);
+ * returns -1 (and adds nothing) if they do not fit. For the hot path, where checking
+ * byte by byte what never changes would cost more than the rest of the response. */
+int ka_resp_add_lines(struct ka_resp *r, const char *lines, size_t len);
 
 /* Writes "<code> <reason phrase>: <detail>\n" ("404 Not Found: /x.html\n") into
  * buf[0..cap) and returns its length (no NUL is added). detail may be NULL (then

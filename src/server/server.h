@@ -54,6 +54,7 @@ struct ka_worker {
 	struct ka_fifo drain_q;   /* --shutdown-timeout, armed once at shutdown */
 	struct ka_fifo_node drain_node;
 
+	struct ka_file_cache files;  /* small static files, checked on every use */
 	struct ka_pool bufs;       /* read and write buffers */
 	struct ka_pool exchanges;  /* per-request state */
 	struct ka_link conns;      /* every live connection */

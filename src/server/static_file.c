@@ -520,6 +520,8 @@ static enum range_result parse_range(struct ka_str v, uint64_t size, uint64_t *f
 
 struct serve {
 	const struct ka_static_root *root;
+	struct ka_file_cache *cache;  /* NULL: no caching */
+	bool conditional;  /* some header could be a precondition or a Range */
 	const struct ka_http_request *req;
 	struct ka_resp *resp;
 	char *scratch;
@@ -635,34 +637,40 @@ static void redirect_to_dir(struct serve *s)
 	ka_resp_text(r, 301, s->scratch, len);
 }
 
-/* s->fd is an open regular file described by st; name gives its Content-Type. */
-static void serve_file(struct serve *s, const char *name, size_t name_len,
-                       const struct stat *st)
+/* What a response needs to know of a file, from fstat or from the cache. */
+struct file_view {
+	int64_t mtime;
+	uint64_t size;
+	const char *etag;
+	int etag_len;
+	const char *validators;  /* the Last-Modified and ETag lines */
+	int validators_len;
+	const char *content_type;
+	struct ka_cached_file *cached;  /* the body's bytes, pinned; NULL: read s->fd */
+};
+
+static void serve_view(struct serve *s, const struct file_view *v)
 {
 	struct ka_resp *r = s->resp;
-	int64_t mtime = (int64_t)st->st_mtime;
-	uint64_t size = (uint64_t)st->st_size;
-	char etag[48], last_modified[KA_HTTP_DATE_LEN + 1];
-	int etag_len = snprintf(etag, sizeof(etag), "\"%llx-%llx\"",
-	                        (unsigned long long)mtime, (unsigned long long)size);
-	ka_http_date_format(mtime, last_modified);
+	uint64_t size = v->size;
+
+	static const char accept_ranges[] = "Accept-Ranges: bytes\r\n";
 
 	ka_resp_init(r, 200);
-	(void)ka_resp_add_header(r, "Last-Modified", last_modified);
-	(void)ka_resp_add_header(r, "ETag", etag);
-	if (is_not_modified(s->req, etag, (size_t)etag_len, mtime)) {
+	(void)ka_resp_add_lines(r, v->validators, (size_t)v->validators_len);
+	if (s->conditional && is_not_modified(s->req, v->etag, (size_t)v->etag_len, v->mtime)) {
 		/* RFC 9110 15.4.5: validators only; the fd is closed by our caller. */
 		r->status = 304;
 		return;
 	}
-	r->content_type = ka_mime_type(name, name_len);
-	(void)ka_resp_add_header(r, "Accept-Ranges", "bytes");
+	r->content_type = v->content_type;
+	(void)ka_resp_add_lines(r, accept_ranges, sizeof(accept_ranges) - 1);
 
 	uint64_t first = 0, last = size ? size - 1 : 0;
 	enum range_result range = RANGE_WHOLE;
-	const struct ka_str *range_value = single_header(s->req, "Range");
+	const struct ka_str *range_value = s->conditional ? single_header(s->req, "Range") : NULL;
 	if (s->req->method_id == KA_METHOD_GET && range_value != NULL &&
-	    is_if_range_current(s->req, etag, (size_t)etag_len, mtime))
+	    is_if_range_current(s->req, v->etag, (size_t)v->etag_len, v->mtime))
 		range = parse_range(*range_value, size, &first, &last);
 
 	if (range == RANGE_UNSAT) {
@@ -686,10 +694,45 @@ static void serve_file(struct serve *s, const char *name, size_t name_len,
 		first = 0;
 	}
 	r->content_length = (int64_t)len;
+	if (v->cached) {
+		v->cached->refs++;  /* the response's own pin, released by the output path */
+		r->body = KA_BODY_MEM;
+		r->mem = v->cached->data + first;
+		r->mem_len = (size_t)len;
+		r->pin = v->cached;
+		r->unpin = ka_cached_file_unpin;
+		return;
+	}
 	r->body = KA_BODY_FILE;
 	r->file_fd = s->fd;
 	r->file_off = (off_t)first;
 	r->file_len = (size_t)len;
+}
+
+static void serve_cached(struct serve *s, struct ka_cached_file *f)
+{
+	const struct file_view v = {
+		.mtime = f->mtime_s, .size = (uint64_t)f->size, .etag = f->etag,
+		.etag_len = f->etag_len, .validators = f->validators,
+		.validators_len = f->validators_len, .content_type = f->content_type, .cached = f,
+	};
+
+	serve_view(s, &v);
+	ka_cached_file_unpin(f);  /* the lookup's pin; the response holds its own */
+}
+
+/* s->fd is an open regular file described by st; name gives its Content-Type. */
+static void serve_file(struct serve *s, const char *name, size_t name_len,
+                       const struct stat *st)
+{
+	char etag[48], validators[128];
+	struct file_view v = {
+		.mtime = (int64_t)st->st_mtime, .size = (uint64_t)st->st_size, .etag = etag,
+		.validators = validators, .content_type = ka_mime_type(name, name_len),
+	};
+
+	v.validators_len = ka_file_validators(v.mtime, v.size, etag, &v.etag_len, validators);
+	serve_view(s, &v);
 }
 
 static void serve(struct serve *s)
@@ -713,6 +756,17 @@ static void serve(struct serve *s)
 	}
 	/* RESOLVE_BENEATH refuses absolute names: open "a/b" for "/a/b", "." for "/". */
 	const char *rel = path_len > 1 ? path + 1 : ".";
+	const char *key = rel;
+	size_t key_len = strlen(key);
+
+	if (s->cache) {
+		struct ka_cached_file *f = ka_file_cache_get(s->cache, s->root->dir_fd, key, key_len);
+
+		if (f) {
+			serve_cached(s, f);
+			return;
+		}
+	}
 
 	struct stat st;
 	s->fd = open_beneath(s->root->dir_fd, rel, READ_FLAGS);
@@ -754,20 +808,42 @@ static void serve(struct serve *s)
 		fail(s, 403, "not a regular file");
 		return;
 	}
+	if (s->cache) {
+		/* key may alias path (and so rel) when no index.html was added: copy it. */
+		char key_copy[PATH_CAP];
+		struct ka_cached_file *f;
+
+		memcpy(key_copy, key, key_len + 1);
+		f = ka_file_cache_put(s->cache, key_copy, key_len, rel, strlen(rel), s->fd, &st,
+		                      ka_mime_type(path, path_len));
+		if (f) {
+			serve_cached(s, f);
+			return;
+		}
+	}
 	serve_file(s, path, path_len, &st);
 }
 
-void ka_static_serve(const struct ka_static_root *root, const struct ka_http_request *req,
-                     struct ka_resp *resp, char *scratch, size_t scratch_len)
+void ka_static_serve(const struct ka_static_root *root, struct ka_file_cache *cache,
+                     const struct ka_http_request *req, struct ka_resp *resp, char *scratch,
+                     size_t scratch_len)
 {
 	struct serve s = {
 		.root = root,
+		.cache = cache,
 		.req = req,
 		.resp = resp,
 		.scratch = scratch,
 		.scratch_len = scratch_len,
 		.fd = -1,
 	};
+	/* Preconditions and Range are looked for only when a header name could be one of
+	 * them (If-*, Range): most requests have none, and each lookup scans every header. */
+	for (size_t i = 0; i < req->num_headers && !s.conditional; i++) {
+		char c = (char)(req->headers[i].name.p[0] | 0x20);
+
+		s.conditional = c == 'i' || c == 'r';
+	}
 	ka_resp_init(resp, 200);
 	serve(&s);
 

@@ -8,6 +8,7 @@
 #define KA_STATIC_FILE_H
 
 #include "core/http_parse.h"
+#include "server/file_cache.h"
 #include "server/resp.h"
 
 struct ka_static_root {
@@ -19,7 +20,8 @@ int ka_static_root_open(struct ka_static_root *root, const char *path);
 void ka_static_root_close(struct ka_static_root *root);
 
 /*
- * Answers req from the root into resp. scratch (at least 4 KiB) holds the bytes resp
+ * Answers req from the root into resp, through cache (a worker's small-file cache, or
+ * NULL for none; a cached body is pinned in resp->pin until sent). scratch (at least 4 KiB) holds the bytes resp
  * points into (error and redirect bodies); it must live as long as resp is in use.
  * The caller owns resp->file_fd once this returns. Never fails: every outcome is a
  * response. 200/206/304 for a file or a directory's index.html; 301 to add a
@@ -30,8 +32,9 @@ void ka_static_root_close(struct ka_static_root *root);
  * the top of static_file.c. For HEAD the body is always KA_BODY_NONE, with the
  * content_length GET would have had.
  */
-void ka_static_serve(const struct ka_static_root *root, const struct ka_http_request *req,
-                     struct ka_resp *resp, char *scratch, size_t scratch_len);
+void ka_static_serve(const struct ka_static_root *root, struct ka_file_cache *cache,
+                     const struct ka_http_request *req, struct ka_resp *resp, char *scratch,
+                     size_t scratch_len);
 
 /* Content-Type for a file name by its extension; "application/octet-stream" otherwise. */
 const char *ka_mime_type(const char *name, size_t len);

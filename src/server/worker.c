@@ -199,6 +199,7 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	ka_loop_add_fifo(&w->loop, &w->io_q);
 	ka_loop_add_fifo(&w->loop, &w->linger_q);
 	ka_loop_add_fifo(&w->loop, &w->drain_q);
+	ka_file_cache_init(&w->files);
 	ka_buf_pool_init(&w->bufs, srv->buf_size, POOL_KEEP);
 	ka_pool_init(&w->exchanges, sizeof(struct ka_exchange), POOL_KEEP);
 
@@ -253,6 +254,7 @@ void ka_worker_destroy(struct ka_worker *w)
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
 	free(w->log_buf);
+	ka_file_cache_clear(&w->files);
 	ka_pool_destroy(&w->bufs);
 	ka_pool_destroy(&w->exchanges);
 	ka_loop_close(&w->loop);

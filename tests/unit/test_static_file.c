@@ -166,7 +166,7 @@ static struct ka_resp resp;
 static void serve(void)
 {
 	memset(scratch, 0, sizeof(scratch));
-	ka_static_serve(&root, &req, &resp, scratch, sizeof(scratch));
+	ka_static_serve(&root, NULL, &req, &resp, scratch, sizeof(scratch));
 }
 
 /* What conn.c does once the response is sent. */
