@@ -54,6 +54,7 @@ static void exchange_reset(struct ka_exchange *ex)
 	ex->streaming = false;
 	ex->on_drain = NULL;
 	ex->on_body = NULL;
+	ex->on_shutdown = NULL;
 	ex->counted = false;
 	ex->start_us = ex->conn->w->loop.now_us;
 	ex->body_bytes = 0;
@@ -967,7 +968,12 @@ void ka_conn_drain(struct ka_conn *c)
 	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
 	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
 
-	if (silent)
+	if (silent) {
 		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
-	/* Others end with their current response: conn_decide sees w->draining. */
+		return;
+	}
+	/* A stream that would go on for ever is brought to its end; others end with their
+	 * current response (conn_decide sees w->draining and says Connection: close). */
+	if (c->ex && c->ex->streaming && c->ex->on_shutdown)
+		c->ex->on_shutdown(c);
 }

@@ -62,6 +62,7 @@ struct ka_exchange {
 	struct ka_timer timer;        /* handler wake-up */
 	void (*on_drain)(struct ka_conn *c);  /* streaming: output queue has emptied */
 	void (*on_body)(struct ka_conn *c);   /* body_wanted: the whole body has been read */
+	void (*on_shutdown)(struct ka_conn *c);  /* streaming: the server is draining */
 	uint64_t h[8];                /* handler-private counters */
 
 	/* --access-log: the line's parts known when the head completes. */

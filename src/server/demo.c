@@ -149,6 +149,22 @@ static void stream_fill(struct ka_conn *c)
 	ka_loop_timer_add(&c->w->loop, &ex->timer, c->w->loop.now + (int64_t)h[H_INTERVAL]);
 }
 
+/* Draining: the piece being written is finished, and it is the last. */
+static void stream_shutdown(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	ex->h[H_LEFT] = 1;  /* else: the next event, or the rest of this piece, is the last */
+	if (ka_timer_armed(&ex->timer) && ka_buf_room(c->wbuf) >= 5) {
+		/* Between pieces: send no more of them, just the end of the body. */
+		ka_loop_timer_remove(&c->w->loop, &ex->timer);
+		if (ex->chunked_out)
+			ka_buf_append(c->wbuf, "0\r\n\r\n", 5);
+		ex->streaming = false;
+		ka_conn_run(c);
+	}
+}
+
 static void stream_piece(struct ka_conn *c)
 {
 	struct ka_exchange *ex = c->ex;
@@ -187,6 +203,7 @@ static void demo_stream(struct ka_conn *c)
 	ex->h[H_SIZE] = size;
 	ex->h[H_INTERVAL] = interval;
 	ex->timer.cb = stream_timer;
+	ex->on_shutdown = stream_shutdown;
 	ka_conn_respond(c);
 	if (ex->streaming)
 		stream_piece(c);
@@ -276,6 +293,7 @@ static void demo_events(struct ka_conn *c)
 	ex->h[H_NEXT_EVENT] = (uint64_t)(c->w->loop.now + (int64_t)interval);
 	ex->h[H_LAST_SENT] = (uint64_t)c->w->loop.now;
 	ex->timer.cb = events_timer;
+	ex->on_shutdown = stream_shutdown;
 	ka_conn_respond(c);
 	if (ex->streaming)
 		events_schedule(c);
