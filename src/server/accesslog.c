@@ -22,6 +22,13 @@
 #define LOG_LINE_MAX 4096   /* a line never needs more; the buffer flushes before */
 #define FIELD_MAX 400       /* escaped bytes kept of one client-supplied field */
 
+/* The longest line part log_begin can build: address and date (at most 128 bytes),
+ * method and target, " HTTP/1.x\" ", then Referer and User-Agent with their quotes and
+ * spaces. ex->log must hold it: an overflow would run into ex->scratch unseen. */
+_Static_assert(sizeof(((struct ka_exchange *)0)->log) >=
+                       128 + 2 * FIELD_MAX + 1 + 11 + 2 * (FIELD_MAX + 3),
+               "ka_exchange.log is too small for the longest access-log line");
+
 int ka_access_log_open(struct ka_server *srv)
 {
 	const char *path = srv->cfg.access_log;

@@ -145,7 +145,10 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->io.on_event = on_event;
 	c->w = w;
 	c->born = now;
-	c->id = atomic_fetch_add_explicit(&w->srv->next_conn_id, 1, memory_order_relaxed) + 1;
+	/* The admin's own connections take no public id: they are counted nowhere. */
+	c->id = w->is_admin ? ++w->admin_ids
+	                    : atomic_fetch_add_explicit(&w->srv->next_conn_id, 1,
+	                                                memory_order_relaxed) + 1;
 	c->state = KA_CONN_HEAD;
 	/* TCP_NODELAY and TCP keepalive came with the socket from its listener (main.c). */
 	if (ka_loop_add(&w->loop, &c->io, KA_EV_IN | KA_EV_OUT | KA_EV_RDHUP | KA_EV_EDGE) < 0) {
@@ -194,6 +197,10 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 		ka_buf_put(&w->bufs, c->rbuf);
 	if (c->wbuf)
 		ka_buf_put(&w->bufs, c->wbuf);
+	/* Counted before the close, so that a client that has seen the FIN reads figures
+	 * that include it. */
+	ka_stat_add(&w->stats.in_state[c->state], -1);
+	ka_stats_closed(&w->stats, reason, by_client, c->requests, w->loop.now - c->born);
 	/* No other descriptor refers to the socket, so close() also takes it out of epoll. */
 	close(c->io.fd);
 	c->io.fd = -1;
@@ -209,8 +216,6 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	w->closed.next = &c->link;
 	w->nconns--;
 	ka_server_conn_closed(w);
-	ka_stat_add(&w->stats.in_state[c->state], -1);
-	ka_stats_closed(&w->stats, reason, by_client, c->requests, w->loop.now - c->born);
 	if (w->draining && w->nconns == 0)
 		w->loop.stop = true;
 }

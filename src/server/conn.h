@@ -69,7 +69,7 @@ struct ka_exchange {
 	int64_t start_us;     /* the request began (loop time) */
 	uint64_t body_bytes;  /* response body bytes, for %b */
 	uint16_t log_head_len, log_tail_len;
-	char log[1536];       /* '%h - - [%t] "%r" ' then ' "%{Referer}i" "%{User-Agent}i"' */
+	char log[2048];       /* '%h - - [%t] "%r" ' then ' "%{Referer}i" "%{User-Agent}i"' */
 
 	char scratch[4096];  /* error texts and other small bodies */
 };

@@ -38,6 +38,7 @@ struct ka_worker {
 	const struct ka_config *cfg;
 	unsigned index;
 	bool is_admin;      /* serves --admin; its traffic is in no figure */
+	uint64_t admin_ids;  /* the admin worker numbers its own connections */
 	pthread_t thread;
 	struct ka_loop loop;
 	struct ka_io wake;  /* eventfd: a doorbell; wake_flags says what for */
