@@ -720,6 +720,8 @@ static void conn_go_idle(struct ka_conn *c)
 	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
 	if (timeout < w->cfg->keepalive_timeout)
 		ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
+	if (!w->is_admin)
+		ka_server_conn_idle(w);
 }
 
 static enum step step_write(struct ka_conn *c)

@@ -160,6 +160,17 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	flags = atomic_exchange(&w->wake_flags, 0);
 	if ((flags & KA_WAKE_STOP) && !w->draining)
 		worker_drain(w);
+	/* Room again: a connection closed somewhere, or one of ours went idle and can be
+	 * evicted for the client waiting in our backlog. */
+	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
+	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || !ka_fifo_empty(&w->idle_q))) {
+		uint_fast64_t want = atomic_load(&srv->evict_wanted);
+
+		/* Our own request for an eviction elsewhere is void: we can make room now. */
+		while (want > 0 && !atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
+			;
+		listeners_enable(w, true);
+	}
 	if (flags & KA_WAKE_EVICT) {
 		uint_fast64_t want = atomic_load(&srv->evict_wanted);
 
@@ -168,9 +179,12 @@ static void on_wake(struct ka_io *io, uint32_t events)
 				ka_conn_evict_one(w);
 		}
 	}
-	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
-	    atomic_load(&srv->nconns) < srv->cfg.max_connections)
-		listeners_enable(w, true);
+}
+
+void ka_server_conn_idle(struct ka_worker *w)
+{
+	if (atomic_load(&w->paused) || atomic_load(&w->srv->evict_wanted) > 0)
+		ka_worker_wake(w, KA_WAKE_EVICT | KA_WAKE_RESUME);
 }
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
