@@ -144,6 +144,11 @@ int ka_sock_set_user_timeout(int fd, unsigned ms)
 	return set_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, (int)ms);
 }
 
+int ka_sock_set_notsent_lowat(int fd, unsigned bytes)
+{
+	return set_int(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, (int)bytes);
+}
+
 int ka_sock_error(int fd)
 {
 	int err = 0;

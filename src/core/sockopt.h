@@ -36,6 +36,10 @@ int ka_sock_set_tcp_keepalive(int fd, int idle_s, int intvl_s, int count);
 /* TCP_USER_TIMEOUT in ms; 0 restores the kernel default. */
 int ka_sock_set_user_timeout(int fd, unsigned ms);
 
+/* TCP_NOTSENT_LOWAT: the socket reports writable only while fewer than bytes wait
+ * unsent in it. */
+int ka_sock_set_notsent_lowat(int fd, unsigned bytes);
+
 /* The pending socket error (SO_ERROR) as a positive errno, 0 if none. */
 int ka_sock_error(int fd);
 

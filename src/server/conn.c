@@ -32,6 +32,7 @@ enum step { STEP_WAIT, STEP_AGAIN, STEP_CLOSED };
 
 static void on_event(struct ka_io *io, uint32_t events);
 static void idle_deadline(struct ka_timer *t);
+static void conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason);
 
 /* ---- borrowing and returning per-request memory ---------------------------------------- */
 
@@ -405,6 +406,9 @@ static void conn_decide(struct ka_conn *c)
 	if (keep && cfg->keepalive_timeout == 0) {
 		keep = false;
 		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
+	} else if (keep && c->w->draining) {
+		keep = false;
+		why = KA_CLOSE_SHUTDOWN;
 	} else if (keep && c->last_call) {
 		keep = false;
 		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
@@ -414,9 +418,6 @@ static void conn_decide(struct ka_conn *c)
 	} else if (keep && cfg->keepalive_time && age >= cfg->keepalive_time) {
 		keep = false;
 		why = KA_CLOSE_KEEPALIVE_TIME;
-	} else if (keep && c->w->draining) {
-		keep = false;
-		why = KA_CLOSE_SHUTDOWN;
 	} else if (keep && ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM &&
 	           ex->req.minor_version == 0 && !ex->is_head) {
 		keep = false;  /* HTTP/1.0 has no chunked coding: the close ends the body */
@@ -762,6 +763,12 @@ static enum step step_write(struct ka_conn *c)
 		exchange_reset(ex);
 		ka_conn_set_state(c, KA_CONN_HEAD);
 		return STEP_AGAIN;
+	}
+	if (w->draining) {
+		/* The head said keep-alive before the drain began: close now, unless a
+		 * pipelined request already arrived, which is answered (with close). */
+		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
+		return STEP_WAIT;
 	}
 	conn_go_idle(c);
 	return c->readable ? STEP_AGAIN : STEP_WAIT;

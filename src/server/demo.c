@@ -149,7 +149,7 @@ static void stream_fill(struct ka_conn *c)
 	ka_loop_timer_add(&c->w->loop, &ex->timer, c->w->loop.now + (int64_t)h[H_INTERVAL]);
 }
 
-/* Draining: the piece being written is finished, and it is the last. */
+/* Draining an endless event stream: the event being written is the last. */
 static void stream_shutdown(struct ka_conn *c)
 {
 	struct ka_exchange *ex = c->ex;
@@ -203,7 +203,6 @@ static void demo_stream(struct ka_conn *c)
 	ex->h[H_SIZE] = size;
 	ex->h[H_INTERVAL] = interval;
 	ex->timer.cb = stream_timer;
-	ex->on_shutdown = stream_shutdown;
 	ka_conn_respond(c);
 	if (ex->streaming)
 		stream_piece(c);
@@ -293,7 +292,10 @@ static void demo_events(struct ka_conn *c)
 	ex->h[H_NEXT_EVENT] = (uint64_t)(c->w->loop.now + (int64_t)interval);
 	ex->h[H_LAST_SENT] = (uint64_t)c->w->loop.now;
 	ex->timer.cb = events_timer;
-	ex->on_shutdown = stream_shutdown;
+	/* A finite stream finishes (or is cut by --shutdown-timeout, its end missing, so
+	 * the client knows); an endless one is brought to a clean end by a drain. */
+	if (count == 0)
+		ex->on_shutdown = stream_shutdown;
 	ka_conn_respond(c);
 	if (ex->streaming)
 		events_schedule(c);

@@ -67,7 +67,12 @@ static int set_inherited_options(int fd, const struct ka_config *cfg)
 	const struct ka_tcp_keepalive *k = &cfg->tcp_keepalive;
 	int err;
 
-	if ((err = ka_sock_set_nodelay(fd)) ||
+	/* Without a low-water mark a slow reader can have megabytes queued in the socket,
+	 * and writability returns only once much of it drained: longer than --io-timeout
+	 * for a client that reads slowly but steadily. With it, we write (and so see
+	 * progress) every time 128 KiB have gone. */
+	if ((err = ka_sock_set_notsent_lowat(fd, 128 * 1024)) ||
+	    (err = ka_sock_set_nodelay(fd)) ||
 	    (err = ka_sock_set_tcp_keepalive(fd, k->idle, k->intvl, k->cnt)))
 		return err;
 	return cfg->tcp_user_timeout ? ka_sock_set_user_timeout(fd, cfg->tcp_user_timeout) : 0;

@@ -132,11 +132,26 @@ static void worker_drain(struct ka_worker *w)
 {
 	struct ka_link *l, *next;
 
-	w->draining = true;
+	/* Clients already in the backlog may have sent a whole request: accept them (over
+	 * --max-connections if need be) to answer it, rather than reset them by closing
+	 * the listener under them. Their connections drain like the others below. */
 	for (unsigned i = 0; i < w->n_listeners; i++) {
+		for (int k = 0; k < 4096; k++) {
+			struct sockaddr_storage peer;
+			socklen_t peer_len = sizeof(peer);
+			int fd = accept4(w->listeners[i].io.fd, (struct sockaddr *)&peer, &peer_len,
+			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd < 0)
+				break;
+			if (!w->is_admin)
+				atomic_fetch_add(&w->srv->nconns, 1);
+			ka_conn_new(w, fd, (struct sockaddr *)&peer);
+		}
 		close(w->listeners[i].io.fd);  /* also leaves epoll */
 		w->listeners[i].io.fd = -1;
 	}
+	w->draining = true;
 	for (l = w->conns.next; l != &w->conns; l = next) {
 		next = l->next;
 		ka_conn_drain(ka_container_of(l, struct ka_conn, link));
