@@ -1,0 +1,316 @@
+#!/usr/bin/python3
+"""Turns one benchmark run's raw data into RESULTS.md, the data file for the chart,
+and a short summary on stdout. Called by bench/run.sh; not meant to be edited by hand.
+
+usage: report.py RUN_DIR OUT_MD OUT_DAT
+
+RUN_DIR holds:
+  meta.txt  key=value lines (date, cpu, kernel, versions, rounds, duration, clk_tck, ...)
+  runs.tsv  scenario server round ticks_before ticks_after wrk_output_file
+  idle.tsv  server round n closed rss_before_kib rss_after_kib bytes_per_conn
+"""
+import os
+import re
+import statistics
+import sys
+
+SCENARIOS = [
+    ("ka_small", "1. Keep-alive, 50 connections, 13-byte file"),
+    ("ka_4k", "2. Keep-alive, 50 connections, 4 KiB file"),
+    ("pipeline16", "3. Pipelined, depth 16, 50 connections, 13-byte file"),
+    ("close", "4. New connection per request (Connection: close), 50 connections, 13-byte file"),
+]
+SHORT = {"ka_small": "keep-alive 13 B", "ka_4k": "keep-alive 4 KiB",
+         "pipeline16": "pipelined x16", "close": "new conn/request"}
+ORDER = ["kahttpd", "nginx", "h2o", "lighttpd"]
+
+# (id, text, scenario or "idle", metric, kind, other server or None, factor)
+#   kind "le": kahttpd's metric <= factor * other's (or <= factor when other is None)
+#   kind "ge": kahttpd's metric >= factor * other's
+TARGETS = [
+    ("ka_small", "cpu", "le", "nginx", 0.6, "keep-alive 13 B: CPU/request <= 0.6 x nginx"),
+    ("ka_small", "cpu", "le", "h2o", 0.85, "keep-alive 13 B: CPU/request <= 0.85 x h2o"),
+    ("ka_4k", "cpu", "le", "nginx", 0.7, "keep-alive 4 KiB: CPU/request <= 0.7 x nginx"),
+    ("pipeline16", "rps", "ge", "h2o", 5.0, "pipelined depth 16: requests/s >= 5 x h2o"),
+    ("close", "cpu", "le", "nginx", 0.9, "new connection per request: CPU/request <= 0.9 x nginx"),
+    ("idle", "bytes", "le", None, 256, "idle keep-alive connection: <= 256 bytes"),
+    ("idle", "bytes", "le", "nginx", 0.5, "idle keep-alive connection: memory <= 0.5 x nginx"),
+]
+
+
+def to_us(text):
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return float("nan")
+    v = float(m.group(1))
+    return v * {"us": 1, "ms": 1e3, "s": 1e6, "m": 60e6}[m.group(2)]
+
+
+def parse_wrk(path):
+    text = open(path, encoding="utf-8", errors="replace").read()
+    r = {"requests": 0, "seconds": float("nan"), "p50": float("nan"), "p99": float("nan"),
+         "errors": 0, "non2xx": 0}
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(us|ms|s|m)", text, re.M)
+    if m:
+        r["requests"] = int(m.group(1))
+        r["seconds"] = to_us(m.group(2) + m.group(3)) / 1e6
+    for pct, key in (("50", "p50"), ("99", "p99")):
+        m = re.search(rf"^\s*{pct}%\s+([\d.]+\w+)", text, re.M)
+        if m:
+            r[key] = to_us(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        r["errors"] = sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if m:
+        r["non2xx"] = int(m.group(1))
+    return r
+
+
+def med(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt(v, digits=2):
+    if v != v:
+        return "n/a"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+def fmt_lat(us):
+    if us != us:
+        return "n/a"
+    return f"{us:.0f} µs" if us < 1000 else f"{us / 1000:.2f} ms"
+
+
+def ratio(a, b):
+    if a != a or b != b or not b:
+        return float("nan")
+    return a / b
+
+
+def main():
+    run_dir, out_md, out_dat = sys.argv[1:4]
+    meta = {}
+    for line in open(os.path.join(run_dir, "meta.txt")):
+        k, _, v = line.rstrip("\n").partition("=")
+        meta[k] = v
+    clk = float(meta.get("clk_tck", "100"))
+
+    runs = {}  # (scenario, server) -> list of per-run dicts
+    for line in open(os.path.join(run_dir, "runs.tsv")):
+        scen, srv, rnd, t0, t1, wrk_file = line.rstrip("\n").split("\t")
+        r = parse_wrk(wrk_file)
+        r["round"] = int(rnd)
+        r["ticks"] = int(t1) - int(t0)
+        r["cpu"] = (r["ticks"] / clk * 1e6 / r["requests"]) if r["requests"] else float("nan")
+        r["rps"] = r["requests"] / r["seconds"] if r["requests"] else float("nan")
+        runs.setdefault((scen, srv), []).append(r)
+
+    idle = {}  # server -> list of dicts
+    idle_path = os.path.join(run_dir, "idle.tsv")
+    if os.path.exists(idle_path):
+        for line in open(idle_path):
+            srv, rnd, n, closed, before, after, bpc = line.rstrip("\n").split("\t")
+            idle.setdefault(srv, []).append({"round": int(rnd), "n": int(n), "closed": int(closed),
+                                             "before": int(before), "after": int(after),
+                                             "bytes": float(bpc)})
+
+    servers = [s for s in ORDER if any(k[1] == s for k in runs) or s in idle]
+    medians = {}  # (scenario, server) -> {metric: median}
+    for (scen, srv), rs in runs.items():
+        medians[(scen, srv)] = {k: med([r[k] for r in rs]) for k in ("rps", "p50", "p99", "cpu")}
+    for srv, rs in idle.items():
+        medians[("idle", srv)] = {"bytes": med([r["bytes"] for r in rs])}
+
+    def metric(scen, srv, m):
+        return medians.get((scen, srv), {}).get(m, float("nan"))
+
+    out = []
+    w = out.append
+    w("# kahttpd benchmark results")
+    w("")
+    w("Written by `make bench` (bench/run.sh, bench/report.py); regenerated on every run, "
+      "never edited by hand.")
+    w("")
+    w(f"- Date: {meta.get('date', '?')}")
+    w(f"- Machine: {meta.get('cpu', '?')}, {meta.get('ncpu', '?')} CPUs, "
+      f"{meta.get('mem', '?')}; kernel {meta.get('kernel', '?')}; {meta.get('os', '?')}")
+    w(f"- Versions: {meta.get('v_kahttpd', '?')} (commit {meta.get('commit', '?')}, "
+      f"{meta.get('cc', '?')}); {meta.get('v_nginx', '?')}; {meta.get('v_h2o', '?')}; "
+      f"{meta.get('v_lighttpd', '?')}; {meta.get('v_wrk', '?')}")
+    w(f"- Method: every server runs with one worker (process or thread), pinned to CPU 0 "
+      f"(`taskset -c 0`); `taskset -c 1 wrk -t1 -c50 -d{meta.get('duration', '?')}s --latency` "
+      f"on CPU 1. {meta.get('rounds', '?')} round(s); within a round each scenario runs on "
+      f"each server in turn (the starting server rotates per round), so drift hits all "
+      f"alike. Every figure is the median over the rounds; the range column shows the "
+      f"spread of CPU/request. CPU/request = (utime + stime of the server process from "
+      f"/proc/PID/stat, after − before) / the responses wrk counted: the figure that "
+      f"counts, since wrk shares the machine and may be the bottleneck for requests/s.")
+    w(f"- Configurations (written by bench/servers.sh): access log off, HTTP keep-alive on, "
+      f"75 s idle timeout, 1,000,000 requests per connection (kahttpd and h2o: no cap), "
+      f"nginx `sendfile on; tcp_nopush on`, same document root. Files: hello.txt (13 bytes), "
+      f"4k.txt (4,096 bytes).")
+    if meta.get("steal"):
+        w(f"- CPU time stolen by the hypervisor during the throughput runs: "
+          f"{meta['steal']} % of wall time on the two CPUs (high values mean noisy numbers).")
+    if meta.get("quick") == "1":
+        w("- **BENCH_QUICK=1 smoke run: one short round; not for decisions.**")
+    w("")
+
+    # ---- targets
+    w("## Targets")
+    w("")
+    w("| target | kahttpd | reference | ratio | met |")
+    w("|---|---|---|---|---|")
+    target_lines = []
+    for scen, m, kind, other, factor, text in TARGETS:
+        mine = metric(scen, "kahttpd", m)
+        unit = {"cpu": " µs/req", "rps": " req/s", "bytes": " B/conn"}[m]
+        if other is None:
+            ref, r, ref_text = factor, mine, f"{fmt(factor, 0)}{unit}"
+            limit = factor
+            r_text = "—"
+        else:
+            ref = metric(scen, other, m)
+            r = ratio(mine, ref)
+            ref_text = f"{other} {fmt(ref)}{unit}"
+            limit = factor
+            r_text = f"{fmt(r)} ×"
+        if r != r:
+            met = "not measured"
+        elif kind == "le":
+            met = "**yes**" if r <= limit else "no"
+        else:
+            met = "**yes**" if r >= limit else "no"
+        w(f"| {text} | {fmt(mine)}{unit} | {ref_text} | {r_text} | {met} |")
+        target_lines.append(f"{'MET ' if met == '**yes**' else 'MISS'} {text}: kahttpd "
+                            f"{fmt(mine)}{unit}, ratio {r_text}")
+    w("")
+
+    # ---- one table per throughput scenario
+    for scen, title in SCENARIOS:
+        present = [s for s in servers if (scen, s) in runs]
+        if not present:
+            continue
+        w(f"## {title}")
+        w("")
+        w("| server | requests/s | p50 | p99 | CPU µs/request | CPU range | "
+          "CPU vs nginx | CPU vs h2o | req/s vs nginx | req/s vs h2o |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in present:
+            cpus = [r["cpu"] for r in runs[(scen, s)]]
+            w(f"| {s} | {fmt(metric(scen, s, 'rps'))} | {fmt_lat(metric(scen, s, 'p50'))} | "
+              f"{fmt_lat(metric(scen, s, 'p99'))} | {fmt(metric(scen, s, 'cpu'))} | "
+              f"{fmt(min(cpus))}–{fmt(max(cpus))} | "
+              f"{fmt(ratio(metric(scen, s, 'cpu'), metric(scen, 'nginx', 'cpu')))} | "
+              f"{fmt(ratio(metric(scen, s, 'cpu'), metric(scen, 'h2o', 'cpu')))} | "
+              f"{fmt(ratio(metric(scen, s, 'rps'), metric(scen, 'nginx', 'rps')))} | "
+              f"{fmt(ratio(metric(scen, s, 'rps'), metric(scen, 'h2o', 'rps')))} |")
+        w("")
+
+    # ---- idle memory
+    if idle:
+        w("## 5. Idle keep-alive connections: resident memory per connection")
+        w("")
+        w(f"bench/idle_memory.sh, {meta.get('idle_rounds', '?')} rounds, each server in turn, "
+          "each time freshly started: after a warm-up (100 concurrent one-request "
+          "connections, closed), N "
+          "connections each complete one request and stay idle; "
+          "(VmRSS after − VmRSS before) / N from /proc/PID/status. Kernel socket memory "
+          "is not in RSS.")
+        w("")
+        w("| server | N | bytes/connection | range | vs nginx | vs h2o | "
+          "VmRSS before → after (KiB, last round) |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
+        for s in servers:
+            if s not in idle:
+                continue
+            rs = idle[s]
+            b = metric("idle", s, "bytes")
+            last = rs[-1]
+            w(f"| {s} | {last['n']:,} | {fmt(b, 0)} | "
+              f"{fmt(min(r['bytes'] for r in rs), 0)}–{fmt(max(r['bytes'] for r in rs), 0)} | "
+              f"{fmt(ratio(b, metric('idle', 'nginx', 'bytes')))} | "
+              f"{fmt(ratio(b, metric('idle', 'h2o', 'bytes')))} | "
+              f"{last['before']:,} → {last['after']:,} |")
+        if "lighttpd" in idle and idle["lighttpd"][-1]["n"] < max(
+                r["n"] for rs in idle.values() for r in rs):
+            w("")
+            w("lighttpd keeps half its descriptors for files, so under this machine's open-file "
+              "limit it holds fewer connections: its N is smaller.")
+        w("")
+
+    # ---- warnings
+    warnings = []
+    for (scen, srv), rs in sorted(runs.items()):
+        for r in rs:
+            if r["errors"] or r["non2xx"]:
+                warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: "
+                                f"{r['errors']} socket errors, {r['non2xx']} non-2xx responses")
+            if not r["requests"]:
+                warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: no requests counted")
+    for srv, rs in idle.items():
+        for r in rs:
+            if r["closed"]:
+                warnings.append(f"idle, {srv}, round {r['round']}: {r['closed']} connections closed")
+    for note in meta.get("notes", "").split("|"):
+        if note:
+            warnings.append(note)
+    if warnings:
+        w("## Warnings")
+        w("")
+        for x in warnings:
+            w(f"- {x}")
+        w("")
+
+    # ---- raw data
+    w("## Every run")
+    w("")
+    w("| scenario | server | round | requests | requests/s | p50 | p99 | CPU ticks | CPU µs/request |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for scen, _ in SCENARIOS:
+        for s in servers:
+            for r in sorted(runs.get((scen, s), []), key=lambda r: r["round"]):
+                w(f"| {SHORT[scen]} | {s} | {r['round']} | {r['requests']:,} | {fmt(r['rps'])} | "
+                  f"{fmt_lat(r['p50'])} | {fmt_lat(r['p99'])} | {r['ticks']} | {fmt(r['cpu'])} |")
+    w("")
+    w(f"CPU ticks are 1/{clk:.0f} s. The chart: bench/results.png.")
+    w("")
+
+    with open(out_md, "w") as f:
+        f.write("\n".join(out))
+
+    # ---- chart data: one row per scenario, one column per server
+    with open(out_dat, "w") as f:
+        f.write("scenario " + " ".join(servers) + "\n")
+        for scen, _ in SCENARIOS:
+            vals = [metric(scen, s, "cpu") for s in servers]
+            f.write(f'"{SHORT[scen]}" ' + " ".join("NaN" if v != v else f"{v:.3f}" for v in vals)
+                    + "\n")
+        f.write("\n\n")  # gnuplot index 1: idle memory
+        f.write("scenario " + " ".join(servers) + "\n")
+        vals = [metric("idle", s, "bytes") for s in servers]
+        f.write('"idle connection" ' + " ".join("NaN" if v != v else f"{v:.1f}" for v in vals)
+                + "\n")
+
+    # ---- summary on stdout
+    print("bench: medians (CPU µs/request, requests/s)")
+    for scen, _ in SCENARIOS:
+        row = [f"{s} {fmt(metric(scen, s, 'cpu'))} µs {fmt(metric(scen, s, 'rps'))}/s"
+               for s in servers if (scen, s) in runs]
+        print(f"  {SHORT[scen]:18} " + " | ".join(row))
+    if idle:
+        print(f"  {'idle bytes/conn':18} " + " | ".join(
+            f"{s} {fmt(metric('idle', s, 'bytes'), 0)}" for s in servers if s in idle))
+    for t in target_lines:
+        print("  " + t)
+    for x in warnings:
+        print("  warning: " + x)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+#!/bin/bash
+# make bench: kahttpd against nginx, h2o and lighttpd on this machine.
+#
+# Installs what it lacks (bench/deps.sh), writes equivalent configurations for each
+# server (bench/servers.sh) under a temporary folder with one document root, runs each
+# server with one worker pinned to CPU 0 and wrk pinned to CPU 1, and measures:
+#   1. keep-alive, 50 connections, the 13-byte file
+#   2. keep-alive, 50 connections, the 4 KiB file
+#   3. pipelined, depth 16 (bench/pipeline.lua), 50 connections
+#   4. a new connection per request (Connection: close), 50 connections
+#   5. resident memory per idle keep-alive connection (bench/idle_memory.sh)
+# For each: requests/s, latency p50/p99 and the server's CPU time per request. Rounds
+# are interleaved (each scenario on each server in turn) and the medians reported in
+# bench/RESULTS.md and bench/results.png, both regenerated here, never edited by hand.
+#
+# Environment:
+#   BENCH_QUICK=1      smoke run: 1 round of 2 s, 5,000 idle connections once; writes its
+#                      results to $BENCH_OUT (default /tmp/kahttpd-bench-quick), not bench/
+#   BENCH_ROUNDS=N     rounds (default 3)
+#   BENCH_DURATION=S   seconds per wrk run (default 5)
+#   BENCH_SERVERS="…"  servers to compare (default "kahttpd nginx h2o lighttpd")
+#   BENCH_IDLE_N=N     idle connections (default 15000)
+#   BENCH_IDLE_ROUNDS=N  idle-memory rounds (default 5)
+#   BENCH_OUT=DIR      where RESULTS.md and results.png go (default bench/)
+#
+# Only loopback addresses are used; every load is bounded in time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BENCH_DIR=$REPO/bench
+PY=/usr/bin/python3
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	rounds=${BENCH_ROUNDS:-1}
+	duration=${BENCH_DURATION:-2}
+	idle_n=${BENCH_IDLE_N:-5000}
+	idle_rounds=${BENCH_IDLE_ROUNDS:-1}
+	out_dir=${BENCH_OUT:-/tmp/kahttpd-bench-quick}
+else
+	rounds=${BENCH_ROUNDS:-3}
+	duration=${BENCH_DURATION:-5}
+	idle_n=${BENCH_IDLE_N:-15000}
+	# The allocator's layout makes one idle-memory reading wander by ±30 %: more rounds,
+	# at about 5 s each.
+	idle_rounds=${BENCH_IDLE_ROUNDS:-5}
+	out_dir=${BENCH_OUT:-$BENCH_DIR}
+fi
+want_servers=${BENCH_SERVERS:-kahttpd nginx h2o lighttpd}
+conns=50
+depth=16
+SCENARIOS="ka_small ka_4k pipeline16 close"
+start_time=$(date +%s)
+
+"$BENCH_DIR/deps.sh" wrk nginx-light h2o lighttpd gnuplot-nox
+KAHTTPD=$REPO/build/kahttpd
+if [ ! -x "$KAHTTPD" ]; then
+	echo "bench: $KAHTTPD is missing: run make first (make bench does)" >&2
+	exit 1
+fi
+
+# Every connection is a descriptor in the server (idle test: 15,000).
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+BENCH_TMP=$(mktemp -d /tmp/kahttpd-bench.XXXXXX)
+BENCH_ROOT=$BENCH_TMP/root
+RUN=$BENCH_TMP/run
+mkdir -p "$BENCH_ROOT" "$RUN/wrk" "$out_dir"
+# h2o drops root privileges for nobody: everything it serves must be world-readable.
+chmod 755 "$BENCH_TMP" "$BENCH_ROOT"
+printf 'Hello, world\n' >"$BENCH_ROOT/hello.txt"
+# 4 KiB of text: 64 lines of 63 characters and a newline.
+$PY -c 'import sys; sys.stdout.write("".join(("%02d " % i + "abcdefghijklmnopqrstuvwxyz" * 3)[:63] + "\n" for i in range(64)))' \
+	>"$BENCH_ROOT/4k.txt"
+[ "$(stat -c %s "$BENCH_ROOT/4k.txt")" = 4096 ] || { echo "bench: 4k.txt is not 4096 bytes" >&2; exit 1; }
+# kahttpd keeps small files in memory only once they are two seconds old (a file changed
+# more recently may still be changing): let every server meet the files in that state.
+sleep 2.1
+export BENCH_TMP BENCH_ROOT REPO KAHTTPD
+# shellcheck source=bench/servers.sh
+. "$BENCH_DIR/servers.sh"
+
+declare -A PID PORT
+servers=""
+notes=""
+cleanup() {
+	local s
+	set +e
+	for s in "${!PID[@]}"; do
+		SRV_PID=${PID[$s]}
+		server_stop
+	done
+	rm -rf "$BENCH_TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+note() {
+	echo "bench: $*" >&2
+	notes="$notes$*|"
+}
+
+# A server that starts but answers wrongly is left out (and said so), except kahttpd.
+check_server() { # NAME PORT
+	local ok=0
+	$PY "$BENCH_DIR/load_client.py" --port "$2" --path /hello.txt --connections 2 \
+		--requests 6 --expect "$BENCH_ROOT/hello.txt" --timeout 10 >/dev/null || ok=1
+	$PY "$BENCH_DIR/load_client.py" --port "$2" --path /4k.txt --connections 2 \
+		--requests 6 --expect "$BENCH_ROOT/4k.txt" --timeout 10 >/dev/null || ok=1
+	$PY "$BENCH_DIR/load_client.py" --port "$2" --path /hello.txt --connections 1 \
+		--requests 32 --pipeline "$depth" --expect "$BENCH_ROOT/hello.txt" --timeout 10 \
+		>/dev/null || ok=1
+	return $ok
+}
+
+for s in $want_servers; do
+	if ! server_start "$s"; then
+		[ "$s" = lighttpd ] && { note "lighttpd did not start: left out"; continue; }
+		echo "bench: $s did not start" >&2
+		exit 1
+	fi
+	PID[$s]=$SRV_PID
+	PORT[$s]=$SRV_PORT
+	if ! check_server "$s" "$SRV_PORT"; then
+		if [ "$s" = kahttpd ]; then
+			echo "bench: kahttpd failed the correctness check; not benchmarking it" >&2
+			exit 1
+		fi
+		note "$s failed the correctness check: left out"
+		server_stop
+		unset "PID[$s]" "PORT[$s]"
+		continue
+	fi
+	servers="$servers $s"
+	echo "bench: $s on 127.0.0.1:$SRV_PORT (pid $SRV_PID)"
+done
+read -r -a server_list <<<"$servers"
+nserv=${#server_list[@]}
+
+# Sets WRK_ARGS for SCENARIO against PORT.
+wrk_args() { # SCENARIO PORT
+	local url="http://127.0.0.1:$2"
+	case $1 in
+	ka_small) WRK_ARGS=("$url/hello.txt") ;;
+	ka_4k) WRK_ARGS=("$url/4k.txt") ;;
+	pipeline16) WRK_ARGS=(-s "$BENCH_DIR/pipeline.lua" "$url/hello.txt") ;;
+	close) WRK_ARGS=(-H "Connection: close" "$url/hello.txt") ;;
+	esac
+}
+
+run_wrk() { # SCENARIO SERVER ROUND SECONDS [record]
+	local scen=$1 s=$2 round=$3 secs=$4 pid=${PID[$2]} out t0 t1
+	out=$RUN/wrk/$scen.$s.$round.txt
+	t0=$(cpu_ticks "$pid")
+	wrk_args "$scen" "${PORT[$s]}"
+	BENCH_DEPTH=$depth timeout $((secs + 20)) taskset -c 1 wrk -t1 -c$conns -d"${secs}s" \
+		--timeout 2s --latency "${WRK_ARGS[@]}" >"$out" 2>&1 ||
+		echo "wrk exited with $?" >>"$out"
+	t1=$(cpu_ticks "$pid")
+	if [ "${5:-}" = record ]; then
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$s" "$round" "$t0" "$t1" "$out" >>"$RUN/runs.tsv"
+		awk -v s="$s" -v sc="$scen" -v r="$round" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" '
+			/requests in/ { n = $1 }
+			/^Requests\/sec/ { rps = $2 }
+			END { printf "bench: round %s %-10s %-8s %10.0f req/s  %6.2f µs CPU/req\n",
+			      r, sc, s, rps, (n ? t / hz * 1e6 / n : 0) }' "$out"
+	fi
+}
+
+steal_sample() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+
+# Warm-up: page cache, allocator, caches of every server (not recorded).
+for s in "${server_list[@]}"; do
+	run_wrk ka_small "$s" 0 1
+done
+
+read -r steal0 total0 < <(steal_sample)
+for ((round = 1; round <= rounds; round++)); do
+	for scen in $SCENARIOS; do
+		# The first server rotates from round to round.
+		for ((k = 0; k < nserv; k++)); do
+			run_wrk "$scen" "${server_list[$(((k + round - 1) % nserv))]}" "$round" "$duration" record
+		done
+	done
+done
+read -r steal1 total1 < <(steal_sample)
+steal=$(awk -v a=$((steal1 - steal0)) -v b=$((total1 - total0)) 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }')
+
+# Idle memory wants fresh servers with nothing else running.
+for s in "${server_list[@]}"; do
+	SRV_PID=${PID[$s]}
+	server_stop
+	unset "PID[$s]"
+done
+: >"$RUN/idle.tsv"
+for ((round = 1; round <= idle_rounds; round++)); do
+	for ((k = 0; k < nserv; k++)); do
+		s=${server_list[$(((k + round - 1) % nserv))]}
+		n=$idle_n
+		if [ "$s" = lighttpd ] && [ "$n" -gt $(($(lighttpd_max_conns) - 100)) ]; then
+			n=$(($(lighttpd_max_conns) - 100))
+		fi
+		if line=$("$BENCH_DIR/idle_memory.sh" -n "$n" "$s"); then
+			echo "bench: round $round idle $line"
+			echo "$line" | $PY -c '
+import sys
+kv = dict(x.split("=", 1) for x in sys.stdin.read().split() if "=" in x)
+print("\t".join([kv["server"], sys.argv[1], kv["n"], kv["closed"], kv["rss_before_kib"],
+                 kv["rss_after_kib"], kv["bytes_per_conn"]]))' "$round" >>"$RUN/idle.tsv"
+		else
+			note "idle memory, $s, round $round: failed"
+		fi
+	done
+done
+
+# What ran, where.
+cc_version=$(gcc --version 2>/dev/null | head -n 1)
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ]; then
+	commit="$commit with uncommitted changes"
+fi
+{
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+	echo "ncpu=$(nproc)"
+	echo "mem=$(awk '/MemTotal/ { printf "%.0f GiB RAM", $2 / 1048576 }' /proc/meminfo)"
+	echo "kernel=$(uname -r)"
+	echo "os=$(. /etc/os-release && echo "$PRETTY_NAME")"
+	for s in kahttpd nginx h2o lighttpd; do
+		echo "v_$s=$(server_version "$s")"
+	done
+	echo "v_wrk=$(wrk -v 2>&1 | head -n 1 | sed 's/ Copyright.*//')"
+	echo "cc=$cc_version"
+	echo "commit=$commit"
+	echo "rounds=$rounds"
+	echo "idle_rounds=$idle_rounds"
+	echo "duration=$duration"
+	echo "clk_tck=$(getconf CLK_TCK)"
+	echo "steal=$steal"
+	echo "quick=${BENCH_QUICK:-0}"
+	echo "notes=$notes"
+} >"$RUN/meta.txt"
+
+$PY "$BENCH_DIR/report.py" "$RUN" "$out_dir/RESULTS.md" "$RUN/results.dat"
+gnuplot -e "datafile='$RUN/results.dat'; outfile='$out_dir/results.png'; subtitle='$(date -u '+%Y-%m-%d'), $(sed -n 's/^cpu=//p' "$RUN/meta.txt"), kernel $(uname -r)'" \
+	"$BENCH_DIR/results.gp"
+echo "bench: wrote $out_dir/RESULTS.md and $out_dir/results.png in $(($(date +%s) - start_time)) s"
