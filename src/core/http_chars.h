@@ -7,6 +7,7 @@
 #define KA_HTTP_CHARS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -22,6 +23,14 @@ extern const unsigned char ka_value_char[256];
 extern const unsigned char ka_host_char[256];
 /* qdtext (RFC 9110 5.6.4) for quoted chunk-ext values. */
 extern const unsigned char ka_qdtext_char[256];
+
+enum ka_head_scan { KA_SCAN_MORE, KA_SCAN_FOUND, KA_SCAN_BARE_CR };
+
+/* Looks for the empty line that ends a head (requests and responses alike): LF (CR)
+ * LF, from `from` on; *end is then the head's length. A line that starts with a CR
+ * not followed by LF is a bare CR (RFC 9112 2.2) and can be rejected at once. */
+enum ka_head_scan ka_http_find_head_end(const char *buf, size_t from, size_t slen,
+                                        size_t *end);
 
 /* Content-Length and chunk sizes above this are refused: 2^62 leaves headroom for
  * offset + length arithmetic anywhere without overflow checks. */

@@ -104,7 +104,6 @@ static const char *reject(struct ka_http_request *req, int status, const char *e
 
 /* ---- finding the end of the head --------------------------------------------------- */
 
-enum scan_result { SCAN_UNDECIDED, SCAN_FOUND, SCAN_BARE_CR };
 
 /*
  * Skips the empty lines a client may send before the request line (RFC 9112 2.2) and
@@ -112,7 +111,7 @@ enum scan_result { SCAN_UNDECIDED, SCAN_FOUND, SCAN_BARE_CR };
  * one CRLF real clients send after a body; a client sending nothing but empty lines
  * is cut off by max_head, which bounds the rescans.
  */
-static enum scan_result skip_empty_lines(const char *buf, size_t slen, size_t *start)
+static enum ka_head_scan skip_empty_lines(const char *buf, size_t slen, size_t *start)
 {
 	size_t i = 0;
 	while (i < slen) {
@@ -120,16 +119,16 @@ static enum scan_result skip_empty_lines(const char *buf, size_t slen, size_t *s
 			i++;
 		} else if (buf[i] == '\r') {
 			if (i + 1 == slen)
-				return SCAN_UNDECIDED;
+				return KA_SCAN_MORE;
 			if (buf[i + 1] != '\n')
-				return SCAN_BARE_CR;
+				return KA_SCAN_BARE_CR;
 			i += 2;
 		} else {
 			*start = i;
-			return SCAN_FOUND;
+			return KA_SCAN_FOUND;
 		}
 	}
-	return SCAN_UNDECIDED;
+	return KA_SCAN_MORE;
 }
 
 /*
@@ -137,29 +136,29 @@ static enum scan_result skip_empty_lines(const char *buf, size_t slen, size_t *s
  * that starts with CR not followed by LF is a bare CR (RFC 9112 2.2) and can be
  * rejected now; bare CRs inside lines are found when the head is parsed.
  */
-static enum scan_result find_head_end(const char *buf, size_t from, size_t slen,
-                                      size_t *end)
+enum ka_head_scan ka_http_find_head_end(const char *buf, size_t from, size_t slen,
+                                        size_t *end)
 {
 	const char *nl;
 	while (from < slen && (nl = memchr(buf + from, '\n', slen - from)) != NULL) {
 		size_t i = (size_t)(nl - buf);
 		if (i + 1 >= slen)
-			return SCAN_UNDECIDED;
+			return KA_SCAN_MORE;
 		if (buf[i + 1] == '\n') {
 			*end = i + 2;
-			return SCAN_FOUND;
+			return KA_SCAN_FOUND;
 		}
 		if (buf[i + 1] == '\r') {
 			if (i + 2 >= slen)
-				return SCAN_UNDECIDED;
+				return KA_SCAN_MORE;
 			if (buf[i + 2] != '\n')
-				return SCAN_BARE_CR;
+				return KA_SCAN_BARE_CR;
 			*end = i + 3;
-			return SCAN_FOUND;
+			return KA_SCAN_FOUND;
 		}
 		from = i + 1;
 	}
-	return SCAN_UNDECIDED;
+	return KA_SCAN_MORE;
 }
 
 /*
@@ -498,20 +497,20 @@ ssize_t ka_http_parse_request(const char *buf, size_t len, size_t prev_len,
 		prev_len = 0;
 
 	size_t start = 0, end = 0;
-	enum scan_result r = skip_empty_lines(buf, slen, &start);
-	if (r == SCAN_FOUND) {
+	enum ka_head_scan r = skip_empty_lines(buf, slen, &start);
+	if (r == KA_SCAN_FOUND) {
 		/* The previous call already searched below prev_len - 2; 3 is a margin. */
 		size_t from = prev_len > start + 3 ? prev_len - 3 : start;
 		if (from > slen)
 			from = slen;
-		r = find_head_end(buf, from, slen, &end);
-		if (r != SCAN_FOUND && target_over_limit(buf + start, buf + slen,
+		r = ka_http_find_head_end(buf, from, slen, &end);
+		if (r != KA_SCAN_FOUND && target_over_limit(buf + start, buf + slen,
 		                                         limits->max_target))
 			return fail(req, 414, "request-target too long");
 	}
-	if (r == SCAN_BARE_CR)
+	if (r == KA_SCAN_BARE_CR)
 		return fail(req, 400, "bare CR");
-	if (r == SCAN_UNDECIDED)
+	if (r == KA_SCAN_MORE)
 		return at_limit ? fail(req, 431, "request head too large") : KA_PARSE_PARTIAL;
 	return parse_head(buf, start, end, limits, req);
 }

@@ -274,34 +274,6 @@ static ssize_t parse_head(const char *buf, size_t end, struct ka_http_response *
 
 /* ---- finding the end of the head ---------------------------------------------------------- */
 
-enum scan { SCAN_MORE, SCAN_FOUND, SCAN_BARE_CR };
-
-/* The empty line that ends the head, LF (CR) LF, searched from `from`. A line that
- * starts with a CR not followed by LF can be rejected before the head is complete. */
-static enum scan find_head_end(const char *buf, size_t from, size_t n, size_t *end)
-{
-	const char *nl;
-	while (from < n && (nl = memchr(buf + from, '\n', n - from)) != NULL) {
-		size_t i = (size_t)(nl - buf);
-		if (i + 1 >= n)
-			return SCAN_MORE;
-		if (buf[i + 1] == '\n') {
-			*end = i + 2;
-			return SCAN_FOUND;
-		}
-		if (buf[i + 1] == '\r') {
-			if (i + 2 >= n)
-				return SCAN_MORE;
-			if (buf[i + 2] != '\n')
-				return SCAN_BARE_CR;
-			*end = i + 3;
-			return SCAN_FOUND;
-		}
-		from = i + 1;
-	}
-	return SCAN_MORE;
-}
-
 ssize_t ka_http_parse_response(const char *buf, size_t len, size_t prev_len,
                                struct ka_http_response *resp)
 {
@@ -323,10 +295,10 @@ ssize_t ka_http_parse_response(const char *buf, size_t len, size_t prev_len,
 		prev_len = 0;
 	size_t end = 0;
 	/* The previous call searched all but its last two bytes; 3 is a margin. */
-	enum scan r = find_head_end(buf, prev_len > 3 ? prev_len - 3 : 0, n, &end);
-	if (r == SCAN_BARE_CR)
+	enum ka_head_scan r = ka_http_find_head_end(buf, prev_len > 3 ? prev_len - 3 : 0, n, &end);
+	if (r == KA_SCAN_BARE_CR)
 		return fail(resp, "bare CR");
-	if (r == SCAN_MORE)
+	if (r == KA_SCAN_MORE)
 		return at_limit ? fail(resp, "response head too large") : KA_PARSE_PARTIAL;
 	return parse_head(buf, end, resp);
 }
