@@ -58,6 +58,11 @@ def parse_wrk(path):
         m = re.search(rf"^\s*{pct}%\s+([\d.]+\w+)", text, re.M)
         if m:
             r[key] = to_us(m.group(1))
+            # wrk 4.1 prints "0.00us" for a percentile its histogram lost track of (seen
+            # at ~500,000 pipelined responses/s): no real latency is 0, so not measured.
+            if r[key] == 0:
+                r[key] = float("nan")
+                r["lat_lost"] = True
     m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if m:
         r["errors"] = sum(int(x) for x in m.groups())
@@ -108,6 +113,9 @@ def main():
         r["ticks"] = int(t1) - int(t0)
         r["cpu"] = (r["ticks"] / clk * 1e6 / r["requests"]) if r["requests"] else float("nan")
         r["rps"] = r["requests"] / r["seconds"] if r["requests"] else float("nan")
+        # Share of CPU 0 the server used: near 100 % it is the bottleneck, well below it
+        # wrk (one thread on CPU 1) is, and requests/s says little about the server.
+        r["busy"] = 100 * r["ticks"] / clk / r["seconds"] if r["requests"] else float("nan")
         runs.setdefault((scen, srv), []).append(r)
 
     idle = {}  # server -> list of dicts
@@ -122,7 +130,7 @@ def main():
     servers = [s for s in ORDER if any(k[1] == s for k in runs) or s in idle]
     medians = {}  # (scenario, server) -> {metric: median}
     for (scen, srv), rs in runs.items():
-        medians[(scen, srv)] = {k: med([r[k] for r in rs]) for k in ("rps", "p50", "p99", "cpu")}
+        medians[(scen, srv)] = {k: med([r[k] for r in rs]) for k in ("rps", "p50", "p99", "cpu", "busy")}
     for srv, rs in idle.items():
         medians[("idle", srv)] = {"bytes": med([r["bytes"] for r in rs])}
 
@@ -149,11 +157,16 @@ def main():
       f"alike. Every figure is the median over the rounds; the range column shows the "
       f"spread of CPU/request. CPU/request = (utime + stime of the server process from "
       f"/proc/PID/stat, after − before) / the responses wrk counted: the figure that "
-      f"counts, since wrk shares the machine and may be the bottleneck for requests/s.")
+      f"counts, since wrk shares the machine and may be the bottleneck for requests/s. "
+      f"\"Server CPU busy\" is the server's CPU time / wall time: near 100 % the server "
+      f"limits requests/s, well below it wrk does.")
     w(f"- Configurations (written by bench/servers.sh): access log off, HTTP keep-alive on, "
       f"75 s idle timeout, 1,000,000 requests per connection (kahttpd and h2o: no cap), "
-      f"nginx `sendfile on; tcp_nopush on`, same document root. Files: hello.txt (13 bytes), "
-      f"4k.txt (4,096 bytes).")
+      f"nginx `sendfile on; tcp_nopush on` (and, by default, no `open_file_cache`: it opens, "
+      f"stats and closes the file on every request, as kahttpd does; h2o keeps a small cache "
+      f"of open files, lighttpd a stat cache), kahttpd `--max-connections` as many as "
+      f"descriptors allow and `--idle-watermark 1` (the others never shorten their idle "
+      f"timeout), same document root. Files: hello.txt (13 bytes), 4k.txt (4,096 bytes).")
     if meta.get("steal"):
         w(f"- CPU time stolen by the hypervisor during the throughput runs: "
           f"{meta['steal']} % of wall time on the two CPUs (high values mean noisy numbers).")
@@ -170,6 +183,7 @@ def main():
     for scen, m, kind, other, factor, text in TARGETS:
         mine = metric(scen, "kahttpd", m)
         unit = {"cpu": " µs/req", "rps": " req/s", "bytes": " B/conn"}[m]
+        digits = 0 if m == "bytes" else 2
         if other is None:
             ref, r, ref_text = factor, mine, f"{fmt(factor, 0)}{unit}"
             limit = factor
@@ -177,18 +191,26 @@ def main():
         else:
             ref = metric(scen, other, m)
             r = ratio(mine, ref)
-            ref_text = f"{other} {fmt(ref)}{unit}"
+            ref_text = f"{other} {fmt(ref, digits)}{unit}"
             limit = factor
-            r_text = f"{fmt(r)} ×"
+            r_text = f"{fmt(r, 3)} ×"
         if r != r:
             met = "not measured"
         elif kind == "le":
             met = "**yes**" if r <= limit else "no"
         else:
             met = "**yes**" if r >= limit else "no"
-        w(f"| {text} | {fmt(mine)}{unit} | {ref_text} | {r_text} | {met} |")
-        target_lines.append(f"{'MET ' if met == '**yes**' else 'MISS'} {text}: kahttpd "
-                            f"{fmt(mine)}{unit}, ratio {r_text}")
+        if m == "rps" and other is not None:
+            # requests/s is only the server's when the server was the bottleneck; say
+            # what one CPU could do by each server's CPU time per request beside it.
+            cap = ratio(metric(scen, other, "cpu"), metric(scen, "kahttpd", "cpu"))
+            r_text += f" (by CPU/request: {fmt(cap, 2)} ×)"
+            busy = metric(scen, "kahttpd", "busy")
+            if busy == busy and busy < 90:
+                met += f" (kahttpd only {busy:.0f} % busy: wrk was the bottleneck)"
+        w(f"| {text} | {fmt(mine, digits)}{unit} | {ref_text} | {r_text} | {met} |")
+        target_lines.append(f"{'MET ' if met.startswith('**yes**') else 'MISS'} {text}: kahttpd "
+                            f"{fmt(mine, digits)}{unit}, ratio {r_text}")
     w("")
 
     # ---- one table per throughput scenario
@@ -198,13 +220,14 @@ def main():
             continue
         w(f"## {title}")
         w("")
-        w("| server | requests/s | p50 | p99 | CPU µs/request | CPU range | "
+        w("| server | requests/s | p50 | p99 | server CPU busy | CPU µs/request | CPU range | "
           "CPU vs nginx | CPU vs h2o | req/s vs nginx | req/s vs h2o |")
-        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for s in present:
             cpus = [r["cpu"] for r in runs[(scen, s)]]
             w(f"| {s} | {fmt(metric(scen, s, 'rps'))} | {fmt_lat(metric(scen, s, 'p50'))} | "
-              f"{fmt_lat(metric(scen, s, 'p99'))} | {fmt(metric(scen, s, 'cpu'))} | "
+              f"{fmt_lat(metric(scen, s, 'p99'))} | {fmt(metric(scen, s, 'busy'), 0)} % | "
+              f"{fmt(metric(scen, s, 'cpu'))} | "
               f"{fmt(min(cpus))}–{fmt(max(cpus))} | "
               f"{fmt(ratio(metric(scen, s, 'cpu'), metric(scen, 'nginx', 'cpu')))} | "
               f"{fmt(ratio(metric(scen, s, 'cpu'), metric(scen, 'h2o', 'cpu')))} | "
@@ -217,8 +240,8 @@ def main():
         w("## 5. Idle keep-alive connections: resident memory per connection")
         w("")
         w(f"bench/idle_memory.sh, {meta.get('idle_rounds', '?')} rounds, each server in turn, "
-          "each time freshly started: after a warm-up (100 concurrent one-request "
-          "connections, closed), N "
+          "each time freshly started: after a warm-up (100 connections holding an "
+          "unfinished request at once, then answered and closed), N "
           "connections each complete one request and stay idle; "
           "(VmRSS after − VmRSS before) / N from /proc/PID/status. Kernel socket memory "
           "is not in RSS.")
@@ -251,6 +274,9 @@ def main():
             if r["errors"] or r["non2xx"]:
                 warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: "
                                 f"{r['errors']} socket errors, {r['non2xx']} non-2xx responses")
+            if r.get("lat_lost"):
+                warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: wrk printed a "
+                                f"latency percentile of 0 (its histogram overflowed): n/a")
             if not r["requests"]:
                 warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: no requests counted")
     for srv, rs in idle.items():

@@ -223,9 +223,9 @@ server_stop() {
 server_version() { # NAME
 	case $1 in
 	kahttpd) "$KAHTTPD" --version 2>&1 | head -n 1 ;;
-	nginx) nginx -v 2>&1 | head -n 1 ;;
-	h2o) h2o --version 2>&1 | head -n 1 ;;
-	lighttpd) lighttpd -v 2>&1 | head -n 1 ;;
+	nginx) nginx -v 2>&1 | head -n 1 | sed 's/^nginx version: //' ;;
+	h2o) h2o --version 2>&1 | head -n 1 | sed 's/ version /\//' ;;
+	lighttpd) lighttpd -v 2>&1 | head -n 1 | sed 's/ - a light.*//' ;;
 	esac
 }
 
