@@ -43,5 +43,14 @@ PY
 	failed=$((failed + ${counts#* }))
 done
 
+# Further suites, each one command that exits 0 when it passed: step NAME COMMAND...
+step() {
+	name=$1
+	shift
+	echo "== $name"
+	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+# (one line per suite below, e.g.: step "fuzz, 10 s per target" tests/fuzz/run.sh 10)
+
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
