@@ -575,6 +575,7 @@ static enum step start_request(struct ka_conn *c)
 		ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
 		return STEP_AGAIN;
 	}
+	w->files.pass = w->loop.now_us;  /* cached once per pass of the loop */
 	ka_static_serve(&w->srv->root, &w->files, req, &ex->resp, ex->scratch, sizeof(ex->scratch));
 	ka_conn_respond(c);
 	return STEP_AGAIN;

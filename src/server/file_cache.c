@@ -77,9 +77,12 @@ struct ka_cached_file *ka_file_cache_get(struct ka_file_cache *fc, int dir_fd,
 		return NULL;
 	/* Following symlinks without RESOLVE_BENEATH is safe here: a match means the very
 	 * inode that openat2 once reached beneath the root, whatever the path is now. */
-	if (fstatat(dir_fd, f->file, &st, 0) < 0 || !still_same(f, &st)) {
-		drop_slot(fc, i);
-		return NULL;
+	if (f->checked != fc->pass) {
+		if (fstatat(dir_fd, f->file, &st, 0) < 0 || !still_same(f, &st)) {
+			drop_slot(fc, i);
+			return NULL;
+		}
+		f->checked = fc->pass;
 	}
 	f->refs++;
 	return f;
@@ -124,6 +127,7 @@ struct ka_cached_file *ka_file_cache_put(struct ka_file_cache *fc, const char *k
 	f->ctime = st->st_ctim;
 	f->content_type = content_type;
 	f->mtime_s = (int64_t)st->st_mtime;
+	f->checked = fc->pass;  /* st is this pass's */
 	f->validators_len = ka_file_validators(f->mtime_s, size, f->etag, &f->etag_len,
 	                                       f->validators);
 	f->key = f->data + size;

@@ -1,11 +1,14 @@
 /*
  * A per-worker cache of small static files: their bytes and their ready-made
- * validators, so that a keep-alive request for a small file costs one fstatat instead
- * of openat2, fstat, pread and close. Exact, not time-based: every hit is checked
- * against the file's current identity and times (device, inode, size, mtime and
- * ctime in nanoseconds), and a file changed within the last two seconds is not
- * cached at all, because the kernel's file timestamps advance in clock ticks and two
- * writes within one tick would look the same.
+ * validators, so that a request for a small file costs at most one fstatat instead of
+ * openat2, fstat, pread and close. Exact, not time-based: an entry is checked against
+ * the file's current identity and times (device, inode, size, mtime and ctime in
+ * nanoseconds) by the first request that uses it in each pass of the event loop, and
+ * a file changed within the last two seconds is not cached at all, because the
+ * kernel's file timestamps advance in clock ticks and two writes within one tick
+ * would look the same. The requests of one pass (one epoll_wait's batch: pipelined
+ * requests, many connections under load) share the check: they were all read after
+ * the pass began, so none of them is answered from a state older than its arrival.
  */
 #ifndef KA_FILE_CACHE_H
 #define KA_FILE_CACHE_H
@@ -35,6 +38,7 @@ struct ka_cached_file {
 	char etag[48];
 	int etag_len;
 	int64_t mtime_s;
+	int64_t checked;  /* the pass in which it last matched the file on disk */
 	/* "Last-Modified: ...\r\nETag: ...\r\n", ready to copy into a response */
 	char validators[128];
 	int validators_len;
@@ -46,6 +50,7 @@ struct ka_cached_file {
 
 struct ka_file_cache {
 	int64_t stable_ns;  /* files changed more recently than this are not cached */
+	int64_t pass;       /* the event loop's pass, set by the owner before each use */
 	struct ka_cached_file *slot[KA_FILE_CACHE_SLOTS];
 };
 
@@ -53,7 +58,8 @@ struct ka_file_cache {
 void ka_file_cache_init(struct ka_file_cache *fc);
 
 /* The cached file for the request path key (relative to the root), if it is there and
- * still the file on disk; pinned for the caller (ka_cached_file_unpin). */
+ * still the file on disk (checked once per fc->pass); pinned for the caller
+ * (ka_cached_file_unpin). */
 struct ka_cached_file *ka_file_cache_get(struct ka_file_cache *fc, int dir_fd,
                                          const char *key, size_t key_len);
 

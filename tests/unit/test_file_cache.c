@@ -108,6 +108,7 @@ static void test_changed_file_is_a_miss(void **state)
 	c = put(f, "a.txt");
 	ka_cached_file_unpin(c);
 	write_file(f, "a.txt", "HELLO, longer");  /* size, mtime and ctime all move */
+	f->fc.pass++;  /* a later pass of the loop */
 	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
 }
 
@@ -125,6 +126,25 @@ static void test_same_size_rewrite_is_a_miss(void **state)
 	write_file(f, "a.txt", "HELLO");
 	snprintf(path, sizeof(path), "%s/a.txt", f->dir);
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+	f->fc.pass++;  /* a later pass of the loop */
+	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
+}
+
+/* One check per pass: the requests of one pass share it, the next pass looks again. */
+static void test_checked_once_per_pass(void **state)
+{
+	struct fixture *f = *state;
+	struct ka_cached_file *c, *hit;
+
+	write_file(f, "a.txt", "hello");
+	f->fc.pass = 7;
+	c = put(f, "a.txt");
+	ka_cached_file_unpin(c);
+	write_file(f, "a.txt", "HELLO, longer");
+	hit = ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5);  /* same pass: not looked at */
+	assert_ptr_equal(hit, c);
+	ka_cached_file_unpin(hit);
+	f->fc.pass = 8;
 	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
 }
 
@@ -141,6 +161,7 @@ static void test_replaced_file_is_a_miss(void **state)
 	snprintf(from, sizeof(from), "%s/b.txt", f->dir);
 	snprintf(to, sizeof(to), "%s/a.txt", f->dir);
 	assert_int_equal(rename(from, to), 0);  /* another inode under the same name */
+	f->fc.pass++;  /* a later pass of the loop */
 	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
 }
 
@@ -153,6 +174,7 @@ static void test_deleted_file_is_a_miss(void **state)
 	ka_cached_file_unpin(put(f, "a.txt"));
 	snprintf(path, sizeof(path), "%s/a.txt", f->dir);
 	assert_int_equal(unlink(path), 0);
+	f->fc.pass++;  /* a later pass of the loop */
 	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
 }
 
@@ -178,6 +200,7 @@ static void test_recently_changed_file_is_not_cached(void **state)
 	f->fc.stable_ns = 2LL * 1000000000;
 	write_file(f, "a.txt", "hello");
 	assert_null(put(f, "a.txt"));
+	f->fc.pass++;  /* a later pass of the loop */
 	assert_null(ka_file_cache_get(&f->fc, f->dir_fd, "a.txt", 5));
 }
 
@@ -280,6 +303,7 @@ int main(void)
 		                                setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_file_is_a_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_size_rewrite_is_a_miss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_checked_once_per_pass, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replaced_file_is_a_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deleted_file_is_a_miss, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pinned_entry_outlives_its_slot, setup, teardown),
