@@ -22,6 +22,7 @@
 #   BENCH_IDLE_N=N     idle connections (default 15000)
 #   BENCH_IDLE_ROUNDS=N  idle-memory rounds (default 5)
 #   BENCH_OUT=DIR      where RESULTS.md and results.png go (default bench/)
+#   BENCH_SCENARIOS="…" throughput scenarios (default "ka_small ka_4k pipeline16 close")
 #
 # Only loopback addresses are used; every load is bounded in time.
 set -euo pipefail
@@ -48,7 +49,7 @@ fi
 want_servers=${BENCH_SERVERS:-kahttpd nginx h2o lighttpd}
 conns=50
 depth=16
-SCENARIOS="ka_small ka_4k pipeline16 close"
+SCENARIOS=${BENCH_SCENARIOS:-ka_small ka_4k pipeline16 close}
 start_time=$(date +%s)
 
 "$BENCH_DIR/deps.sh" wrk nginx-light h2o lighttpd gnuplot-nox

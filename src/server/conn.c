@@ -660,7 +660,7 @@ static enum step step_body(struct ka_conn *c)
 				break;
 		}
 		/* An interim 100 Continue may be waiting to go out. */
-		if (output_pending(c) && ka_output_flush(c) < 0) {
+		if (output_pending(c) && ka_output_flush(c, false) < 0) {
 			ka_conn_close(c, reason_for_errno(errno));
 			return STEP_CLOSED;
 		}
@@ -730,7 +730,8 @@ static enum step step_write(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
 	struct ka_exchange *ex = c->ex;
-	int r = ka_output_flush(c);
+	/* When the connection is closing, conn_finish follows a complete flush at once. */
+	int r = ka_output_flush(c, c->closing && !(ex && ex->streaming));
 
 	if (r < 0) {
 		ka_conn_close(c, reason_for_errno(errno));

@@ -150,8 +150,10 @@ void ka_conn_run(struct ka_conn *c);
 /* output.c: serialises ex->resp into the write buffer, sets ex->keep_alive. */
 void ka_output_response(struct ka_conn *c);
 /* output.c: writes what is queued; returns 1 when all is out, 0 when the socket is
- * full, -1 when the connection failed (errno kept). */
-int ka_output_flush(struct ka_conn *c);
+ * full, -1 when the connection failed (errno kept). last: nothing but the FIN follows
+ * these bytes (the caller closes or shuts down at once when they are out), so the
+ * kernel may hold their final segment and send it with the FIN, one packet fewer. */
+int ka_output_flush(struct ka_conn *c, bool last);
 /* output.c: releases a pending file or memory tail. */
 void ka_output_drop_tail(struct ka_exchange *ex);
 

@@ -179,7 +179,7 @@ void ka_output_response(struct ka_conn *c)
 		unpin(r);  /* copied into the buffer, or not sent at all */
 }
 
-int ka_output_flush(struct ka_conn *c)
+int ka_output_flush(struct ka_conn *c, bool last)
 {
 	struct ka_exchange *ex = c->ex;
 	struct ka_buf *b = c->wbuf;
@@ -206,8 +206,13 @@ int ka_output_flush(struct ka_conn *c)
 				iov[msg.msg_iovlen++] = (struct iovec){ (void *)ex->tail_mem, ex->tail_len };
 				total += ex->tail_len;
 			}
-			/* MSG_NOSIGNAL: a client that vanished gives EPIPE, not a SIGPIPE. */
-			n = sendmsg(c->io.fd, &msg, MSG_NOSIGNAL);
+			/* MSG_NOSIGNAL: a client that vanished gives EPIPE, not a SIGPIPE.
+			 * MSG_MORE on the last bytes of a connection: close or shutdown follows
+			 * at once and sends them with the FIN (a file tail would still follow). */
+			int flags = MSG_NOSIGNAL;
+			if (last && !(ex && ex->tail == KA_TAIL_FILE))
+				flags |= MSG_MORE;
+			n = sendmsg(c->io.fd, &msg, flags);
 			if (n < 0) {
 				if (errno == EINTR)
 					continue;
