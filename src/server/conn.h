@@ -143,6 +143,12 @@ void ka_conn_respond(struct ka_conn *c);
 /* An error response that ends the connection (parse errors, 408, 413). */
 void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
                            enum ka_close_reason reason);
+/* --trace-connections is on, and c is not an admin connection (trace.h's ka_trace). */
+static inline bool ka_conn_traced(const struct ka_conn *c)
+{
+	return c->w->cfg->trace_connections && !c->w->is_admin;
+}
+
 /* Drives the connection after a handler changed it from outside an I/O event (a
  * handler timer): writes what was queued, and so on. */
 void ka_conn_run(struct ka_conn *c);

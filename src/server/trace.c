@@ -33,7 +33,7 @@ const char *ka_conn_peer_text(const struct ka_conn *c, char *out, unsigned out_l
 	return ka_sock_addr_text((struct sockaddr *)&ss, out, out_len);
 }
 
-void ka_trace(const struct ka_conn *c, const char *event, const char *fmt, ...)
+void ka_trace_write(const struct ka_conn *c, const char *event, const char *fmt, ...)
 {
 	char line[512];
 	struct timespec ts;
@@ -41,8 +41,6 @@ void ka_trace(const struct ka_conn *c, const char *event, const char *fmt, ...)
 	size_t n;
 	va_list ap;
 
-	if (!c->w->cfg->trace_connections || c->w->is_admin)
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);

@@ -12,9 +12,17 @@
 
 struct ka_conn;
 
-/* Writes "<time> conn=<id> <event> <fmt...>\n" when tracing is on. */
-void ka_trace(const struct ka_conn *c, const char *event, const char *fmt, ...)
+/* Writes "<time> conn=<id> <event> <fmt...>\n". */
+void ka_trace_write(const struct ka_conn *c, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* ka_trace_write when tracing is on for this connection (--trace-connections, and not an
+ * admin connection); when it is off, the arguments are not even evaluated. */
+#define ka_trace(c, ...)                                        \
+	do {                                                    \
+		if (__builtin_expect(ka_conn_traced(c), 0))     \
+			ka_trace_write((c), __VA_ARGS__);       \
+	} while (0)
 
 /* "IP:port" of the connection's peer. */
 const char *ka_conn_peer_text(const struct ka_conn *c, char *out, unsigned out_len);
