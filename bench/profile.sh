@@ -179,9 +179,9 @@ def short(name):
     f = f.split("/")[-1] if f != "???" else (binary or "???").split("/")[-1]
     return f"{fn}  ({f})"
 
-if no_openat2:
-    fallback = sum(ir for ir, _, name in functions(f"{out}/annotate.inclusive.txt")
-                   if short(name).startswith("open_checked "))
+fallback = sum(ir for ir, _, name in functions(f"{out}/annotate.inclusive.txt")
+               if short(name).startswith("open_checked ")) if no_openat2 else 0
+if fallback:
     print(f"  note: this valgrind does not know openat2 (syscall 437), so under callgrind "
           f"kahttpd\n  opened files through its /proc fallback (open_checked: "
           f"{fallback / n:,.0f} Ir/request, readlink x2),\n  which it never does natively. "

@@ -8,6 +8,8 @@ RUN_DIR holds:
   meta.txt  key=value lines (date, cpu, kernel, versions, rounds, duration, clk_tck, ...)
   runs.tsv  scenario server round ticks_before ticks_after wrk_output_file
   idle.tsv  server round n closed rss_before_kib rss_after_kib bytes_per_conn
+  perf/     SCENARIO.SERVER.tsv: perf samples by category (bench/perf_split.py)
+  profile-ka.txt, profile-pipe.txt: bench/profile.sh's output for kahttpd
 """
 import os
 import re
@@ -95,6 +97,20 @@ def ratio(a, b):
     if a != a or b != b or not b:
         return float("nan")
     return a / b
+
+
+def parse_perf(run_dir, scen, srv):
+    """Where one server's CPU time went in one scenario: category -> share in %, from
+    bench/perf_split.py's counts ("user", one entry per system call, "other kernel")."""
+    counts = {}
+    try:
+        for line in open(os.path.join(run_dir, "perf", f"{scen}.{srv}.tsv")):
+            cat, _, n = line.rstrip("\n").partition("\t")
+            counts[cat] = int(n)
+    except (OSError, ValueError):
+        return None
+    total = sum(counts.values())
+    return {k: 100 * v / total for k, v in counts.items()} if total else None
 
 
 def main():
@@ -213,6 +229,60 @@ def main():
                             f"{fmt(mine, digits)}{unit}, ratio {r_text}")
     w("")
 
+    # ---- where the CPU goes: perf, every server, every scenario, in µs per request
+    split = {}  # (scen, srv) -> {category: µs/request}
+    for scen, _ in SCENARIOS:
+        for srv in servers:
+            shares = parse_perf(run_dir, scen, srv)
+            cpu = metric(scen, srv, "cpu")
+            if shares and cpu == cpu:
+                split[(scen, srv)] = {k: v / 100 * cpu for k, v in shares.items()}
+
+    def why(scen, other):
+        """The categories where kahttpd spends most beyond the other server."""
+        a, b = split.get((scen, "kahttpd")), split.get((scen, other))
+        if not a or not b:
+            return "no perf profile to compare (see Warnings)"
+        diff = sorted(((a.get(k, 0) - b.get(k, 0), k) for k in set(a) | set(b)), reverse=True)
+        parts = [f"{k} {a.get(k, 0):.2f} vs {b.get(k, 0):.2f} µs" for d, k in diff[:3] if d > 0.05]
+        return ("kahttpd spends more than " + other + " in: " + "; ".join(parts)
+                if parts else f"no category stands out against {other}")
+
+    misses = []
+    for scen, m, kind, other, factor, text in TARGETS:
+        mine = metric(scen, "kahttpd", m)
+        r = mine if other is None else ratio(mine, metric(scen, other, m))
+        if r != r:
+            continue
+        ok = r <= factor if kind == "le" else r >= factor
+        if ok:
+            continue
+        if m == "rps":
+            busy = metric(scen, "kahttpd", "busy")
+            cap = ratio(metric(scen, other, "cpu"), metric(scen, "kahttpd", "cpu"))
+            line = (f"**{text}**: {fmt(r, 3)} ×, short by {fmt(100 * (1 - r / factor), 1)} %. "
+                    f"kahttpd was {fmt(busy, 0)} % busy and {other} "
+                    f"{fmt(metric(scen, other, 'busy'), 0)} %: ")
+            if busy == busy and busy < 90:
+                line += (f"wrk, alone on CPU 1, could not ask faster, so requests/s measures "
+                         f"wrk here. By CPU time per request kahttpd does {fmt(cap, 2)} × "
+                         f"the work of {other} per CPU second.")
+            else:
+                line += f"the server was the bottleneck; {why(scen, other)}."
+        elif m == "bytes":
+            line = f"**{text}**: {fmt(mine, 0)} bytes per connection."
+        else:
+            need = factor * metric(scen, other, m) if other else factor
+            line = (f"**{text}**: {fmt(r, 3)} ×, {fmt(mine - need, 2)} µs per request over "
+                    f"the target; {why(scen, other)} (perf, next section).")
+        misses.append(line)
+    if misses:
+        w("### Targets not met, and why")
+        w("")
+        for line in misses:
+            w(f"- {line}")
+        w("")
+
     # ---- one table per throughput scenario
     for scen, title in SCENARIOS:
         present = [s for s in servers if (scen, s) in runs]
@@ -266,6 +336,72 @@ def main():
             w("lighttpd keeps half its descriptors for files, so under this machine's open-file "
               "limit it holds fewer connections: its N is smaller.")
         w("")
+
+    def write_profiles():
+        if split:
+            w("## Where the CPU goes")
+            w("")
+            w("perf (`-e cpu-clock`, kernel stacks) sampled each server for 2 s during an extra, "
+              "unmeasured 3 s wrk run of each scenario; each share of its samples is multiplied "
+              "by the server's median CPU µs/request above. A system call's figure is its whole "
+              "kernel path, including the loopback softirq work it triggered (the receiving "
+              "side's TCP processing runs on the sender's CPU); *user* is the server's own code "
+              "and its libraries; *other kernel* is interrupts, page faults and scheduling "
+              "outside system calls. µs per request:")
+            w("")
+            for scen, title in SCENARIOS:
+                present = [s for s in servers if (scen, s) in split]
+                if not present:
+                    continue
+                cats = {}
+                for s in present:
+                    for k, v in split[(scen, s)].items():
+                        if k not in ("user", "other kernel"):
+                            cats[k] = max(cats.get(k, 0), v)
+                shown = [k for k, v in sorted(cats.items(), key=lambda kv: -kv[1])
+                         if v >= 0.03 * max(metric(scen, s, "cpu") for s in present)][:7]
+                w(f"**{title}**")
+                w("")
+                w("| server | CPU µs/req | user | " + " | ".join(shown) +
+                  " | other syscalls | other kernel |")
+                w("|---|---:|---:|" + "---:|" * (len(shown) + 2))
+                for s in present:
+                    d = split[(scen, s)]
+                    rest = sum(v for k, v in d.items() if k not in shown and k not in ("user", "other kernel"))
+                    w(f"| {s} | {fmt(metric(scen, s, 'cpu'))} | {d.get('user', 0):.2f} | " +
+                      " | ".join(f"{d.get(k, 0):.2f}" for k in shown) +
+                      f" | {rest:.2f} | {d.get('other kernel', 0):.2f} |")
+                w("")
+
+        prof = []
+        for name, title in (("profile-ka", "keep-alive, 10 connections, GET /hello.txt"),
+                            ("profile-pipe", "pipelined depth 16, 10 connections, GET /hello.txt")):
+            try:
+                text = open(os.path.join(run_dir, name + ".txt"), errors="replace").read()
+            except OSError:
+                continue
+            i = text.find("instructions per request")
+            if i < 0:
+                continue
+            body = [l for l in text[i:].splitlines() if not l.startswith("files:")]
+            prof.append((title, "\n".join(body).strip()))
+        if prof:
+            w("## kahttpd, instruction by instruction")
+            w("")
+            w("bench/profile.sh: an exact number of requests under `valgrind --tool=callgrind` "
+              "(instructions, repeatable on a noisy machine) and under `strace -c -f` (system "
+              "calls), minus a baseline run, per request.")
+            w("")
+            for title, body in prof:
+                w(f"**{title}**")
+                w("")
+                w("```")
+                w(body)
+                w("```")
+                w("")
+
+
+    write_profiles()
 
     # ---- warnings
     warnings = []

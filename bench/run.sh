@@ -23,6 +23,8 @@
 #   BENCH_IDLE_ROUNDS=N  idle-memory rounds (default 5)
 #   BENCH_OUT=DIR      where RESULTS.md and results.png go (default bench/)
 #   BENCH_SCENARIOS="…" throughput scenarios (default "ka_small ka_4k pipeline16 close")
+#   BENCH_PERF=0       no perf profile of each server and scenario
+#   BENCH_PROFILE=0    no callgrind/strace profile of kahttpd (bench/profile.sh)
 #
 # Only loopback addresses are used; every load is bounded in time.
 set -euo pipefail
@@ -185,6 +187,42 @@ for ((round = 1; round <= rounds; round++)); do
 done
 read -r steal1 total1 < <(steal_sample)
 steal=$(awk -v a=$((steal1 - steal0)) -v b=$((total1 - total0)) 'BEGIN { printf "%.1f", b ? 100 * a / b : 0 }')
+
+# Where each server's CPU goes, scenario by scenario: perf samples the server (kernel
+# stacks included) for 2 s in the middle of an extra 3 s wrk run, not one that is
+# measured; perf_split.py splits the samples into user space, each system call and the
+# rest of the kernel. Skipped where perf cannot sample (a container without access).
+mkdir -p "$RUN/perf"
+if [ "${BENCH_PERF:-1}" = 1 ] && perf record -q -e cpu-clock -o "$RUN/perf/probe.data" true >/dev/null 2>&1; then
+	for scen in $SCENARIOS; do
+		for s in "${server_list[@]}"; do
+			run_wrk "$scen" "$s" perf 3 &
+			wrk_pid=$!
+			sleep 0.5
+			perf record -q -e cpu-clock -F 1999 -g -p "${PID[$s]}" -o "$RUN/perf/$scen.$s.data" \
+				-- sleep 2 >/dev/null 2>&1 || true
+			wait "$wrk_pid" || true
+			$PY "$BENCH_DIR/perf_split.py" "$RUN/perf/$scen.$s.data" >"$RUN/perf/$scen.$s.tsv" ||
+				note "perf: no breakdown for $scen, $s"
+			rm -f "$RUN/perf/$scen.$s.data"
+		done
+	done
+	echo "bench: perf profiles of every server and scenario taken"
+else
+	note "perf cannot sample here: no breakdown of CPU time by system call"
+fi
+rm -f "$RUN/perf/probe.data"
+
+# kahttpd's own instructions and system calls per request (callgrind, strace -c), the
+# steady state of the keep-alive and pipelined scenarios.
+if [ "${BENCH_PROFILE:-1}" = 1 ]; then
+	"$BENCH_DIR/profile.sh" --requests 20000 --connections 10 --top 8 --out "$RUN/profile-ka" \
+		>"$RUN/profile-ka.txt" 2>&1 || note "profile.sh (keep-alive) failed"
+	"$BENCH_DIR/profile.sh" --requests 32000 --connections 10 --pipeline "$depth" --top 8 \
+		--out "$RUN/profile-pipe" >"$RUN/profile-pipe.txt" 2>&1 ||
+		note "profile.sh (pipelined) failed"
+	rm -f "$RUN"/profile-*/callgrind.out.*
+fi
 
 # Idle memory wants fresh servers with nothing else running.
 for s in "${server_list[@]}"; do
