@@ -7,8 +7,8 @@
  * a file changed within the last two seconds is not cached at all, because the
  * kernel's file timestamps advance in clock ticks and two writes within one tick
  * would look the same. The requests of one pass (one epoll_wait's batch: pipelined
- * requests, many connections under load) share the check: they were all read after
- * the pass began, so none of them is answered from a state older than its arrival.
+ * requests, many connections under load) share the check, so a change is seen at most
+ * one pass late: the time it takes to answer one batch of ready events.
  */
 #ifndef KA_FILE_CACHE_H
 #define KA_FILE_CACHE_H
