@@ -27,6 +27,7 @@ import asyncio
 import ipaddress
 import signal
 import socket
+import struct
 import sys
 
 CHUNK = 65536
@@ -91,7 +92,7 @@ class Relay:
             finally:
                 for w in (down_w, up_w):
                     w.close()
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, OSError):
             pass
         finally:
             self.tasks.discard(task)
@@ -106,7 +107,7 @@ class Relay:
             while True:
                 try:
                     data = await reader.read(CHUNK)
-                except (ConnectionResetError, BrokenPipeError):
+                except OSError:  # ECONNRESET mostly: pass it on as a reset
                     data = RESET
                 due = max(loop.time(), gate) + self.rtt / 2
                 await queue.put((due, data))
@@ -125,6 +126,10 @@ class Relay:
                 await asyncio.sleep(wait)
             try:
                 if data is RESET:
+                    # A zero linger time makes the close a RST, as the other side sent.
+                    sock = writer.get_extra_info("socket")
+                    if sock is not None:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     writer.transport.abort()
                     return
                 if not data:
@@ -133,7 +138,7 @@ class Relay:
                     return
                 writer.write(data)
                 await writer.drain()
-            except (ConnectionResetError, BrokenPipeError):
+            except OSError:
                 return
 
 

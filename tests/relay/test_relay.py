@@ -13,6 +13,7 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -39,6 +40,7 @@ class Echo:
         self.accepts = []
         self.received = []   # (conn index, time, data)
         self.eofs = []       # (conn index, time)
+        self.resets = []     # conn index
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         threading.Thread(target=self._accept, daemon=True).start()
@@ -62,6 +64,9 @@ class Echo:
                 try:
                     data = s.recv(65536)
                 except OSError:
+                    with self.cond:
+                        self.resets.append(idx)
+                        self.cond.notify_all()
                     return
                 now = time.monotonic()
                 with self.cond:
@@ -230,6 +235,18 @@ def test_relay_passes_client_fin_upstream_and_server_close_back(echo, relay):
     assert recv_exact(s, 4) == b"bye\n"
     assert s.recv(100) == b""
     s.close()
+
+
+def test_relay_passes_a_reset_on(echo, relay):
+    r = relay(echo.addr, 20)
+    s = connect(r.addr)
+    s.sendall(b"hello\n")
+    assert recv_exact(s, 6) == b"hello\n"
+    # SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    echo.wait(lambda: echo.resets, "reset passed on by the relay")
+    assert echo.eofs == [], "the relay turned a reset into a FIN"
 
 
 def test_relay_listens_on_loopback_only(echo):
