@@ -5,7 +5,7 @@ server's side. Used by the end-to-end test (tests/e2e/test_browser.py) and by
 
 A load: kahttpd is already running with --admin and --access-log; a relay
 (tests/relay/relay.py) is started in front of it with the round-trip time asked for;
-load.mjs opens the page through the relay in a new chromium with a new profile and
+load.cjs opens the page through the relay in a new chromium with a new profile and
 prints what the browser saw; then, once kahttpd has no connection left open, its
 /status gives the connections it accepted and the requests it received during the
 load, and its access log (conn=ID req=N on every line) gives the requests of each
@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 WWW = REPO / "www"
 PAGE_PATH = "/page/"
-LOAD_MJS = HERE / "load.mjs"
+LOAD_MJS = HERE / "load.cjs"
 RELAY = REPO / "tests" / "relay" / "relay.py"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NODE = shutil.which("node")
@@ -185,7 +185,7 @@ def log_lines(path):
 
 
 def browse(url, workdir, screenshot=None):
-    """Runs load.mjs on url in a new chromium with a new profile; returns its JSON."""
+    """Runs load.cjs on url in a new chromium with a new profile; returns its JSON."""
     profile = workdir / f"profile-{time.monotonic_ns()}"
     profile.mkdir(parents=True)
     cmd = [NODE, str(LOAD_MJS), "--url", url, "--profile", str(profile),
@@ -204,7 +204,7 @@ def browse(url, workdir, screenshot=None):
         raise AssertionError(f"browser load did not finish within {BROWSER_TIMEOUT}s: {cmd}") from None
     finally:
         shutil.rmtree(profile, ignore_errors=True)
-    assert proc.returncode == 0, f"load.mjs exited {proc.returncode}: {err.decode(errors='replace')[-3000:]}"
+    assert proc.returncode == 0, f"load.cjs exited {proc.returncode}: {err.decode(errors='replace')[-3000:]}"
     return json.loads(out.decode().strip().splitlines()[-1])
 
 

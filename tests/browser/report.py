@@ -129,6 +129,19 @@ def write_markdown(path, records, rtts, loads, env, load_before, load_after, sho
         w(f"| {rtt} ms | {off:.0f} ms | {on:.0f} ms | {off - on:.0f} ms ({(off - on) / off * 100:.0f} %) "
           f"| {off / on:.2f} |")
     w("")
+    lo = min(rtts)
+    if len(rtts) > 1:
+        w(f"The network's share: what the round-trip time added to the median load time, over "
+          f"the {lo} ms runs (the browser's own work and loopback), in round trips:\n")
+        w("| RTT | added, keep-alive on | added, keep-alive off |")
+        w("|---:|---:|---:|")
+        for rtt in rtts:
+            if rtt == lo:
+                continue
+            add_on, add_off = med(rtt, True) - med(lo, True), med(rtt, False) - med(lo, False)
+            w(f"| {rtt} ms | {add_on:.0f} ms ({add_on / rtt:.1f} RTT) | {add_off:.0f} ms "
+              f"({add_off / rtt:.1f} RTT) |")
+        w("")
     hi = max(rtts)
     on, off = med(hi, True), med(hi, False)
     on0, off0 = med(min(rtts), True), med(min(rtts), False)
