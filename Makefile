@@ -3,6 +3,7 @@
 #   make run        serve www/ on http://127.0.0.1:8080 with the demo endpoints
 #   make test       install missing test packages, build, run every test
 #   make asan       the AddressSanitizer + UBSan build in build-asan/
+#   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -94,6 +95,7 @@ run: build/kahttpd
 
 deps:
 	@tests/deps.sh
+	@tests/browser/setup.sh
 
 test: deps
 	@$(MAKE) --no-print-directory all asan unit-bins
@@ -102,10 +104,13 @@ test: deps
 bench: all
 	@bench/run.sh
 
+browser-report: deps all
+	@/usr/bin/python3 tests/browser/report.py
+
 clean:
 	rm -rf build build-asan
 
-.PHONY: all asan run deps test bench clean unit-bins
+.PHONY: all asan run deps test bench browser-report clean unit-bins
 .SECONDARY:
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)

@@ -19,6 +19,8 @@ need nginx-light test -x /usr/sbin/nginx
 need lighttpd test -x /usr/sbin/lighttpd
 need prometheus command -v promtool
 need chromium command -v chromium
+need nodejs command -v node
+need npm command -v npm
 [ -z "$missing" ] && exit 0
 
 echo "make test: installing missing Debian packages:$missing"

@@ -51,6 +51,7 @@ step() {
 	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
 # (one line per suite below, e.g.: step "fuzz, 10 s per target" tests/fuzz/run.sh 10)
+step "delay relay (tests/relay)" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/relay
 
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
