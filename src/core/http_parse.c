@@ -223,6 +223,30 @@ static inline const char *line_end(const char *q)
 }
 
 /*
+ * RFC 9112 3.2.2: the authority of an absolute-form target stands in for Host, so it is
+ * held to Host's rules, and more: an http(s) URI with an empty host MUST be rejected
+ * (RFC 9110 4.2.1), and userinfo ("user@host", not a host character) is an error
+ * (RFC 9110 4.2.4 SHOULD; nginx refuses it too). Other targets pass unchanged.
+ */
+static bool absolute_form_authority_ok(struct ka_str target)
+{
+	size_t skip;
+	if (target.len >= 7 && ieq_lc((struct ka_str){ target.p, 7 }, "http://", 7))
+		skip = 7;
+	else if (target.len >= 8 && ieq_lc((struct ka_str){ target.p, 8 }, "https://", 8))
+		skip = 8;
+	else
+		return true;
+	size_t i = skip;
+	while (i < target.len && target.p[i] != '/' && target.p[i] != '?') {
+		if (!ka_host_char[(unsigned char)target.p[i]])
+			return false;
+		i++;
+	}
+	return i > skip && target.p[skip] != ':';
+}
+
+/*
  * RFC 9112 3: method SP request-target SP HTTP-version, nothing more, nothing less.
  * The byte loops need no bound: they stop at the LF that ends every complete head.
  */
@@ -282,6 +306,8 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
 		return reject(req, 505, "HTTP version not supported");
 	req->minor_version = v[7] - '0';
+	if (!absolute_form_authority_ok(req->target))
+		return reject(req, 400, "bad authority in absolute-form target");
 	return next;
 }
 
