@@ -311,14 +311,17 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	return next;
 }
 
-/* Content-Length must be 1*DIGIT (RFC 9110 8.6). RFC 9110 lets a recipient accept a
- * list of equal values ("5, 5"); we do not: a list is how one parser sees a length
- * another ignores. Repeated Content-Length lines must agree exactly. */
+/* Content-Length must be 1*DIGIT (RFC 9110 8.6), and appear once. RFC 9110 lets a
+ * recipient accept a list of equal values ("5, 5"); we do not: a list is how one parser
+ * sees a length another ignores. Two Content-Length lines are that same list (RFC 9110
+ * 5.3), so they are refused too, equal or not, as nginx and Apache refuse them. */
 static ssize_t note_content_length(struct ka_str value, struct framing *f,
                                    struct ka_http_request *req)
 {
 	uint64_t v = 0;
 
+	if (f->has_cl)
+		return fail(req, 400, "repeated Content-Length");
 	if (value.len == 0)
 		return fail(req, 400, "bad Content-Length");
 	for (size_t i = 0; i < value.len; i++) {
@@ -331,8 +334,6 @@ static ssize_t note_content_length(struct ka_str value, struct framing *f,
 			return fail(req, 400, "Content-Length too large");
 		v = v * 10 + digit;
 	}
-	if (f->has_cl && (uint64_t)req->content_length != v)
-		return fail(req, 400, "conflicting Content-Length");
 	f->has_cl = true;
 	req->content_length = (int64_t)v;
 	return 0;
