@@ -223,6 +223,30 @@ static inline const char *line_end(const char *q)
 }
 
 /*
+ * RFC 9112 3.2.2: the authority of an absolute-form target stands in for Host, so it is
+ * held to Host's rules, and more: an http(s) URI with an empty host MUST be rejected
+ * (RFC 9110 4.2.1), and userinfo ("user@host", not a host character) is an error
+ * (RFC 9110 4.2.4 SHOULD; nginx refuses it too). Other targets pass unchanged.
+ */
+static bool absolute_form_authority_ok(struct ka_str target)
+{
+	size_t skip;
+	if (target.len >= 7 && ieq_lc((struct ka_str){ target.p, 7 }, "http://", 7))
+		skip = 7;
+	else if (target.len >= 8 && ieq_lc((struct ka_str){ target.p, 8 }, "https://", 8))
+		skip = 8;
+	else
+		return true;
+	size_t i = skip;
+	while (i < target.len && target.p[i] != '/' && target.p[i] != '?') {
+		if (!ka_host_char[(unsigned char)target.p[i]])
+			return false;
+		i++;
+	}
+	return i > skip && target.p[skip] != ':';
+}
+
+/*
  * RFC 9112 3: method SP request-target SP HTTP-version, nothing more, nothing less.
  * The byte loops need no bound: they stop at the LF that ends every complete head.
  */
@@ -282,17 +306,22 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
 		return reject(req, 505, "HTTP version not supported");
 	req->minor_version = v[7] - '0';
+	if (!absolute_form_authority_ok(req->target))
+		return reject(req, 400, "bad authority in absolute-form target");
 	return next;
 }
 
-/* Content-Length must be 1*DIGIT (RFC 9110 8.6). RFC 9110 lets a recipient accept a
- * list of equal values ("5, 5"); we do not: a list is how one parser sees a length
- * another ignores. Repeated Content-Length lines must agree exactly. */
+/* Content-Length must be 1*DIGIT (RFC 9110 8.6), and appear once. RFC 9110 lets a
+ * recipient accept a list of equal values ("5, 5"); we do not: a list is how one parser
+ * sees a length another ignores. Two Content-Length lines are that same list (RFC 9110
+ * 5.3), so they are refused too, equal or not, as nginx and Apache refuse them. */
 static ssize_t note_content_length(struct ka_str value, struct framing *f,
                                    struct ka_http_request *req)
 {
 	uint64_t v = 0;
 
+	if (f->has_cl)
+		return fail(req, 400, "repeated Content-Length");
 	if (value.len == 0)
 		return fail(req, 400, "bad Content-Length");
 	for (size_t i = 0; i < value.len; i++) {
@@ -305,8 +334,6 @@ static ssize_t note_content_length(struct ka_str value, struct framing *f,
 			return fail(req, 400, "Content-Length too large");
 		v = v * 10 + digit;
 	}
-	if (f->has_cl && (uint64_t)req->content_length != v)
-		return fail(req, 400, "conflicting Content-Length");
 	f->has_cl = true;
 	req->content_length = (int64_t)v;
 	return 0;

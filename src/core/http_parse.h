@@ -84,7 +84,9 @@ enum {
  * prefix is either partial or gets the answer the whole input gets. Only the first
  * max_head bytes are examined; 414 wins over 431 when those bytes show it. Besides the
  * framing headers, Host is checked: one at most, required in HTTP/1.1, and made of
- * RFC 3986 host characters (an empty value is allowed, RFC 9112 3.2).
+ * RFC 3986 host characters (an empty value is allowed, RFC 9112 3.2). The authority of
+ * an http(s) absolute-form target is held to the same characters, and must name a
+ * host and carry no userinfo.
  */
 ssize_t ka_http_parse_request(const char *buf, size_t len, size_t prev_len,
                               const struct ka_http_limits *limits,

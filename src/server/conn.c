@@ -252,14 +252,18 @@ static enum step conn_finish(struct ka_conn *c)
 enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
 
 /* One recv. A short read means the socket is drained: with edge-triggered epoll, any
- * byte that arrives later brings a new event, so no second recv to see EAGAIN. */
+ * byte that arrives later brings a new event, so no second recv to see EAGAIN. Not so
+ * when the client's FIN came with the data: the one edge (EPOLLIN | EPOLLRDHUP) is
+ * spent, nothing will arrive to bring another, and only a further recv returning 0
+ * reveals the end of input; without it a half-closed client with a request or a body
+ * underway would hold its connection until a timeout. */
 static ssize_t conn_recv(struct ka_conn *c, char *p, size_t len)
 {
 	for (;;) {
 		ssize_t n = recv(c->io.fd, p, len, 0);
 
 		if (n > 0) {
-			if ((size_t)n < len)
+			if ((size_t)n < len && !c->fin_announced)
 				c->readable = false;
 			return n;
 		}
@@ -889,6 +893,8 @@ static void on_event(struct ka_io *io, uint32_t events)
 	}
 	if (events & KA_EV_OUT)
 		c->writable = true;
+	if (events & KA_EV_RDHUP)
+		c->fin_announced = true;
 	if (events & (KA_EV_IN | KA_EV_RDHUP))
 		c->readable = true;
 	ka_conn_run(c);

@@ -297,6 +297,34 @@ def test_rule4_idle_timer_stops_when_next_request_starts(server):
     assert_persistent(r)
 
 
+@pytest.mark.parametrize("request_bytes,answered", [
+    (GET("/b.txt"), True),
+    (b"POST /_demo/echo HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\nhello", False),
+], ids=["whole-request", "partial-body"])
+def test_rule4_client_fin_that_came_with_its_bytes_is_seen(server, request_bytes, answered):
+    """A client that half-closes right after sending, its bytes and its FIN read by the
+    server together: the end of input must be noticed then, not at a timeout (75 s idle,
+    30 s io). Deterministic: with --max-connections 1 held by a half-sent head, the
+    client waits in the backlog while its bytes and FIN queue up, so the server's first
+    read of it takes the bytes and leaves the FIN, with no later input event to announce it."""
+    srv = server("--demo", "--max-connections", "1")
+    holder = srv.connect()
+    holder.send(b"GET /a.txt HTTP/1.1\r\n")
+    client = srv.connect()  # returns once the kernel has queued it: the backlog
+    client.send(request_bytes)
+    client.shutdown_write()
+    holder.send(b"Host: test\r\nConnection: close\r\n\r\n")
+    r = holder.read_response()
+    assert (r.status, r.body) == (200, A)
+    assert_closes_with_fin(holder)
+    if answered:
+        r = client.read_response()
+        assert (r.status, r.body) == (200, B)
+    data, how = client.read_until_close(2.0)
+    assert (data, how) == (b"", "fin"), \
+        f"the server did not close within 2s of a FIN it had (got {how} after {data[:200]!r})"
+
+
 def test_rule4_requests_every_0_3s_keep_connection_open(server):
     srv = server("--keepalive-timeout", "0.5", "--keepalive-requests", "0")
     c = srv.connect()
