@@ -196,11 +196,13 @@ struct framing {
 
 static enum ka_http_method method_id(const char *m, size_t n)
 {
-	/* Methods are case-sensitive (RFC 9110 9.1); six length-checked compares. */
+	/* Methods are case-sensitive (RFC 9110 9.1); nine length-checked compares. */
 	static const struct { char name[8]; size_t len; enum ka_http_method id; } known[] = {
 		{ "GET", 3, KA_METHOD_GET }, { "HEAD", 4, KA_METHOD_HEAD },
 		{ "POST", 4, KA_METHOD_POST }, { "PUT", 3, KA_METHOD_PUT },
 		{ "DELETE", 6, KA_METHOD_DELETE }, { "OPTIONS", 7, KA_METHOD_OPTIONS },
+		{ "CONNECT", 7, KA_METHOD_CONNECT }, { "TRACE", 5, KA_METHOD_TRACE },
+		{ "PATCH", 5, KA_METHOD_PATCH },
 	};
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (n == known[i].len && memcmp(m, known[i].name, n) == 0)

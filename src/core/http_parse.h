@@ -24,13 +24,16 @@ struct ka_str {
 #define KA_HTTP_MAX_TARGET 8192  /* request-target longer than this: 414 */
 
 enum ka_http_method {
-	KA_METHOD_OTHER = 0,  /* a valid token we have no special meaning for */
+	KA_METHOD_OTHER = 0,  /* a valid token that is no method we know: 501 */
 	KA_METHOD_GET,
 	KA_METHOD_HEAD,
 	KA_METHOD_POST,
 	KA_METHOD_PUT,
 	KA_METHOD_DELETE,
 	KA_METHOD_OPTIONS,
+	KA_METHOD_CONNECT,
+	KA_METHOD_TRACE,
+	KA_METHOD_PATCH,  /* RFC 5789; the others are RFC 9110's */
 };
 
 struct ka_http_header {

@@ -740,6 +740,12 @@ static void serve(struct serve *s)
 	const struct ka_http_request *req = s->req;
 	s->raw_path = origin_path(req->path);
 
+	/* RFC 9110 15.5.6, 15.6.2: a method we know but do not serve here is 405 with
+	 * Allow; a method we do not know at all is 501. */
+	if (req->method_id == KA_METHOD_OTHER) {
+		fail(s, 501, "unknown method");
+		return;
+	}
 	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
 		fail(s, 405, "only GET and HEAD");
 		(void)ka_resp_add_header(s->resp, "Allow", "GET, HEAD");

@@ -184,7 +184,9 @@ static void test_method_ids_are_case_sensitive(void **state)
 		{ "GET", KA_METHOD_GET }, { "HEAD", KA_METHOD_HEAD }, { "POST", KA_METHOD_POST },
 		{ "PUT", KA_METHOD_PUT }, { "DELETE", KA_METHOD_DELETE },
 		{ "OPTIONS", KA_METHOD_OPTIONS }, { "get", KA_METHOD_OTHER },
-		{ "Head", KA_METHOD_OTHER }, { "PATCH", KA_METHOD_OTHER },
+		{ "Head", KA_METHOD_OTHER }, { "PATCH", KA_METHOD_PATCH },
+		{ "CONNECT", KA_METHOD_CONNECT }, { "TRACE", KA_METHOD_TRACE },
+		{ "FOO", KA_METHOD_OTHER },
 		{ "X-CUSTOM!#$%&'*+.^_`|~9", KA_METHOD_OTHER },
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {

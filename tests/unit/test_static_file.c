@@ -139,8 +139,8 @@ static struct ka_http_request req;
 
 static void request(enum ka_http_method method, const char *target)
 {
-	static const char *const names[] = { "BREW", "GET", "HEAD", "POST",
-	                                     "PUT", "DELETE", "OPTIONS" };
+	static const char *const names[] = { "BREW", "GET", "HEAD", "POST", "PUT", "DELETE",
+	                                     "OPTIONS", "CONNECT", "TRACE", "PATCH" };
 	memset(&req, 0, sizeof(req));
 	req.method = (struct ka_str){ names[method], strlen(names[method]) };
 	req.method_id = method;
@@ -291,13 +291,21 @@ static void test_post_is_405_with_allow(void **state)
 static void test_every_other_method_is_405(void **state)
 {
 	(void)state;
-	enum ka_http_method others[] = { KA_METHOD_OTHER, KA_METHOD_PUT, KA_METHOD_DELETE,
-	                                 KA_METHOD_OPTIONS };
+	enum ka_http_method others[] = { KA_METHOD_POST, KA_METHOD_PUT, KA_METHOD_DELETE,
+	                                 KA_METHOD_OPTIONS, KA_METHOD_CONNECT, KA_METHOD_TRACE,
+	                                 KA_METHOD_PATCH };
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		assert_int_equal(status_of(others[i], "/missing"), 405);
 		assert_string_equal(resp_header("Allow"), "GET, HEAD");
 	}
 	assert_int_equal(status_of(KA_METHOD_OPTIONS, "*"), 405);
+}
+
+static void test_unknown_method_is_501(void **state)
+{
+	(void)state;
+	assert_int_equal(status_of(KA_METHOD_OTHER, "/missing"), 501);
+	assert_null(resp_header("Allow"));
 }
 
 /* ---- the path --------------------------------------------------------------------- */
@@ -1103,6 +1111,7 @@ int main(void)
 		cmocka_unit_test(test_head_of_an_error_has_length_and_no_body),
 		cmocka_unit_test(test_post_is_405_with_allow),
 		cmocka_unit_test(test_every_other_method_is_405),
+		cmocka_unit_test(test_unknown_method_is_501),
 		cmocka_unit_test(test_percent_escapes_decode_in_either_hex_case),
 		cmocka_unit_test(test_bad_percent_escape_is_400),
 		cmocka_unit_test(test_percent_00_is_400),
