@@ -74,7 +74,6 @@ HEAD_CASES = [
                                           b"Transfer-Encoding: chunked"], chunked(b"hello")), 501),
     # versions
     ("version-http2", b"GET /a.txt HTTP/2.0\r\n" + H + b"\r\n", 505),
-    ("version-http12", b"GET /a.txt HTTP/1.2\r\n" + H + b"\r\n", 505),
     ("version-http30", b"GET /a.txt HTTP/3.0\r\n" + H + b"\r\n", 505),
     ("version-lowercase", b"GET /a.txt http/1.1\r\n" + H + b"\r\n", 400),
     ("version-no-minor", b"GET /a.txt HTTP/1\r\n" + H + b"\r\n", 400),
@@ -204,3 +203,17 @@ def test_parse_body_at_max_body_size_accepted(server):
     c.send(http_request("/_demo/echo", "POST", body=b"x" * 100))
     r = c.read_response()
     assert (r.status, r.body) == (200, b"x" * 100)
+
+
+@pytest.mark.parametrize("minor", [b"2", b"9"])
+def test_parse_higher_minor_version_is_served_as_1_1(server, minor):
+    # RFC 9110 2.5: a higher minor version of a major version we speak is handled as
+    # the highest minor we conform to; the response says HTTP/1.1 and persists.
+    srv = server()
+    c = srv.connect()
+    c.send(b"GET /a.txt HTTP/1." + minor + b"\r\nHost: t\r\n\r\n" + GET("/b.txt"))
+    r = c.read_response()
+    assert (r.version, r.status, r.body) == ("HTTP/1.1", 200, STANDARD_FILES["a.txt"]), r
+    assert_persistent(r)
+    r = c.read_response()
+    assert (r.status, r.body) == (200, STANDARD_FILES["b.txt"]), r
