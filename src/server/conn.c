@@ -252,14 +252,17 @@ static enum step conn_finish(struct ka_conn *c)
 enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
 
 /* One recv. A short read means the socket is drained: with edge-triggered epoll, any
- * byte that arrives later brings a new event, so no second recv to see EAGAIN. */
+ * byte that arrives later brings a new event, so no second recv to see EAGAIN. Not so
+ * a FIN that came with the data (one wakeup for both): after EPOLLRDHUP the socket
+ * stays readable, so that the next recv returns 0 and the close is seen now rather
+ * than at the next timeout. */
 static ssize_t conn_recv(struct ka_conn *c, char *p, size_t len)
 {
 	for (;;) {
 		ssize_t n = recv(c->io.fd, p, len, 0);
 
 		if (n > 0) {
-			if ((size_t)n < len)
+			if ((size_t)n < len && !c->fin_queued)
 				c->readable = false;
 			return n;
 		}
@@ -889,6 +892,8 @@ static void on_event(struct ka_io *io, uint32_t events)
 		c->writable = true;
 	if (events & (KA_EV_IN | KA_EV_RDHUP))
 		c->readable = true;
+	if (events & KA_EV_RDHUP)
+		c->fin_queued = true;
 	ka_conn_run(c);
 }
 

@@ -104,6 +104,7 @@ struct ka_conn {
 	bool client_done;             /* the request itself asked to close */
 	bool last_call;               /* a request arrived at the idle deadline: answer, close */
 	bool peer_closed;             /* we saw the client's FIN */
+	bool fin_queued;              /* EPOLLRDHUP: the client's FIN waits behind its data */
 	bool shut_wr;                 /* we sent our FIN (lingering close) */
 };
 
