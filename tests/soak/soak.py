@@ -271,6 +271,7 @@ class Client(threading.Thread):
         "keepalive": 22, "pipeline": 14, "bodies": 12, "slow_write": 8,
         "close_mid_request": 8, "close_mid_response": 8, "idle_timeout": 6,
         "header_timeout": 4, "slow_head_408": 3, "http10": 6, "bad_request": 4,
+        "stalled_body": 2, "stalled_reader": 2,
     }
 
     def __init__(self, soak, index, rng, deadline, budget, barrier=None):
@@ -648,6 +649,33 @@ class Client(threading.Thread):
         self.responses += 1
         self.expect_fin(c, "after 408", READ_TIMEOUT)
 
+    def mix_stalled_body(self):
+        """A head and part of its body, then silence: the server gives up after
+        --io-timeout and closes without an answer."""
+        c = self.connect()
+        body = self.random_body() or b"x"
+        head = http_request("/_demo/echo", "POST", host="soak",
+                            headers=[("Content-Length", str(len(body) + 1))])
+        c.send(head + body)
+        t_sent = time.monotonic()
+        self.cut += 1
+        self.expect_fin(c, "stalled body", IO_TIMEOUT + SLACK)
+        waited = time.monotonic() - t_sent
+        assert waited >= IO_TIMEOUT - 0.25, f"stalled body cut after {waited:.3f}s"
+
+    def mix_stalled_reader(self):
+        """A client that asks for a large file and reads nothing: the server's writes
+        stall and it gives up after --io-timeout, so less than the file ever arrives."""
+        c = self.connect(rcvbuf=4096)
+        c.send(http_request("/big.bin", host="soak"))
+        self.requests += 1
+        time.sleep(IO_TIMEOUT + SLACK)  # the client does not read (a slow peer, not a wait)
+        data, how = c.read_until_close(READ_TIMEOUT)
+        assert data.startswith(b"HTTP/1.1 200 ") and how in ("fin", "rst"), \
+            f"stalled reader: {how} after {len(data)} bytes {data[:100]!r}"
+        assert len(data) < len(self.files["big.bin"]), \
+            f"stalled reader got the whole file ({len(data)} bytes): not cut at --io-timeout"
+
     def mix_http10(self):
         """HTTP/1.0: without keep-alive one response and close; with it, reuse."""
         c = self.connect()
@@ -721,9 +749,24 @@ class Soak:
         return total
 
 
-def counter_problems(st, connects, requests, cut, responses):
-    """The identities the counters promise (stats.c, admin.c) once nothing is open."""
+# Mixes that end in one way only, and the close reason the server must count for them
+# (at least once per mix: other connections may end the same way).
+MIX_CLOSE_REASON = {"idle_timeout": "keepalive_timeout", "header_timeout": "header_timeout",
+                    "slow_head_408": "header_timeout", "bad_request": "bad_request",
+                    "stalled_body": "io_timeout", "stalled_reader": "io_timeout"}
+
+
+def counter_problems(st, connects, requests, cut, responses, mixes):
+    """The identities the counters promise (stats.c, admin.c) once nothing is open,
+    and what they must say about the mixes the clients ran."""
     problems = []
+    want = collections.Counter()
+    for mix, reason in MIX_CLOSE_REASON.items():
+        want[reason] += mixes[mix]
+    for reason, n in want.items():
+        if st["closed"][reason] < n:
+            problems.append(f"closed for {reason}: {st['closed'][reason]}, but {n} mixes "
+                            f"ended that way")
     closed = sum(st["closed"].values())
     active = st["connections"]["active"]
     if active != 0:
@@ -816,7 +859,7 @@ def main():
         connects += 2 * flushed[0]
         requests += 2 * flushed[1]
         responses += 2 * flushed[1]
-        failures += counter_problems(st, connects, requests, cut, responses)
+        failures += counter_problems(st, connects, requests, cut, responses, mixes)
         if fd1 != fd0:
             new = sorted(set(fds1.items()) - set(fds0.items()))
             gone = sorted(set(fds0.items()) - set(fds1.items()))
