@@ -9,7 +9,8 @@ open, polled up to a deadline):
 
   - no file descriptor leaked: /proc/PID/fd holds as many entries as after warm-up;
   - resident memory (VmRSS) has not grown more than 5 % over its value after warm-up
-    (the warm-up runs the same mix, so that pools and caches are already grown);
+    (the warm-up runs the same mixes, and rounds in which every client holds a body
+    in the server at once, so that pools and the allocator are already grown);
   - the counters agree: accepted = every connection the clients opened = closed + open,
     closed by server + by client = closed, both histograms count every closed
     connection, requests = the requests-per-connection sum, no close for "error";
@@ -68,8 +69,12 @@ SLACK = 3.0                # s a timeout may fire late on a loaded two-core mach
 RSS_GROWTH_MAX = 0.05
 MAX_BODY = 300_000         # the largest request body a mix sends
 QUARANTINE_MB = 2          # ASan's quarantine of freed memory (see main())
-FLUSH_ECHOES = 16          # 100 KiB echoes before each measurement (Server.flush)
-PEAK_ROUNDS = 3            # warm-up rounds in which every client holds a largest body
+FLUSH_ECHOES = 32          # 100 KiB echoes before each measurement (Server.flush)
+# Warm-up rounds in which every client holds a body of this size in the server at
+# once: the server's body buffer doubles from 4 KiB as it fills, so these reach each
+# buffer size (512, 128, 64, 32, 16 and 8 KiB), each with as many held as there are
+# clients. An allocator keeps each size apart, so every size needs its own round.
+PEAK_SIZES = [MAX_BODY, 100_000, 50_000, 25_000, 12_000, 6_000]
 
 # The document root: distinct sizes on both sides of the 16 KiB small-file limit
 # (copied behind the head vs sendfile), and one large file to abandon mid-response.
@@ -162,17 +167,23 @@ class Server:
         """The same few requests before each measurement: echoes whose bodies, freed,
         push what the mixes left out of ASan's quarantine, so that both measurements
         see it in the same state. Returns the connections and requests it made."""
-        c = Conn(self.addr, READ_TIMEOUT)
         body = bytes(range(256)) * 400
-        try:
-            for i in range(FLUSH_ECHOES):
-                c.send(http_request("/_demo/echo", "POST", host="soak", body=body,
-                                    headers=[("Connection", "close")] if i == FLUSH_ECHOES - 1 else []))
-                r = c.read_response("POST")
-                assert r.status == 200 and r.body == body, f"flush echo: {r.raw[:200]!r}"
-        finally:
-            c.close()
-        return 1, FLUSH_ECHOES
+        per_conn = REQUEST_CAP // 2
+        conns = 0
+        for first in range(0, FLUSH_ECHOES, per_conn):
+            c = Conn(self.addr, READ_TIMEOUT)
+            conns += 1
+            try:
+                n = min(per_conn, FLUSH_ECHOES - first)
+                for i in range(n):
+                    last = [("Connection", "close")] if i == n - 1 else []
+                    c.send(http_request("/_demo/echo", "POST", host="soak", body=body,
+                                        headers=last))
+                    r = c.read_response("POST")
+                    assert r.status == 200 and r.body == body, f"flush echo: {r.raw[:200]!r}"
+            finally:
+                c.close()
+        return conns, FLUSH_ECHOES
 
     def settle(self, deadline_s):
         """Polls /status until no client connection is open, or the deadline."""
@@ -306,7 +317,8 @@ class Client(threading.Thread):
         weights = [self.MIXES[n] for n in names]
         done = 0
         if self.barrier:
-            for _ in range(PEAK_ROUNDS):
+            for size in PEAK_SIZES:
+                self.peak_size = size
                 self.run_mix("peak")
         while time.monotonic() < self.deadline and done < self.budget:
             done += 1
@@ -470,12 +482,12 @@ class Client(threading.Thread):
 
     # -- the mixes
     def mix_peak(self):
-        """Warm-up only: every client has a largest body in the server at the same
-        moment (all but its last byte sent, then a barrier), so that the server's
-        allocator has grown to the peak the mixes can ask of it before the baseline
-        is taken."""
+        """Warm-up only: every client has a body of self.peak_size in the server at
+        the same moment (all but its last byte sent, then a barrier), so that the
+        server's allocator has grown to the peak the mixes can ask of it before the
+        baseline is taken."""
         c = self.connect()
-        body = self.rng.randbytes(MAX_BODY)
+        body = self.rng.randbytes(self.peak_size)
         c.send(http_request("/_demo/echo", "POST", host="soak", body=body)[:-1])
         self.barrier.wait(READ_TIMEOUT)
         c.send(body[-1:])
@@ -812,9 +824,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="kahttpd-soak-") as tmp:
         tmp = Path(tmp)
         files = make_root(tmp / "www")
-        # ASan keeps freed memory in quarantine (256 MiB by default) before reuse, which
-        # would read as growth; a small quarantine fills during the warm-up.
-        env = {"ASAN_OPTIONS": f"quarantine_size_mb={QUARANTINE_MB}:detect_leaks=1:"
+        # ASan keeps freed memory in quarantine (256 MiB by default, and 1 MiB more per
+        # thread) before reuse, which would read as growth, or as shrinking, depending on
+        # what happens to be there. A small one fills during the warm-up, and the flush
+        # before each measurement leaves it holding the same echo bodies both times.
+        env = {"ASAN_OPTIONS": f"quarantine_size_mb={QUARANTINE_MB}:"
+                               "thread_local_quarantine_size_kb=64:detect_leaks=1:"
                                + os.environ.get("ASAN_OPTIONS", ""),
                "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS",
                                                "print_stacktrace=1:halt_on_error=1")}
