@@ -69,6 +69,7 @@ SLACK = 3.0                # s a timeout may fire late on a loaded two-core mach
 RSS_GROWTH_MAX = 0.05
 MAX_BODY = 300_000         # the largest request body a mix sends
 QUARANTINE_MB = 2          # ASan's quarantine of freed memory (see main())
+GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=65536:glibc.malloc.trim_threshold=131072"
 FLUSH_ECHOES = 32          # 100 KiB echoes before each measurement (Server.flush)
 # Warm-up rounds in which every client holds a body of this size in the server at
 # once: the server's body buffer doubles from 4 KiB as it fills, so these reach each
@@ -832,7 +833,12 @@ def main():
                                "thread_local_quarantine_size_kb=64:detect_leaks=1:"
                                + os.environ.get("ASAN_OPTIONS", ""),
                "UBSAN_OPTIONS": os.environ.get("UBSAN_OPTIONS",
-                                               "print_stacktrace=1:halt_on_error=1")}
+                                               "print_stacktrace=1:halt_on_error=1"),
+               # The normal build: glibc's malloc moves its mmap and trim thresholds with
+               # what it has seen freed, so the warm-up's peak could stay in the heap
+               # and be trimmed later, or not. Fixed thresholds make large bodies come
+               # and go with mmap, as under ASan.
+               "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", GLIBC_TUNABLES)}
         server = Server(binary, tmp / "www", tmp, env)
         soak = Soak(server, files)
         settle_s = max(KEEPALIVE_TIMEOUT, HEADER_TIMEOUT, IO_TIMEOUT) + LINGER + 3 * SLACK
