@@ -152,17 +152,20 @@ class Server:
             self.lines.put(line)
         self.lines.put(None)
 
-    def status(self):
+    def admin_get(self, path):
         c = http.client.HTTPConnection(*self.admin, timeout=READ_TIMEOUT)
         try:
-            c.request("GET", "/status")
+            c.request("GET", path)
             r = c.getresponse()
             body = r.read()
             if r.status != 200:
-                raise AssertionError(f"/status answered {r.status}: {body[:200]!r}")
+                raise AssertionError(f"{path} answered {r.status}: {body[:200]!r}")
             return json.loads(body)
         finally:
             c.close()
+
+    def status(self):
+        return self.admin_get("/status")
 
     def flush(self):
         """The same few requests before each measurement: echoes whose bodies, freed,
@@ -863,6 +866,7 @@ def main():
             settled_in = time.monotonic() - t_settle
             fds1, rss1 = server.fds(), server.rss_kib()
             fd1 = len(fds1)
+            listed = server.admin_get("/connections")
             elapsed = time.monotonic() - t0
         except BaseException as e:
             rc, err = server.stop()
@@ -881,6 +885,9 @@ def main():
         requests += 2 * flushed[1]
         responses += 2 * flushed[1]
         failures += counter_problems(st, connects, requests, cut, responses, mixes)
+        if st["connections"]["active"] == 0 and listed:
+            failures.append(f"/status says no connection is open, /connections lists "
+                            f"{len(listed)}: {listed[:3]}")
         if fd1 != fd0:
             new = sorted(set(fds1.items()) - set(fds0.items()))
             gone = sorted(set(fds0.items()) - set(fds1.items()))
