@@ -2,6 +2,7 @@
 #   make            build/kahttpd (and the core library)
 #   make run        serve www/ on http://127.0.0.1:8080 with the demo endpoints
 #   make test       install missing test packages, build, run every test
+#   make soak       the soak test for SOAK_SECONDS (default 600) against build-asan/kahttpd
 #   make asan       the AddressSanitizer + UBSan build in build-asan/
 #   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
 
@@ -107,10 +108,17 @@ bench: all
 browser-report: deps all
 	@/usr/bin/python3 tests/browser/report.py
 
+# The long soak (a 60 s one is part of make test). KAHTTPD=build/kahttpd for the
+# normal build; SOAK_ARGS for more options (--clients N, --seed N).
+SOAK_SECONDS ?= 600
+soak: deps
+	@$(MAKE) --no-print-directory all asan
+	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
+
 clean:
 	rm -rf build build-asan
 
-.PHONY: all asan run deps test bench browser-report clean unit-bins
+.PHONY: all asan run deps test bench browser-report soak clean unit-bins
 .SECONDARY:
 
 -include $(shell find build build-asan -name '*.d' 2>/dev/null)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -24,6 +25,8 @@
 #include "server/server.h"
 
 #define BACKLOG 4096
+/* Descriptors besides the connections: listeners, epoll and eventfds, files being sent. */
+#define FD_SPARE 256
 
 static int done_fd = -1;  /* each worker thread adds 1 when its loop has ended */
 
@@ -35,6 +38,28 @@ static void *worker_thread(void *arg)
 	if (write(done_fd, &one, sizeof(one)) < 0)
 		perror("kahttpd: eventfd");
 	return NULL;
+}
+
+/* Each connection is a descriptor. The usual soft limit, 1024, is kept for programs
+ * that use select(); one that needs more raises it itself, up to the hard limit. What
+ * remains short makes accept4 fail with EMFILE: the workers then stop accepting for a
+ * moment (worker.c) and new clients wait in the listen backlog. */
+static void raise_fd_limit(const struct ka_config *cfg)
+{
+	rlim_t want = (rlim_t)cfg->max_connections + FD_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < want)
+		fprintf(stderr,
+		        "kahttpd: --max-connections %llu needs about %llu descriptors, the limit is "
+		        "%llu (ulimit -n): beyond it new clients wait\n",
+		        (unsigned long long)cfg->max_connections, (unsigned long long)want,
+		        (unsigned long long)rl.rlim_cur);
 }
 
 static unsigned cpu_count(void)
@@ -175,6 +200,7 @@ int main(int argc, char **argv)
 	}
 	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
+	raise_fd_limit(cfg);
 
 	/* Signals are taken by the main thread alone, through a signalfd; workers inherit
 	 * the blocked mask. A vanished client must cost EPIPE, never SIGPIPE. */

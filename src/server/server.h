@@ -44,6 +44,10 @@ struct ka_worker {
 	struct ka_io wake;  /* eventfd: a doorbell; wake_flags says what for */
 	atomic_uint wake_flags;   /* KA_WAKE_* */
 	atomic_bool paused;       /* not accepting: max-connections reached, nothing idle */
+	bool accept_stalled;      /* not accepting: out of descriptors, until accept_retry */
+	bool listening;           /* the listening sockets are in epoll */
+	struct ka_timer accept_retry;
+	int64_t accept_warned;    /* loop time of the last "accept: ..." message */
 	struct ka_listener listeners[KA_MAX_LISTENERS];
 	unsigned n_listeners;
 

@@ -23,9 +23,16 @@
 /* Free blocks a pool keeps for reuse; beyond that they go back to malloc. */
 #define POOL_KEEP 64
 #define LINGER_MS 2000
+/* After accept4 ran out of descriptors or memory: how long before trying again. */
+#define ACCEPT_RETRY_MS 100
 
-static void listeners_enable(struct ka_worker *w, bool on)
+/* The listening sockets are in epoll when neither reason to stop accepting holds. */
+static void listeners_update(struct ka_worker *w)
 {
+	bool on = !atomic_load(&w->paused) && !w->accept_stalled;
+
+	if (on == w->listening)
+		return;
 	for (unsigned i = 0; i < w->n_listeners; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
@@ -34,7 +41,40 @@ static void listeners_enable(struct ka_worker *w, bool on)
 		else
 			ka_loop_del(&w->loop, &w->listeners[i].io);
 	}
+	w->listening = on;
+}
+
+static void listeners_enable(struct ka_worker *w, bool on)
+{
 	atomic_store(&w->paused, !on);
+	listeners_update(w);
+}
+
+static void accept_retry(struct ka_timer *t)
+{
+	struct ka_worker *w = ka_container_of(t, struct ka_worker, accept_retry);
+
+	w->accept_stalled = false;
+	listeners_update(w);
+}
+
+/* accept4 failed for want of a descriptor (EMFILE: ulimit -n; ENFILE: the system's)
+ * or of kernel memory. The client stays in the backlog and the listening socket stays
+ * readable, so trying again at once would spin and fill stderr: stop accepting for
+ * ACCEPT_RETRY_MS (nginx does the same) and say so at most once a second. */
+static void accept_stall(struct ka_worker *w, int err)
+{
+	if (w->loop.now - w->accept_warned >= 1000) {
+		fprintf(stderr, "kahttpd: accept: %s; not accepting for %d ms%s\n", strerror(err),
+		        ACCEPT_RETRY_MS,
+		        err == EMFILE ? " (raise ulimit -n or lower --max-connections)" : "");
+		w->accept_warned = w->loop.now;
+	}
+	w->accept_stalled = true;
+	listeners_update(w);
+	w->accept_retry.cb = accept_retry;
+	if (!ka_timer_armed(&w->accept_retry))
+		ka_loop_timer_add(&w->loop, &w->accept_retry, w->loop.now + ACCEPT_RETRY_MS);
 }
 
 /* At --max-connections a new client is still served: an idle connection makes room
@@ -73,7 +113,9 @@ static void on_accept(struct ka_io *io, uint32_t events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if (errno != EAGAIN)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_stall(w, errno);
+			else if (errno != EAGAIN)
 				fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
 			return;
 		}
@@ -250,6 +292,7 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 			return err;
 		w->n_listeners++;
 	}
+	w->listening = true;
 	return ka_access_log_worker_init(w);
 }
 

@@ -11,7 +11,9 @@ Counters come from --admin /status and the connection trace (--trace-connections
 both are read with a deadline after the client has seen what it waits for.
 """
 import math
+import os
 import random
+import resource
 import socket
 import time
 from collections import Counter
@@ -164,6 +166,36 @@ def test_rule2_busy_connections_never_evicted_new_client_waits_in_backlog(server
     st = wait_status(admin, lambda s: s["accepted"] == 9, "the waiting client accepted")
     assert st["closed"]["evicted"] == 0, st["closed"]
     assert closed_nonzero(st) == {"connection_close": 1}, st["closed"]
+
+
+def _cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_rule2_out_of_descriptors_clients_wait_without_a_spin(server):
+    """At the descriptor limit (ulimit -n, lowered here under the running server) accept4
+    fails with EMFILE while clients wait in the backlog. The server neither spins on the
+    still-readable listening socket nor floods stderr: it stops accepting for a moment,
+    says so at most once a second, and serves the waiting clients once connections
+    close and descriptors are free again."""
+    srv = server()
+    resource.prlimit(srv.proc.pid, resource.RLIMIT_NOFILE, (40, 40))
+    conns = [srv.connect() for _ in range(60)]  # ~30 fit under the limit, the rest wait
+    waiter = conns[-1]
+    waiter.send(GET("/b.txt"))
+    cpu = _cpu_seconds(srv.proc.pid)
+    waiter.expect_quiet(1.0)
+    cpu = _cpu_seconds(srv.proc.pid) - cpu
+    assert cpu < 0.5, f"the server used {cpu:.2f} s of CPU in 1 s of waiting: a spin"
+
+    for c in conns[:-1]:
+        c.close()
+    r = waiter.read_response(timeout=5)
+    assert (r.status, r.body) == (200, B), r
+    lines = [l for l in srv.stderr_text().splitlines() if "accept:" in l]
+    assert 1 <= len(lines) <= 5, f"{len(lines)} accept messages on stderr: {lines[:3]}"
+    assert "Too many open files" in lines[0], lines[0]
 
 
 def test_rule2_waiting_client_served_once_a_busy_connection_goes_idle(server):

@@ -136,3 +136,41 @@ def test_io_timeout_stalled_reader_closes_connection(server, www):
     data, how = c.read_until_close(10)
     assert how in ("fin", "rst"), f"connection still open after the stall ({len(data)} bytes read)"
     assert len(data) < size, "the whole file arrived although the client stalled past --io-timeout"
+
+
+def _send_then_fin(c, data):
+    """Sends data and the client's FIN in one segment: TCP_CORK holds the data back, so
+    shutdown() puts the FIN on it. The server is woken once, for both."""
+    c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    c.send(data)
+    c.shutdown_write()
+
+
+def test_rule10_fin_with_partial_head_closes_at_once(server):
+    # Half a head and the client's FIN together: the head can never be finished, so the
+    # connection ends now, silently, not with a 408 at --header-timeout.
+    srv = server("--header-timeout", "10", "--keepalive-timeout", "10")
+    c = srv.connect()
+    _send_then_fin(c, PARTIAL)
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), (data[:200], how)
+
+
+def test_rule10_fin_with_partial_head_on_kept_alive_connection_closes_at_once(server):
+    srv = server("--header-timeout", "10", "--keepalive-timeout", "10")
+    c = srv.connect()
+    c.send(GET("/a.txt"))
+    assert_persistent(c.read_response())
+    _send_then_fin(c, PARTIAL)
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), (data[:200], how)
+
+
+def test_io_timeout_fin_with_partial_body_closes_at_once(server):
+    # The head is complete, the body never will be: close now, not at --io-timeout.
+    srv = server("--demo", "--io-timeout", "10", "--keepalive-timeout", "10")
+    c = srv.connect()
+    _send_then_fin(c, http_request("/_demo/echo", "POST",
+                                   headers=[("Content-Length", "100")], body=b"x" * 10))
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), (data[:200], how)
