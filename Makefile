@@ -3,6 +3,7 @@
 #   make run        serve www/ on http://127.0.0.1:8080 with the demo endpoints
 #   make test       install missing test packages, build, run every test
 #   make asan       the AddressSanitizer + UBSan build in build-asan/
+#   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -60,6 +61,40 @@ build-asan/kaprobe: $(call objs,build-asan,$(PROBE_SRC)) build-asan/libkacore.a
 
 asan: build-asan/kahttpd $(if $(PROBE_SRC),build-asan/kaprobe)
 
+# ---- fuzzing (libFuzzer, Debian's clang) ----------------------------------------------------
+# The libraries are built again with clang and coverage hooks (fuzzer-no-link); only the
+# targets link libFuzzer itself. See tests/fuzz/README.md.
+FUZZ_CC      := clang
+FUZZFLAGS    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_TARGETS := http_parse chunked conn
+FUZZ_SECONDS ?= 60
+
+build-fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build-fuzz/libkacore.a: $(call objs,build-fuzz,$(CORE_SRC))
+	ar rcs $@ $^
+
+build-fuzz/libkaserver.a: $(call objs,build-fuzz,$(SERVER_SRC))
+	ar rcs $@ $^
+
+build-fuzz/obj/server/admin.o: src/server/dashboard.html
+
+# Parser and decoder targets link the core alone; the connection target the server too.
+build-fuzz/fuzz_http_parse build-fuzz/fuzz_chunked: build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c \
+		build-fuzz/libkacore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+build-fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c build-fuzz/libkaserver.a build-fuzz/libkacore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+fuzz-bins: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: fuzz-bins
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
 # A test of a core module (src/core/<module>.c) links the core library alone, so core
 # tests build even while server code is mid-change; the others link both libraries.
@@ -96,16 +131,16 @@ deps:
 	@tests/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all asan unit-bins
+	@$(MAKE) --no-print-directory all asan unit-bins fuzz-bins
 	@tests/run.sh
 
 bench: all
 	@bench/run.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all asan run deps test bench clean unit-bins
+.PHONY: all asan run deps test bench clean unit-bins fuzz fuzz-bins
 .SECONDARY:
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)
