@@ -4,6 +4,7 @@
 #   make test       install missing test packages, build, run every test
 #   make asan       the AddressSanitizer + UBSan build in build-asan/
 #   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
+#   make memcheck   the main end-to-end scenarios under valgrind's memcheck
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -95,6 +96,10 @@ fuzz-bins: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
 fuzz: fuzz-bins
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# ---- memcheck: the main end-to-end scenarios under valgrind --------------------------------
+memcheck: build/kahttpd
+	@tests/memcheck.sh
+
 # ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
 # A test of a core module (src/core/<module>.c) links the core library alone, so core
 # tests build even while server code is mid-change; the others link both libraries.
@@ -140,7 +145,7 @@ bench: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all asan run deps test bench clean unit-bins fuzz fuzz-bins
+.PHONY: all asan run deps test bench clean unit-bins fuzz fuzz-bins memcheck
 .SECONDARY:
 
 -include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)

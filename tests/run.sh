@@ -51,6 +51,8 @@ step() {
 	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
 # (one line per suite below, e.g.: step "fuzz, 10 s per target" tests/fuzz/run.sh 10)
+step "fuzz, 10 s per target" tests/fuzz/run.sh 10
+step "memcheck: main end-to-end scenarios under valgrind" tests/memcheck.sh
 
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
