@@ -312,13 +312,13 @@ static void client_send(const uint8_t *p, size_t n)
 
 /* The server's output is a sequence of well-formed responses, each framed so that a
  * client knows where it ends, and nothing follows the one that ends the connection.
- * Answers to HEAD carry a Content-Length but no body, so when the input may hold a
- * HEAD request only the first response is checked. The walk stops at a response the
+ * Answers to HEAD carry a Content-Length but no body, so when the stream the client
+ * sent may hold a HEAD request only the first response is checked. The walk stops at a response the
  * client did not receive whole: a stream cut by a timeout or a drain, or output
  * beyond what the client kept. */
-static void check_output(const uint8_t *data, size_t size)
+static void check_output(const uint8_t *stream, size_t size)
 {
-	bool maybe_head = memmem(data, size, "HEAD", 4) != NULL;
+	bool maybe_head = memmem(stream, size, "HEAD", 4) != NULL;
 	size_t off = 0;
 
 	while (off < out_len) {
@@ -416,8 +416,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int sv[2];
 	uint64_t fds_before;
-	uint8_t *piece;
-	size_t plen = 0;
+	uint8_t *stream, *piece;  /* every byte the client sends; the part not yet sent */
+	size_t slen = 0, plen = 0;
 
 	if (!ready) {
 		verbose = getenv("FUZZ_CONN_VERBOSE") != NULL;
@@ -446,8 +446,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer) != NULL, "ka_conn_new");
 	pump();
 
-	piece = malloc(size);
-	require(piece != NULL, "malloc");
+	stream = malloc(size);
+	require(stream != NULL, "malloc");
+	piece = stream;
 	for (size_t i = 2; i <= size; i++) {
 		uint8_t op;
 
@@ -462,6 +463,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		client_send(piece, plen);
+		slen += plen;
+		piece = stream + slen;
 		plen = 0;
 		i++;  /* the command byte */
 		if (i >= size) {
@@ -501,7 +504,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
-	free(piece);
 
 	/* The end of the input: the client half-closes if asked, reads what comes, lets
 	 * the timers run, then closes. The server must then free the connection itself. */
@@ -511,7 +513,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pump();
 	for (int i = 0; i < SETTLE_TIMERS && w.nconns > 0 && fire_next_timer(); i++)
 		;
-	check_output(data, size);
+	check_output(stream, slen);
+	free(stream);
 	close(client_fd);
 	client_fd = -1;
 	pump();
