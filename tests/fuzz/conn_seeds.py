@@ -51,6 +51,9 @@ SEEDS = {
     "lifetime": (3, 0, get(b"/a.txt") + TIMER + TIMER),
     "garbage": (0, 0, b"\x00\x01\x02 \r\n\r\n\xff\xff\xfe"),
     "leading_crlf": (0, 0, b"\r\n\r\n" + get(b"/a.txt")),
+    "admin_pages": (4, 0, get(b"/status") + get(b"/metrics") + get(b"/connections") + get(b"/") +
+                    b"POST /status HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nxy" +
+                    get(b"/nope", b"Connection: close\r\n")),
     "options_star": (0, 0, b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n" + b"DELETE /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"),
 }
 
