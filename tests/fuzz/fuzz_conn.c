@@ -10,7 +10,8 @@
  * no connection, buffer, exchange or descriptor may outlive the input, and the loop
  * must settle (a connection that keeps the loop busy without progress is a hang).
  *
- * Input layout: byte 0 picks one of four server configurations, byte 1 holds flags
+ * Input layout: byte 0 picks one of five server configurations (the fifth is the
+ * --admin listener's worker), byte 1 holds flags
  * (bit 0: the client half-closes after its last byte; bit 1: it reads nothing until
  * the end), the rest is the byte stream. In the stream 0xFF starts a command:
  *   0xFF 0xFF  a literal 0xFF byte
@@ -45,7 +46,8 @@
 #include "server/conn.h"
 #include "server/server.h"
 
-#define VARIANTS 4
+#define VARIANTS 5
+#define ADMIN_VARIANT 4  /* the --admin worker: /status, /metrics, /connections */
 /* The client keeps this much of the server's output for the checks. */
 #define OUT_KEEP (64 * 1024)
 /* After this much output the client stops reading: an endless stream then stalls. */
@@ -101,14 +103,16 @@ static char root_dir[64];
 static int fd_baseline;  /* lowest free descriptor once the fixture is built */
 static bool verbose;     /* FUZZ_CONN_VERBOSE set: print what the client received */
 
-/* The command lines of the four configurations. The first logs to /dev/null, so the
- * access-log escaping runs on every request; the others shrink limits, turn
- * persistence off, or fill the server so that idle timeouts shrink. */
+/* The command lines of the five configurations. The first logs to /dev/null, so the
+ * access-log escaping runs on every request; the next three shrink limits, turn
+ * persistence off, or fill the server so that idle timeouts shrink; the last runs the
+ * connection on the --admin worker. */
 static const char *const variant_args[VARIANTS][12] = {
 	{ "--demo", "--access-log", "/dev/null" },
 	{ "--demo", "--max-header-size", "512", "--max-body-size", "100", "--keepalive-requests", "3" },
 	{ "--demo", "--keepalive-timeout", "0" },
 	{ "--demo", "--max-connections", "1", "--keepalive-time", "5", "--heartbeat", "1" },
+	{ "--admin", "127.0.0.1:0" },
 };
 
 static void write_file(const char *name, size_t size, char fill)
@@ -414,7 +418,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ka_server *srv;
 	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(40000),
 	                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	int sv[2];
+	int sv[2], fd, variant;
 	uint64_t fds_before;
 	uint8_t *stream, *piece;  /* every byte the client sends; the part not yet sent */
 	size_t slen = 0, plen = 0;
@@ -427,11 +431,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	fds_before = fds_open();
-	srv = &servers[data[0] % VARIANTS];
+	variant = data[0] % VARIANTS;
+	srv = &servers[variant];
 	srv->workers = &w;
-	srv->listen_fds[0][0] = fcntl(listen_master[data[0] % VARIANTS], F_DUPFD_CLOEXEC, 0);
-	require(srv->listen_fds[0][0] >= 0, "dup listener");
-	require(ka_worker_init(&w, srv, 0) == 0, "worker init");
+	/* The admin worker comes after the request workers and owns the admin socket. */
+	fd = fcntl(listen_master[variant], F_DUPFD_CLOEXEC, 0);
+	require(fd >= 0, "dup listener");
+	if (variant == ADMIN_VARIANT)
+		srv->admin_fd = fd;
+	else
+		srv->listen_fds[0][0] = fd;
+	require(ka_worker_init(&w, srv, variant == ADMIN_VARIANT ? srv->n_workers : 0) == 0,
+	        "worker init");
 	/* The access log's once-a-second flush would be the earliest timer for ever; the
 	 * log is flushed at the end instead. */
 	ka_loop_timer_remove(&w.loop, &w.log_timer);
@@ -442,7 +453,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client_reading = !(data[1] & 2);
 	client_eof = false;
 	out_total = out_len = 0;
-	atomic_fetch_add(&srv->nconns, 1);  /* as on_accept does */
+	if (!w.is_admin)
+		atomic_fetch_add(&srv->nconns, 1);  /* as on_accept does */
 	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer) != NULL, "ka_conn_new");
 	pump();
 

@@ -15,7 +15,7 @@ targets=${*:-http_parse chunked conn}
 make --no-print-directory -s fuzz-bins || exit 1
 
 # Small quarantine: the machine is shared; leaks are reported when a target ends.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=64:detect_leaks=1}
+export ASAN_OPTIONS="quarantine_size_mb=64${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 failed=0
