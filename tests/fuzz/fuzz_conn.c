@@ -1,19 +1,20 @@
 /*
  * libFuzzer target for the connection state machine (src/server/conn.c and what it
- * calls: output, static files, demo handlers, access log, drain). Each input is one
- * client connection: the real worker code runs its real epoll loop, and the client is
- * the other end of a socketpair, writing the input in pieces at input-chosen points
- * and reading whatever comes back. Time is driven explicitly: an input can make the
- * next timer fire (header, idle, io, linger, drain or a handler's), so every timeout
- * path is reached without waiting for it. At the end the client closes, and the
- * connection must then be freed by the server itself with everything it borrowed:
- * no connection, buffer, exchange or descriptor may outlive the input, and the loop
- * must settle (a connection that keeps the loop busy without progress is a hang).
+ * calls: output, static files, demo handlers, admin pages, access log, drain,
+ * eviction). Each input is one client connection: the real worker code runs its real
+ * epoll loop, and the client is the other end of a socketpair, writing the input in
+ * pieces at input-chosen points and reading whatever comes back. Time is driven
+ * explicitly: an input can make the next timer fire (header, idle, io, linger, drain
+ * or a handler's), so every timeout path is reached without waiting for it. At the
+ * end the client closes, and the connection must then be freed by the server itself
+ * with everything it borrowed: no connection, buffer, exchange or descriptor may
+ * outlive the input, and the loop must settle (a connection that keeps the loop busy
+ * without progress is a hang).
  *
  * Input layout: byte 0 picks one of five server configurations (the fifth is the
- * --admin listener's worker), byte 1 holds flags
- * (bit 0: the client half-closes after its last byte; bit 1: it reads nothing until
- * the end), the rest is the byte stream. In the stream 0xFF starts a command:
+ * --admin listener's worker), byte 1 holds flags (bit 0: the client half-closes after
+ * its last byte; bit 1: it reads nothing until the end), the rest is the byte stream.
+ * In the stream 0xFF starts a command:
  *   0xFF 0xFF  a literal 0xFF byte
  *   0xFF 't'   send what came before, then let time pass until the next timer is
  *              due; the loop sees the bytes and the deadline in the same iteration
@@ -99,7 +100,7 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 
 static struct ka_server servers[VARIANTS];
 static int listen_master[VARIANTS];
-static char root_dir[64];
+static char root_dir[256];
 static int fd_baseline;  /* lowest free descriptor once the fixture is built */
 static bool verbose;     /* FUZZ_CONN_VERBOSE set: print what the client received */
 
@@ -117,7 +118,7 @@ static const char *const variant_args[VARIANTS][12] = {
 
 static void write_file(const char *name, size_t size, char fill)
 {
-	char path[128];
+	char path[320];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", root_dir, name);
@@ -132,7 +133,7 @@ static void remove_root(void)
 {
 	static const char *const names[] = { "index.html", "a.txt", "style.css", "mid.bin",
 	                                     "big.bin",    "dir/index.html", "passwd" };
-	char path[128];
+	char path[320];
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", root_dir, names[i]);
@@ -148,7 +149,7 @@ static void remove_root(void)
 static void make_root(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char path[128];
+	char path[320];
 
 	snprintf(root_dir, sizeof(root_dir), "%s/kahttpd-fuzz-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	require(mkdtemp(root_dir) != NULL, "cannot create the document root");
