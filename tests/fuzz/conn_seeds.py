@@ -6,6 +6,15 @@ files are committed, this script only documents how they were made."""
 import os
 
 CUT, TIMER, DRAIN, EVICT, READ, HALF = b"\xff|", b"\xfft", b"\xffd", b"\xffe", b"\xffr", b"\xffh"
+RESET = b"\xffx"
+
+
+def repeat(n):
+    """Sends the piece before it n more times (n <= 256)."""
+    return b"\xff*" + bytes([n - 1])
+
+
+PAD = b"X-Pad: " + b"p" * 80 + b"\r\n"
 
 
 def get(path, extra=b"", version=b"HTTP/1.1"):
@@ -54,6 +63,13 @@ SEEDS = {
     "admin_pages": (4, 0, get(b"/status") + get(b"/metrics") + get(b"/connections") + get(b"/") +
                     b"POST /status HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nxy" +
                     get(b"/nope", b"Connection: close\r\n")),
+    "pipeline_fills_buffer": (0, 0, get(b"/a.txt", PAD) + repeat(250) + TIMER),
+    "sleep_with_full_pipeline": (0, 0, get(b"/_demo/sleep?ms=1000") + CUT + get(b"/a.txt", PAD) + repeat(250) + TIMER + TIMER),
+    "head_over_limit_by_repeat": (0, 0, b"GET / HTTP/1.1\r\nHost: h\r\n" + CUT + PAD + repeat(200) + b"\r\n"),
+    "reset_mid_response": (0, 2, get(b"/big.bin") + get(b"/mid.bin") + CUT + RESET),
+    "reset_mid_body": (0, 0, b"POST /_demo/echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\nabc" + CUT + RESET + TIMER),
+    "reset_while_streaming": (0, 0, get(b"/_demo/stream?chunks=5&interval_ms=10&size=100000") + TIMER + RESET + TIMER),
+    "stream_http10_keepalive": (0, 0, get(b"/_demo/stream?chunks=2&interval_ms=1&size=3", b"Connection: keep-alive\r\n", b"HTTP/1.0") + TIMER + TIMER),
     "options_star": (0, 0, b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n" + b"DELETE /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"),
 }
 

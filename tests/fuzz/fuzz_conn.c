@@ -23,6 +23,8 @@
  *              before the loop has seen the bytes (the close race)
  *   0xFF 'r'   send, then the client stops or resumes reading
  *   0xFF 'h'   send, then the client half-closes (shutdown SHUT_WR)
+ *   0xFF 'x'   send, then the client closes at once, leaving output unread (a reset)
+ *   0xFF '*' N send, then send that piece N + 1 times more (up to 256 KiB)
  *   0xFF other send what came before: a cut between two reads
  * See README.md for seeds and how to run it.
  */
@@ -57,6 +59,8 @@
 #define PUMP_MAX 20000
 /* Timers fired while settling, before and after the client closes. */
 #define SETTLE_TIMERS 64
+/* Bytes one '*' command may send at most. */
+#define REPEAT_MAX (256 * 1024)
 /* Descriptors above the baseline that one input could have used (a bit set's worth). */
 #define FD_RANGE 64
 
@@ -291,16 +295,32 @@ static bool fire_next_timer(void)
 	return true;
 }
 
+/* The client closes at once, leaving unread whatever the server sent: on a Unix
+ * socket the server's next read or write then fails with ECONNRESET, as after a
+ * TCP reset. */
+static void abort_client(void)
+{
+	if (client_fd < 0)
+		return;
+	close(client_fd);
+	client_fd = -1;
+	client_eof = true;
+}
+
 /* Sends p[0..n) without letting the server see it yet, unless the socket fills:
  * then the server reads, and when nothing moves time passes; the client gives up (as
- * one whose peer stopped reading would) when even that does not help. */
-static void client_send(const uint8_t *p, size_t n)
+ * one whose peer stopped reading would) when even that does not help. Returns whether
+ * everything went. */
+static bool client_send(const uint8_t *p, size_t n)
 {
 	int stuck = 0;
 
-	while (n > 0 && client_fd >= 0 && stuck < 8) {
-		ssize_t k = send(client_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n > 0) {
+		ssize_t k;
 
+		if (client_fd < 0 || stuck >= 8)
+			return false;
+		k = send(client_fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (k > 0) {
 			p += k;
 			n -= (size_t)k;
@@ -308,11 +328,12 @@ static void client_send(const uint8_t *p, size_t n)
 			continue;
 		}
 		if (k < 0 && errno != EAGAIN && errno != EINTR)
-			return;  /* EPIPE after a half-close, ECONNRESET: nothing more to send */
+			return false;  /* EPIPE after a half-close, ECONNRESET: nothing more to send */
 		pump();
 		if (++stuck > 1 && !fire_next_timer())
-			return;
+			return false;
 	}
+	return true;
 }
 
 /* The server's output is a sequence of well-formed responses, each framed so that a
@@ -423,6 +444,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t fds_before;
 	uint8_t *stream, *piece;  /* every byte the client sends; the part not yet sent */
 	size_t slen = 0, plen = 0;
+	const uint8_t *last = NULL;  /* the piece sent last, for '*' */
+	size_t last_len = 0;
 
 	if (!ready) {
 		verbose = getenv("FUZZ_CONN_VERBOSE") != NULL;
@@ -476,6 +499,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		client_send(piece, plen);
+		last = piece;
+		last_len = plen;
 		slen += plen;
 		piece = stream + slen;
 		plen = 0;
@@ -515,6 +540,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			shutdown(client_fd, SHUT_WR);
 			pump();
 			break;
+		case 'x':
+			abort_client();
+			pump();
+			break;
+		case '*':
+			/* Small inputs make big pipelines: full read buffers, heads over the
+			 * limit, a handler that stops reading. */
+			if (++i < size && last_len > 0) {
+				size_t times = KA_MIN((size_t)data[i] + 1, REPEAT_MAX / last_len);
+
+				for (size_t k = 0; k < times && client_send(last, last_len); k++)
+					;
+			}
+			pump();
+			break;
 		}
 	}
 
@@ -528,7 +568,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		;
 	check_output(stream, slen);
 	free(stream);
-	close(client_fd);
+	if (client_fd >= 0)
+		close(client_fd);
 	client_fd = -1;
 	pump();
 	for (int i = 0; i < SETTLE_TIMERS && w.nconns > 0 && fire_next_timer(); i++)
