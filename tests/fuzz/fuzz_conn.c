@@ -247,20 +247,16 @@ static size_t client_read(void)
 	return got;
 }
 
-/* The earliest deadline of the worker's timers, INT64_MAX when none is armed; *which
- * is the timer list holding it, NULL for the heap. */
-static int64_t next_due(struct ka_fifo **which)
+/* The earliest deadline of the worker's timers (its FIFO lists and the heap of
+ * handler and idle timers), INT64_MAX when none is armed. */
+static int64_t next_due(void)
 {
-	struct ka_fifo *lists[] = { &w.header_q, &w.idle_q, &w.io_q, &w.linger_q, &w.drain_q };
+	const struct ka_fifo *lists[] = { &w.header_q, &w.idle_q, &w.io_q, &w.linger_q,
+	                                  &w.drain_q };
 	int64_t due = ka_heap_next(&w.loop.heap);
 
-	*which = NULL;
-	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
-		if (ka_fifo_next(lists[i]) < due) {
-			due = ka_fifo_next(lists[i]);
-			*which = lists[i];
-		}
-	}
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		due = KA_MIN(due, ka_fifo_next(lists[i]));
 	return due;
 }
 
@@ -269,12 +265,11 @@ static int64_t next_due(struct ka_fifo **which)
 static void pump(void)
 {
 	for (int i = 0; i < PUMP_MAX; i++) {
-		struct ka_fifo *which;
 		int n = ka_loop_run_once(&w.loop, 0);
 		size_t got = client_read();
 
 		require(n >= 0, "epoll_wait failed");
-		if (n == 0 && got == 0 && next_due(&which) > w.loop.now)
+		if (n == 0 && got == 0 && next_due() > w.loop.now)
 			return;
 	}
 	require(false, "the loop never settles (busy without end)");
@@ -284,8 +279,7 @@ static void pump(void)
  * run what is due then; false when no timer is armed. */
 static bool fire_next_timer(void)
 {
-	struct ka_fifo *which;
-	int64_t due = next_due(&which);
+	int64_t due = next_due();
 
 	if (due == INT64_MAX)
 		return false;
