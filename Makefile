@@ -5,6 +5,8 @@
 #   make soak       the soak test for SOAK_SECONDS (default 600) against build-asan/kahttpd
 #   make asan       the AddressSanitizer + UBSan build in build-asan/
 #   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
+#   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
+#   make memcheck   the main end-to-end scenarios under valgrind's memcheck
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -62,6 +64,44 @@ build-asan/kaprobe: $(call objs,build-asan,$(PROBE_SRC)) build-asan/libkacore.a
 
 asan: build-asan/kahttpd $(if $(PROBE_SRC),build-asan/kaprobe)
 
+# ---- fuzzing (libFuzzer, Debian's clang) ----------------------------------------------------
+# The libraries are built again with clang and coverage hooks (fuzzer-no-link); only the
+# targets link libFuzzer itself. See tests/fuzz/README.md.
+FUZZ_CC      := clang
+FUZZFLAGS    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_TARGETS := http_parse chunked conn
+FUZZ_SECONDS ?= 60
+
+build-fuzz/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build-fuzz/libkacore.a: $(call objs,build-fuzz,$(CORE_SRC))
+	ar rcs $@ $^
+
+build-fuzz/libkaserver.a: $(call objs,build-fuzz,$(SERVER_SRC))
+	ar rcs $@ $^
+
+build-fuzz/obj/server/admin.o: src/server/dashboard.html
+
+# Parser and decoder targets link the core alone; the connection target the server too.
+build-fuzz/fuzz_http_parse build-fuzz/fuzz_chunked: build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c \
+		build-fuzz/libkacore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+build-fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c build-fuzz/libkaserver.a build-fuzz/libkacore.a
+	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
+
+fuzz-bins: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
+
+fuzz: fuzz-bins
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# ---- memcheck: the main end-to-end scenarios under valgrind --------------------------------
+memcheck: build/kahttpd
+	@tests/memcheck.sh
+
 # ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
 # A test of a core module (src/core/<module>.c) links the core library alone, so core
 # tests build even while server code is mid-change; the others link both libraries.
@@ -99,7 +139,7 @@ deps:
 	@tests/browser/setup.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all asan unit-bins
+	@$(MAKE) --no-print-directory all asan unit-bins fuzz-bins
 	@tests/run.sh
 
 bench: all
@@ -116,9 +156,9 @@ soak: deps
 	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
 
-.PHONY: all asan run deps test bench browser-report soak clean unit-bins
+.PHONY: all asan run deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
 .SECONDARY:
 
--include $(shell find build build-asan -name '*.d' 2>/dev/null)
+-include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)

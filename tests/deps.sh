@@ -21,6 +21,10 @@ need prometheus command -v promtool
 need chromium command -v chromium
 need nodejs command -v node
 need npm command -v npm
+need clang command -v clang
+# libFuzzer's runtime (-fsanitize=fuzzer) comes with the compiler-rt package.
+need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
+need valgrind command -v valgrind
 [ -z "$missing" ] && exit 0
 
 echo "make test: installing missing Debian packages:$missing"

@@ -53,6 +53,8 @@ step() {
 # (one line per suite below, e.g.: step "fuzz, 10 s per target" tests/fuzz/run.sh 10)
 step "delay relay (tests/relay)" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/relay
 step "soak, 60 s against build-asan/kahttpd" /usr/bin/python3 tests/soak/soak.py --warmup 10 --seconds 50 build-asan/kahttpd
+step "fuzz, 10 s per target" tests/fuzz/run.sh 10
+step "memcheck: main end-to-end scenarios under valgrind" tests/memcheck.sh
 
 echo "make test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

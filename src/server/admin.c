@@ -46,7 +46,9 @@ static void out_printf(struct out *o, const char *fmt, ...)
 		return;
 	for (;;) {
 		va_start(ap, fmt);
-		n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+		/* Before the first allocation p is NULL, and NULL + 0 is undefined in C
+		 * (clang's UBSan reports it); vsnprintf(NULL, 0) only measures. */
+		n = vsnprintf(o->p ? o->p + o->len : NULL, o->cap - o->len, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
 			o->failed = true;

@@ -1,10 +1,11 @@
 /*
- * libFuzzer target for the request-head parser and the chunked decoder
- * (src/core/http_parse.c). Besides crashes and sanitizer reports it checks the
- * properties the unit tests rely on: results are in range, slices stay inside the
- * head, and feeding the same bytes in two pieces (or, for the decoder, one byte at a
- * time) ends in the same verdict as feeding them at once. Input layout: byte 0 picks
- * the split point, byte 1 the limits, the rest is the message. See README.md.
+ * libFuzzer target for the request-head parser (src/core/http_parse.c). Besides
+ * crashes and sanitizer reports it checks the properties the unit tests rely on:
+ * results are in range, slices stay inside the head, and feeding the same bytes in two
+ * pieces ends in the same verdict as feeding them at once. Input layout: byte 0 picks
+ * the split point, byte 1 the limits, the rest is the message. The chunked decoder has
+ * its own target (fuzz_chunked.c), the connection state machine too (fuzz_conn.c).
+ * See README.md.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -70,53 +71,6 @@ static ssize_t parse_copy(const uint8_t *p, size_t n, size_t prev, const struct 
 	return r;
 }
 
-/* Decodes msg[0..n) in pieces ending at the given cuts; returns the verdict. */
-static ssize_t decode_pieces(const uint8_t *msg, size_t n, size_t step, char *body,
-                             size_t *body_len, size_t *rest_len)
-{
-	struct ka_chunked d = { 0 };
-	ssize_t r = KA_PARSE_PARTIAL;
-	size_t from = 0;
-	*body_len = *rest_len = 0;
-	while (from < n && r == KA_PARSE_PARTIAL) {
-		size_t piece = n - from < step ? n - from : step;
-		char *b = dup_exact(msg + from, piece);
-		size_t len = piece;
-		r = ka_http_chunked_decode(&d, b, &len);
-		require(len <= piece);
-		memcpy(body + *body_len, b, len);
-		*body_len += len;
-		if (r >= 0) {
-			require((size_t)r <= piece - len);
-			*rest_len = (size_t)r + (n - from - piece);
-		}
-		require(r >= 0 || r == KA_PARSE_PARTIAL || (r == KA_PARSE_ERROR && d.error));
-		free(b);
-		from += piece;
-	}
-	require(r < 0 || d.body_len == *body_len);
-	return r;
-}
-
-static void fuzz_chunked(const uint8_t *msg, size_t n, size_t step)
-{
-	char *body_a = malloc(n + 1), *body_b = malloc(n + 1);
-	size_t blen_a, blen_b, rest_a, rest_b;
-	require(body_a && body_b);
-	ssize_t a = decode_pieces(msg, n, n ? n : 1, body_a, &blen_a, &rest_a);
-	ssize_t b = decode_pieces(msg, n, step, body_b, &blen_b, &rest_b);
-	require((a < 0) == (b < 0));
-	if (a >= 0) {
-		require(rest_a == rest_b && blen_a == blen_b);
-		require(memcmp(body_a, body_b, blen_a) == 0);
-	} else {
-		require(a == b);
-		require(a == KA_PARSE_ERROR || (blen_a == blen_b && memcmp(body_a, body_b, blen_a) == 0));
-	}
-	free(body_a);
-	free(body_b);
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 2)
@@ -142,9 +96,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	require(rk == r);
 	if (r == KA_PARSE_ERROR)
 		require(part.status == whole.status);
-
-	/* The chunked decoder gets the body after a head, or the whole message. */
-	size_t off = r > 0 ? (size_t)r : 0;
-	fuzz_chunked(msg + off, n - off, 1 + split_sel % 7);
 	return 0;
 }
