@@ -808,13 +808,22 @@ static enum step step_idle(struct ka_conn *c)
 	return STEP_CLOSED;
 }
 
+/* At most this many discard reads per turn: a client sending faster than we read must
+ * not keep its worker from every other connection, nor from the 2 s limit. */
+enum { LINGER_READS_PER_TURN = 16 };
+
 static enum step step_linger(struct ka_conn *c)
 {
-	for (;;) {
+	for (int reads = 0;; reads++) {
 		ssize_t n;
 
 		if (!c->readable)
 			return STEP_WAIT;
+		if (reads == LINGER_READS_PER_TURN) {
+			/* Still more: carry on in the next pass of the loop (idle_deadline). */
+			ka_loop_timer_add(&c->w->loop, &c->idle_timer, c->w->loop.now + 1);
+			return STEP_WAIT;
+		}
 		n = conn_recv(c, c->w->discard, sizeof(c->w->discard));
 		if (n == RECV_AGAIN)
 			return STEP_WAIT;
@@ -961,10 +970,15 @@ void ka_conn_linger_timeout(struct ka_fifo_node *node, void *data)
 	ka_conn_close(c, c->close_reason);
 }
 
-/* The idle heap timer: an earlier deadline than idle_q's (see struct ka_conn). */
+/* The idle heap timer: an earlier deadline than idle_q's (see struct ka_conn), or,
+ * lingering, the next turn of discarding. */
 static void idle_deadline(struct ka_timer *t)
 {
 	struct ka_conn *c = ka_container_of(t, struct ka_conn, idle_timer);
+	if (c->state == KA_CONN_LINGER) {
+		ka_conn_run(c);
+		return;
+	}
 	bool lifetime = c->w->cfg->keepalive_time &&
 	                c->w->loop.now - c->born >= c->w->cfg->keepalive_time;
 

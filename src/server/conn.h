@@ -88,7 +88,8 @@ struct ka_conn {
 	struct ka_fifo_node timer;    /* in one of header_q, idle_q, io_q, linger_q */
 	/* Idle, with a deadline earlier than idle_q's shared one (a shrunken timeout
 	 * under load, or the end of --keepalive-time): this heap timer closes it. idle_q
-	 * still holds the connection, in least-recently-active order, for eviction. */
+	 * still holds the connection, in least-recently-active order, for eviction.
+	 * Lingering, it brings the next turn of discarding a fast sender's bytes. */
 	struct ka_timer idle_timer;
 	struct ka_buf *rbuf, *wbuf;
 	struct ka_exchange *ex;

@@ -4,6 +4,7 @@ it shuts down its write side and reads and discards input (up to 2 s, or until t
 client closes), so the client gets the whole response and a FIN instead of a reset.
 """
 import socket
+import time
 
 from conftest import GET, STANDARD_FILES, assert_last, http_request
 
@@ -79,3 +80,27 @@ def test_rule7_lingering_close_gives_up_after_2s(server):
         f"the server stopped reading without closing: {sender.error!r}"
     lingered = sender.t_end - t_response
     assert lingered <= 2.0 + 1.0, f"lingered {lingered:.2f}s, expected at most ~2s"
+
+
+def test_rule7_lingering_flood_does_not_starve_the_worker(server):
+    # A lingering client that sends as fast as it can is read in bounded turns: the
+    # worker still answers its other connections meanwhile, and the 2 s limit holds.
+    srv = server("--workers", "1")
+    c = srv.connect()
+    c.send(b"GET /a.txt HTTP/1.1\r\nHost : test\r\n\r\n")
+    assert c.read_response().status == 400
+    senders = [c.send_background(b"q" * (1 << 20), chunk=1 << 20, forever=True, limit_seconds=8)
+               for _ in range(3)]
+    other = srv.connect()
+    slowest = 0.0
+    for _ in range(30):  # about 3 s of probes, across the flood and its end
+        t0 = time.monotonic()
+        other.send(GET("/b.txt"))
+        r = other.read_response(timeout=4)
+        assert (r.status, r.body) == (200, STANDARD_FILES["b.txt"]), r
+        slowest = max(slowest, time.monotonic() - t0)
+        time.sleep(0.1)  # pacing the probes, not waiting for anything
+    for s in senders:
+        s.join(12)
+    assert all(s.error is not None for s in senders), "still accepting bytes 8 s on"
+    assert slowest < 1.0, f"a request on another connection waited {slowest:.2f}s"
