@@ -221,17 +221,16 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 		w->loop.stop = true;
 }
 
-/* After the last response is out: close at once when the client said it was done and
- * nothing more can be on its way, otherwise linger (RFC 9112 9.6): shut down our side
- * so the client sees the end of the response, read and drop what it still sends, and
- * close when it closes or after 2 s. Closing with unread input would send RST, and an
- * RST can destroy a response the client has not read yet. */
+/* After the last response is out: close at once when the client has closed its side,
+ * otherwise linger (RFC 9112 9.6): shut down our side so the client sees the end of
+ * the response, read and drop what it still sends, and close when it closes or after
+ * 2 s. Closing with unread input would send RST, and an RST can destroy a response the
+ * client has not read yet. That holds even when the client asked to close and nothing
+ * more has arrived: bytes it sent regardless may be a moment away, and closing first
+ * is a race that loses the response when they land before close(). */
 static enum step conn_finish(struct ka_conn *c)
 {
-	bool more_may_come = !c->client_done || c->readable ||
-	                     (c->rbuf && ka_buf_used(c->rbuf)) || (c->ex && !c->ex->body_done);
-
-	if (c->peer_closed || !more_may_come) {
+	if (c->peer_closed) {
 		ka_conn_close(c, c->close_reason);
 		return STEP_CLOSED;
 	}
@@ -244,6 +243,8 @@ static enum step conn_finish(struct ka_conn *c)
 	conn_release(c);
 	ka_conn_set_state(c, KA_CONN_LINGER);
 	ka_fifo_push(&c->w->linger_q, &c->timer, c->w->loop.now);
+	if (!c->w->is_admin)
+		ka_server_conn_idle(c->w);  /* it can make room for a client kept waiting */
 	return STEP_AGAIN;
 }
 
@@ -987,6 +988,14 @@ static void idle_deadline(struct ka_timer *t)
 
 bool ka_conn_evict_one(struct ka_worker *w)
 {
+	/* A lingering connection first: its last response is out, and closing it only cuts
+	 * short the courtesy of reading what its client still sends. It keeps its reason. */
+	if (!ka_fifo_empty(&w->linger_q)) {
+		struct ka_conn *c = ka_container_of(w->linger_q.head.next, struct ka_conn, timer);
+
+		ka_conn_close(c, c->close_reason);
+		return true;
+	}
 	while (!ka_fifo_empty(&w->idle_q)) {
 		struct ka_conn *c = ka_container_of(w->idle_q.head.next, struct ka_conn, timer);
 

@@ -77,15 +77,21 @@ static void accept_stall(struct ka_worker *w, int err)
 		ka_loop_timer_add(&w->loop, &w->accept_retry, w->loop.now + ACCEPT_RETRY_MS);
 }
 
-/* At --max-connections a new client is still served: an idle connection makes room
- * (evicted once the new one is accepted, so that nothing is closed for a client that
- * is not there). Only when no idle connection exists anywhere do we stop accepting;
+/* Whether ka_conn_evict_one can make room here: a lingering or an idle connection. */
+static bool can_make_room(const struct ka_worker *w)
+{
+	return !ka_fifo_empty(&w->linger_q) || !ka_fifo_empty(&w->idle_q);
+}
+
+/* At --max-connections a new client is still served: a lingering or idle connection
+ * makes room (evicted once the new one is accepted, so that nothing is closed for a
+ * client that is not there). Only when none exists anywhere do we stop accepting;
  * clients then wait in the listen backlog, and are never accepted just to be reset. */
 static bool may_accept(struct ka_worker *w)
 {
 	struct ka_server *srv = w->srv;
 
-	if (atomic_load(&srv->nconns) < srv->cfg.max_connections || !ka_fifo_empty(&w->idle_q))
+	if (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))
 		return true;
 	listeners_enable(w, false);
 	atomic_fetch_add(&srv->evict_wanted, 1);
@@ -220,7 +226,7 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	/* Room again: a connection closed somewhere, or one of ours went idle and can be
 	 * evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
-	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || !ka_fifo_empty(&w->idle_q))) {
+	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
 		uint_fast64_t want = atomic_load(&srv->evict_wanted);
 
 		/* Our own request for an eviction elsewhere is void: we can make room now. */
@@ -231,7 +237,7 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	if (flags & KA_WAKE_EVICT) {
 		uint_fast64_t want = atomic_load(&srv->evict_wanted);
 
-		while (want > 0 && !ka_fifo_empty(&w->idle_q)) {
+		while (want > 0 && can_make_room(w)) {
 			if (atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
 				ka_conn_evict_one(w);
 		}

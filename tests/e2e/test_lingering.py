@@ -3,6 +3,7 @@ Rule 7, lingering close: when the server closes while the client may still be se
 it shuts down its write side and reads and discards input (up to 2 s, or until the
 client closes), so the client gets the whole response and a FIN instead of a reset.
 """
+import select
 import socket
 import time
 
@@ -104,3 +105,20 @@ def test_rule7_lingering_flood_does_not_starve_the_worker(server):
         s.join(12)
     assert all(s.error is not None for s in senders), "still accepting bytes 8 s on"
     assert slowest < 1.0, f"a request on another connection waited {slowest:.2f}s"
+
+
+def test_rule7_connection_close_lingers_even_with_nothing_more_sent(server):
+    # The client asked to close and sent nothing more, so the server might close at
+    # once; but bytes sent regardless could land just before close() and turn it into
+    # a reset that destroys the response. So it lingers here too: bytes sent after the
+    # response and its FIN are read and dropped, and no reset comes back.
+    srv = server()
+    c = srv.connect()
+    c.send(GET("/a.txt", headers=[("Connection", "close")]))
+    _expect_whole_response_then_fin(c, 200, A)
+    c.send(GET("/b.txt"))  # against the rules (RFC 9112 9.6), and never answered
+    # Past the FIN, recv() only ever says end of input; a reset shows as POLLERR (with
+    # POLLHUP), which poll() reports whatever is asked. Lingering, nothing comes.
+    p = select.poll()
+    p.register(c.sock, 0)
+    assert p.poll(1000) == [], "the server reset the connection instead of lingering"

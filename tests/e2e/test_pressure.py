@@ -94,6 +94,35 @@ def test_rule2_eviction_closes_least_recently_active_idle_connection(server):
                       (ids[idle[1].sock], "evicted", "server")], closed
 
 
+def test_rule2_lingering_connection_makes_room_before_idle_ones(server):
+    """A connection whose last response is out (Connection: close) lingers until its
+    client closes; at --max-connections it is the first to make room, before any idle
+    one, and it keeps its own close reason: nothing is counted as evicted."""
+    srv = server("--max-connections", "8", *NO_SHRINK,
+                 "--admin", "127.0.0.1:0", "--trace-connections")
+    admin = admin_addr(srv)
+    idle = [kept_alive(srv) for _ in range(7)]
+    done = srv.connect()
+    done.send(GET("/a.txt", headers=[("Connection", "close")]))
+    r = done.read_response()
+    assert (r.status, r.body) == (200, A), r
+    assert_last(r)
+    assert read_until_close(done, 3) == (b"", "fin")  # our side stays open: it lingers
+    ids = wait_accepted(srv, [done.sock])
+
+    ninth = srv.connect()
+    ninth.send(GET("/b.txt"))
+    r = ninth.read_response()
+    assert (r.status, r.body) == (200, B), r
+    wait_trace(srv, lambda ev: ids[done.sock] in closes(ev), "the lingering connection closed")
+    states = {i: peek_state(c.sock) for i, c in enumerate(idle)}
+    assert set(states.values()) == {"open"}, f"an idle connection closed: {states}"
+    for c in idle:
+        assert_serves(c)
+    st = wait_status(admin, lambda s: sum(s["closed"].values()) >= 1, "one close counted")
+    assert closed_nonzero(st) == {"connection_close": 1}, st["closed"]
+
+
 def test_rule2_eviction_skips_connections_mid_request(server):
     """The least recently active connections are mid-request (each had a response,
     then began a 2 s request): a 9th client evicts the one connection that is idle,
