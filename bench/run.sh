@@ -208,7 +208,7 @@ if [ "${BENCH_PERF:-1}" = 1 ] && perf record -q -e cpu-clock -o "$RUN/perf/probe
 		done
 	done
 	echo "bench: perf profiles of every server and scenario taken"
-else
+elif [ "${BENCH_PERF:-1}" = 1 ]; then
 	note "perf cannot sample here: no breakdown of CPU time by system call"
 fi
 rm -f "$RUN/perf/probe.data"
