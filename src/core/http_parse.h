@@ -119,6 +119,14 @@ struct ka_chunked {
  */
 ssize_t ka_http_chunked_decode(struct ka_chunked *d, char *buf, size_t *len);
 
+/* Body bytes announced by the chunk being read and not decoded yet: the size already
+ * read while its line is still arriving (the final size can only be larger), then the
+ * data bytes still to come; 0 between chunks. */
+static inline uint64_t ka_http_chunked_pending(const struct ka_chunked *d)
+{
+	return d->chunk_left;
+}
+
 /* Case-insensitive lookup of the first header with this name; NULL when absent. */
 const struct ka_http_header *ka_http_header_find(const struct ka_http_request *req,
                                                  const char *name);

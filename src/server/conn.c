@@ -339,12 +339,17 @@ static int body_take(struct ka_conn *c, size_t off, int *status, const char **wh
 		rest = r >= 0 ? (size_t)r : 0;
 		done = r >= 0;
 	}
+	/* A chunk whose announced size alone passes the limit is refused at once, as a
+	 * Content-Length would be, not once its bytes have come. */
+	uint64_t promised = ex->body_len + got;
+	if (ex->framing == KA_FRAMING_CHUNKED)
+		promised += ka_http_chunked_pending(&ex->chunked);
+	if (ex->body_wanted && promised > c->w->cfg->max_body_size) {
+		*status = 413;
+		*why = "request body larger than --max-body-size";
+		return -1;
+	}
 	if (ex->body_wanted && got) {
-		if (ex->body_len + got > c->w->cfg->max_body_size) {
-			*status = 413;
-			*why = "request body larger than --max-body-size";
-			return -1;
-		}
 		if (ex->body_len + got > ex->body_cap) {
 			size_t cap = ex->body_cap ? ex->body_cap : 4096;
 			char *nb;

@@ -197,6 +197,18 @@ def test_parse_chunked_body_over_max_body_size_413(server):
     assert_error_response(c, 413)
 
 
+@pytest.mark.parametrize("size_line", [b"65", b"4000000000000000"])  # 101 bytes; 2^62
+def test_parse_chunk_announced_over_max_body_size_413_at_once(server, size_line):
+    # Only the size line of a chunk too big for --max-body-size has come, and the
+    # client waits: the 413 comes now, as it would for Content-Length, not after
+    # the chunk's bytes or a timeout.
+    srv = server("--demo", "--max-body-size", "100", "--io-timeout", "30")
+    c = srv.connect()
+    c.send(http_request("/_demo/echo", "POST", headers=[("Transfer-Encoding", "chunked")])
+           + size_line + b"\r\n")
+    assert_error_response(c, 413)
+
+
 def test_parse_body_at_max_body_size_accepted(server):
     srv = server("--demo", "--max-body-size", "100")
     c = srv.connect()

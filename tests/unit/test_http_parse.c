@@ -935,6 +935,39 @@ static void test_chunked_errors_are_sticky(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* What a chunk announces before its bytes come: a lower bound while the size line
+ * arrives, then what is left of the data, 0 between chunks. */
+static void test_chunked_pending_counts_announced_bytes(void **state)
+{
+	(void)state;
+	struct ka_chunked d = { 0 };
+	char a[] = "1", b[] = "0", c[] = "0\r\nabc", e[] = "defgh", f[] = "0\r\n";
+	size_t n;
+
+	n = 1;
+	assert_int_equal(ka_http_chunked_decode(&d, a, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(ka_http_chunked_pending(&d), 0x1);
+	n = 1;
+	assert_int_equal(ka_http_chunked_decode(&d, b, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(ka_http_chunked_pending(&d), 0x10);
+	n = 6;
+	assert_int_equal(ka_http_chunked_decode(&d, c, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(n, 3);
+	assert_int_equal(ka_http_chunked_pending(&d), 0x100 - 3);
+	n = 5;
+	assert_int_equal(ka_http_chunked_decode(&d, e, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(ka_http_chunked_pending(&d), 0x100 - 8);
+
+	struct ka_chunked z = { 0 };
+	char small[] = "3\r\nxyz\r\n";
+	n = 8;
+	assert_int_equal(ka_http_chunked_decode(&z, small, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(ka_http_chunked_pending(&z), 0);
+	n = 3;  /* the last chunk: trailers next */
+	assert_int_equal(ka_http_chunked_decode(&z, f, &n), KA_PARSE_PARTIAL);
+	assert_int_equal(ka_http_chunked_pending(&z), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -975,6 +1008,7 @@ int main(void)
 		cmocka_unit_test(test_bad_chunk_framing_is_an_error),
 		cmocka_unit_test(test_chunked_trailers_are_validated),
 		cmocka_unit_test(test_chunked_errors_are_sticky),
+		cmocka_unit_test(test_chunked_pending_counts_announced_bytes),
 	};
 	return cmocka_run_group_tests(tests, arena_setup, NULL);
 }
