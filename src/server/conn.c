@@ -7,6 +7,8 @@
  * handler is working). Sockets are registered once, edge-triggered for input and
  * output, so a request costs no epoll_ctl; "readable" and "writable" remember an
  * edge until a short read or write shows the kernel has nothing more for us.
+ * Whether a connection persists, its deadlines, eviction and the drain are in
+ * conn_keepalive.c.
  */
 #include "server/conn.h"
 
@@ -22,19 +24,14 @@
 #include "server/accesslog.h"
 #include "server/trace.h"
 
-/* An unread body is read and thrown away when at most this much of it is still to
- * come; a larger one costs more than a new connection, so we close instead. */
-#define DISCARD_MAX (64 * 1024)
 /* Room a new response needs in the write buffer (its head, or a small body). */
 #define RESPONSE_ROOM 4096
 
 enum step { STEP_WAIT, STEP_AGAIN, STEP_CLOSED };
 
 static void on_event(struct ka_io *io, uint32_t events);
-static void idle_deadline(struct ka_timer *t);
-static void conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason);
 
-/* ---- borrowing and returning per-request memory ---------------------------------------- */
+/* ---- borrowing and returning per-request memory ------------------------------------------ */
 
 /* Readies ex for the next request on the connection. The 3 KiB header array and the
  * scratch area are left as they are: the parser and handlers overwrite what they use. */
@@ -74,8 +71,7 @@ static void exchange_release(struct ka_conn *c)
 	c->ex = NULL;
 }
 
-/* Borrows read and write buffers and an exchange; false when memory ran out. */
-static bool conn_activate(struct ka_conn *c)
+bool ka_conn_activate(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
 
@@ -168,7 +164,7 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	ka_stat_add(&w->stats.in_state[KA_CONN_HEAD], 1);
 	/* The first request's head must be complete within --header-timeout of the accept. */
 	ka_fifo_push(&w->header_q, &c->timer, now);
-	c->idle_timer.cb = idle_deadline;
+	c->idle_timer.cb = ka_conn_idle_deadline;
 	peer_store(&c->peer, peer);
 	if (w->cfg->trace_connections) {
 		char text[KA_ADDR_TEXT_MAX];
@@ -383,75 +379,7 @@ static int body_take(struct ka_conn *c, size_t off, int *status, const char **wh
 	return done;
 }
 
-/* ---- persistence ------------------------------------------------------------------------- */
-
-/* The idle timeout this connection gets if it goes idle now: the worker's (shrunk
- * under load, see ka_server_idle_timeout) or what is left of --keepalive-time. */
-static int64_t conn_idle_timeout(const struct ka_conn *c)
-{
-	const struct ka_config *cfg = c->w->cfg;
-	int64_t t = ka_server_idle_timeout(c->w->srv);
-
-	if (cfg->keepalive_time) {
-		int64_t left = cfg->keepalive_time - (c->w->loop.now - c->born);
-
-		if (left < t)
-			t = left > 0 ? left : 0;
-	}
-	return t;
-}
-
-/* Decides whether the response about to be written is the connection's last, and what
- * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
- * only on "keep-alive" and when the length is known. */
-static void conn_decide(struct ka_conn *c)
-{
-	struct ka_exchange *ex = c->ex;
-	const struct ka_config *cfg = c->w->cfg;
-	int64_t now = c->w->loop.now;
-	int64_t age = now - c->born;
-	enum ka_close_reason why = KA_CLOSE_CONNECTION_CLOSE;
-	bool keep = !c->client_done;
-
-	if (keep && cfg->keepalive_timeout == 0) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
-	} else if (keep && c->w->draining) {
-		keep = false;
-		why = KA_CLOSE_SHUTDOWN;
-	} else if (keep && c->last_call) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
-	} else if (keep && cfg->keepalive_requests && c->requests >= cfg->keepalive_requests) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_REQUESTS;
-	} else if (keep && cfg->keepalive_time && age >= cfg->keepalive_time) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIME;
-	} else if (keep && ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM &&
-	           ex->req.minor_version == 0 && !ex->is_head) {
-		keep = false;  /* HTTP/1.0 has no chunked coding: the close ends the body */
-	} else if (keep && !ex->body_done &&
-	           (ex->framing == KA_FRAMING_CHUNKED || ex->body_left > DISCARD_MAX)) {
-		keep = false;  /* too much unread body to discard: cheaper to close */
-	}
-	ex->keep_alive = keep;
-	if (!keep) {
-		c->closing = true;
-		c->close_reason = why;
-		return;
-	}
-	/* Advertise what we will enforce, less the grace, so that a client which trusts the
-	 * header closes first and never races our close (KEEPALIVE.md, "the reuse race"). */
-	{
-		int64_t t = conn_idle_timeout(c) - cfg->keepalive_grace;
-
-		ex->ka_timeout_s = t > 0 ? t / 1000 : 0;
-		ex->ka_max = cfg->keepalive_requests ? cfg->keepalive_requests - c->requests
-		                                     : UINT64_MAX;
-		c->advertised_ms = (uint32_t)(ex->ka_timeout_s * 1000);
-	}
-}
+/* ---- bookkeeping ------------------------------------------------------------------------- */
 
 /* Counts the request being served, once, however it ends. */
 static void conn_count_request(struct ka_conn *c)
@@ -501,7 +429,7 @@ static void conn_response_queued(struct ka_conn *c)
 
 void ka_conn_respond(struct ka_conn *c)
 {
-	conn_decide(c);
+	ka_conn_decide(c);
 	ka_output_response(c);
 	conn_response_queued(c);
 }
@@ -580,7 +508,7 @@ static enum step start_request(struct ka_conn *c)
 	}
 
 	/* Handlers that ignore the body: drop what of it has already arrived, so that
-	 * conn_decide knows whether the rest is small enough to discard later. */
+	 * ka_conn_decide knows whether the rest is small enough to discard later. */
 	if (!ex->body_done && body_take(c, ex->head_len, &status, &why) < 0) {
 		ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
 		return STEP_AGAIN;
@@ -598,7 +526,7 @@ static enum step step_head(struct ka_conn *c)
 	struct ka_exchange *ex;
 	struct ka_buf *b;
 
-	if (!conn_activate(c)) {
+	if (!ka_conn_activate(c)) {
 		ka_conn_close(c, KA_CLOSE_ERROR);
 		return STEP_CLOSED;
 	}
@@ -718,7 +646,7 @@ static void conn_go_idle(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
 
-	int64_t timeout = conn_idle_timeout(c);
+	int64_t timeout = ka_conn_next_idle_timeout(c);
 
 	/* Never earlier than the Keep-Alive header promised, even if the server filled up
 	 * or the response took long to send since. */
@@ -779,7 +707,7 @@ static enum step step_write(struct ka_conn *c)
 	if (w->draining) {
 		/* The head said keep-alive before the drain began: close now, unless a
 		 * pipelined request already arrived, which is answered (with close). */
-		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
+		ka_conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
 		return STEP_WAIT;
 	}
 	conn_go_idle(c);
@@ -795,7 +723,7 @@ static enum step step_idle(struct ka_conn *c)
 
 	if (!c->readable)
 		return STEP_WAIT;
-	if (!conn_activate(c)) {
+	if (!ka_conn_activate(c)) {
 		ka_conn_close(c, KA_CLOSE_ERROR);
 		return STEP_CLOSED;
 	}
@@ -826,7 +754,7 @@ static enum step step_linger(struct ka_conn *c)
 		if (!c->readable)
 			return STEP_WAIT;
 		if (reads == LINGER_READS_PER_TURN) {
-			/* Still more: carry on in the next pass of the loop (idle_deadline). */
+			/* Still more: carry on in the next pass of the loop (ka_conn_idle_deadline). */
 			ka_loop_timer_add(&c->w->loop, &c->idle_timer, c->w->loop.now + 1);
 			return STEP_WAIT;
 		}
@@ -913,117 +841,4 @@ static void on_event(struct ka_io *io, uint32_t events)
 	if (events & (KA_EV_IN | KA_EV_RDHUP))
 		c->readable = true;
 	ka_conn_run(c);
-}
-
-/* ---- timers ------------------------------------------------------------------------------ */
-
-/* An idle connection's time is up (idle timeout or lifetime). The race guard: a request
- * may have arrived since the loop last looked; if so it is answered, with
- * Connection: close, rather than dropped (KEEPALIVE.md, "the reuse race"). */
-static void conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
-{
-	char byte;
-	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-
-	ka_fifo_remove(&c->timer);
-	ka_loop_timer_remove(&c->w->loop, &c->idle_timer);
-	if (n > 0) {
-		c->last_call = true;
-		c->readable = true;
-		ka_conn_set_state(c, KA_CONN_HEAD);
-		ka_fifo_push(&c->w->header_q, &c->timer, c->w->loop.now);
-		ka_conn_run(c);
-		return;
-	}
-	if (n == 0)
-		c->peer_closed = true;
-	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason);
-}
-
-void ka_conn_header_timeout(struct ka_fifo_node *node, void *data)
-{
-	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
-
-	(void)data;
-	/* Nothing received: close silently. Part of a head: say why, then close. */
-	if (c->state != KA_CONN_HEAD || !c->rbuf || ka_buf_used(c->rbuf) == 0 ||
-	    !conn_activate(c)) {
-		ka_conn_close(c, KA_CLOSE_HEADER_TIMEOUT);
-		return;
-	}
-	ka_conn_respond_error(c, 408, "request head not received within --header-timeout",
-	                      KA_CLOSE_HEADER_TIMEOUT);
-	ka_conn_run(c);
-}
-
-void ka_conn_idle_timeout(struct ka_fifo_node *node, void *data)
-{
-	(void)data;
-	conn_expire_idle(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_KEEPALIVE_TIMEOUT);
-}
-
-void ka_conn_io_timeout(struct ka_fifo_node *node, void *data)
-{
-	(void)data;
-	ka_conn_close(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_IO_TIMEOUT);
-}
-
-void ka_conn_linger_timeout(struct ka_fifo_node *node, void *data)
-{
-	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
-
-	(void)data;
-	ka_conn_close(c, c->close_reason);
-}
-
-/* The idle heap timer: an earlier deadline than idle_q's (see struct ka_conn), or,
- * lingering, the next turn of discarding. */
-static void idle_deadline(struct ka_timer *t)
-{
-	struct ka_conn *c = ka_container_of(t, struct ka_conn, idle_timer);
-	if (c->state == KA_CONN_LINGER) {
-		ka_conn_run(c);
-		return;
-	}
-	bool lifetime = c->w->cfg->keepalive_time &&
-	                c->w->loop.now - c->born >= c->w->cfg->keepalive_time;
-
-	conn_expire_idle(c, lifetime ? KA_CLOSE_KEEPALIVE_TIME : KA_CLOSE_KEEPALIVE_TIMEOUT);
-}
-
-bool ka_conn_evict_one(struct ka_worker *w)
-{
-	/* A lingering connection first: its last response is out, and closing it only cuts
-	 * short the courtesy of reading what its client still sends. It keeps its reason. */
-	if (!ka_fifo_empty(&w->linger_q)) {
-		struct ka_conn *c = ka_container_of(w->linger_q.head.next, struct ka_conn, timer);
-
-		ka_conn_close(c, c->close_reason);
-		return true;
-	}
-	while (!ka_fifo_empty(&w->idle_q)) {
-		struct ka_conn *c = ka_container_of(w->idle_q.head.next, struct ka_conn, timer);
-
-		/* The race guard holds here too: a request already on its way is answered. */
-		conn_expire_idle(c, KA_CLOSE_EVICTED);
-		if (c->io.fd < 0)
-			return true;
-	}
-	return false;
-}
-
-void ka_conn_drain(struct ka_conn *c)
-{
-	bool silent = c->state == KA_CONN_IDLE ||
-	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
-	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
-
-	if (silent) {
-		conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
-		return;
-	}
-	/* A stream that would go on for ever is brought to its end; others end with their
-	 * current response (conn_decide sees w->draining and says Connection: close). */
-	if (c->ex && c->ex->streaming && c->ex->on_shutdown)
-		c->ex->on_shutdown(c);
 }

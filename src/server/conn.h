@@ -134,9 +134,25 @@ void ka_conn_drain(struct ka_conn *c);
 ka_fifo_cb ka_conn_header_timeout, ka_conn_idle_timeout, ka_conn_io_timeout,
 	ka_conn_linger_timeout;
 
-/* Closes w's least recently active idle connection to make room (reason evicted);
- * false when it has none. */
+/* Closes a lingering connection, else w's least recently active idle one, to make
+ * room at --max-connections; false when it has neither. */
 bool ka_conn_evict_one(struct ka_worker *w);
+
+/* ---- between conn.c and conn_keepalive.c ---------------------------------------------- */
+
+/* Borrows read and write buffers and an exchange; false when memory ran out. */
+bool ka_conn_activate(struct ka_conn *c);
+/* The idle timeout c would get if it went idle now: the worker's (shrunk under load,
+ * see ka_server_idle_timeout), or what is left of --keepalive-time. */
+int64_t ka_conn_next_idle_timeout(const struct ka_conn *c);
+/* Sets ex->keep_alive, c->closing and the Keep-Alive figures for the next response. */
+void ka_conn_decide(struct ka_conn *c);
+/* Ends an idle wait for reason, unless a request has arrived meanwhile: that one is
+ * answered, with Connection: close (the close-race guard). */
+void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason);
+/* c->idle_timer's callback: an idle deadline earlier than idle_q's, or the next turn of
+ * a lingering close. */
+void ka_conn_idle_deadline(struct ka_timer *t);
 
 /* ---- for handlers (demo.c) and the output path (output.c) ---------------------------- */
 

@@ -1,0 +1,198 @@
+/*
+ * Persistence: whether a response is a connection's last and what its Keep-Alive
+ * header promises (RFC 9112 9.3), and how a connection ends when nothing is going on:
+ * the idle, header, body and linger deadlines, the close-race guard, eviction at
+ * --max-connections, and the drain at shutdown. The states themselves are in conn.c.
+ */
+#include "server/conn.h"
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/util.h"
+#include "server/trace.h"
+
+/* An unread body is read and thrown away when at most this much of it is still to
+ * come; a larger one costs more than a new connection, so we close instead. */
+#define DISCARD_MAX (64 * 1024)
+
+/* ---- whether a connection persists ------------------------------------------------------- */
+
+int64_t ka_conn_next_idle_timeout(const struct ka_conn *c)
+{
+	const struct ka_config *cfg = c->w->cfg;
+	int64_t t = ka_server_idle_timeout(c->w->srv);
+
+	if (cfg->keepalive_time) {
+		int64_t left = cfg->keepalive_time - (c->w->loop.now - c->born);
+
+		if (left < t)
+			t = left > 0 ? left : 0;
+	}
+	return t;
+}
+
+/* Whether the response about to be written is the connection's last, and what
+ * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
+ * only on "keep-alive" and when the length is known. */
+void ka_conn_decide(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	const struct ka_config *cfg = c->w->cfg;
+	int64_t now = c->w->loop.now;
+	int64_t age = now - c->born;
+	enum ka_close_reason why = KA_CLOSE_CONNECTION_CLOSE;
+	bool keep = !c->client_done;
+
+	if (keep && cfg->keepalive_timeout == 0) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
+	} else if (keep && c->w->draining) {
+		keep = false;
+		why = KA_CLOSE_SHUTDOWN;
+	} else if (keep && c->last_call) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
+	} else if (keep && cfg->keepalive_requests && c->requests >= cfg->keepalive_requests) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_REQUESTS;
+	} else if (keep && cfg->keepalive_time && age >= cfg->keepalive_time) {
+		keep = false;
+		why = KA_CLOSE_KEEPALIVE_TIME;
+	} else if (keep && ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM &&
+	           ex->req.minor_version == 0 && !ex->is_head) {
+		keep = false;  /* HTTP/1.0 has no chunked coding: the close ends the body */
+	} else if (keep && !ex->body_done &&
+	           (ex->framing == KA_FRAMING_CHUNKED || ex->body_left > DISCARD_MAX)) {
+		keep = false;  /* too much unread body to discard: cheaper to close */
+	}
+	ex->keep_alive = keep;
+	if (!keep) {
+		c->closing = true;
+		c->close_reason = why;
+		return;
+	}
+	/* Advertise what we will enforce, less the grace, so that a client which trusts the
+	 * header closes first and never races our close (KEEPALIVE.md, "the reuse race"). */
+	{
+		int64_t t = ka_conn_next_idle_timeout(c) - cfg->keepalive_grace;
+
+		ex->ka_timeout_s = t > 0 ? t / 1000 : 0;
+		ex->ka_max = cfg->keepalive_requests ? cfg->keepalive_requests - c->requests
+		                                     : UINT64_MAX;
+		c->advertised_ms = (uint32_t)(ex->ka_timeout_s * 1000);
+	}
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+/* An idle connection's time is up (idle timeout or lifetime). The race guard: a request
+ * may have arrived since the loop last looked; if so it is answered, with
+ * Connection: close, rather than dropped (KEEPALIVE.md, "the reuse race"). */
+void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
+{
+	char byte;
+	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	ka_fifo_remove(&c->timer);
+	ka_loop_timer_remove(&c->w->loop, &c->idle_timer);
+	if (n > 0) {
+		c->last_call = true;
+		c->readable = true;
+		ka_conn_set_state(c, KA_CONN_HEAD);
+		ka_fifo_push(&c->w->header_q, &c->timer, c->w->loop.now);
+		ka_conn_run(c);
+		return;
+	}
+	if (n == 0)
+		c->peer_closed = true;
+	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason);
+}
+
+void ka_conn_header_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+
+	(void)data;
+	/* Nothing received: close silently. Part of a head: say why, then close. */
+	if (c->state != KA_CONN_HEAD || !c->rbuf || ka_buf_used(c->rbuf) == 0 ||
+	    !ka_conn_activate(c)) {
+		ka_conn_close(c, KA_CLOSE_HEADER_TIMEOUT);
+		return;
+	}
+	ka_conn_respond_error(c, 408, "request head not received within --header-timeout",
+	                      KA_CLOSE_HEADER_TIMEOUT);
+	ka_conn_run(c);
+}
+
+void ka_conn_idle_timeout(struct ka_fifo_node *node, void *data)
+{
+	(void)data;
+	ka_conn_expire_idle(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_KEEPALIVE_TIMEOUT);
+}
+
+void ka_conn_io_timeout(struct ka_fifo_node *node, void *data)
+{
+	(void)data;
+	ka_conn_close(ka_container_of(node, struct ka_conn, timer), KA_CLOSE_IO_TIMEOUT);
+}
+
+void ka_conn_linger_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+
+	(void)data;
+	ka_conn_close(c, c->close_reason);
+}
+
+/* The idle heap timer: an earlier deadline than idle_q's (see struct ka_conn), or,
+ * lingering, the next turn of discarding. */
+void ka_conn_idle_deadline(struct ka_timer *t)
+{
+	struct ka_conn *c = ka_container_of(t, struct ka_conn, idle_timer);
+	if (c->state == KA_CONN_LINGER) {
+		ka_conn_run(c);
+		return;
+	}
+	bool lifetime = c->w->cfg->keepalive_time &&
+	                c->w->loop.now - c->born >= c->w->cfg->keepalive_time;
+
+	ka_conn_expire_idle(c, lifetime ? KA_CLOSE_KEEPALIVE_TIME : KA_CLOSE_KEEPALIVE_TIMEOUT);
+}
+
+bool ka_conn_evict_one(struct ka_worker *w)
+{
+	/* A lingering connection first: its last response is out, and closing it only cuts
+	 * short the courtesy of reading what its client still sends. It keeps its reason. */
+	if (!ka_fifo_empty(&w->linger_q)) {
+		struct ka_conn *c = ka_container_of(w->linger_q.head.next, struct ka_conn, timer);
+
+		ka_conn_close(c, c->close_reason);
+		return true;
+	}
+	while (!ka_fifo_empty(&w->idle_q)) {
+		struct ka_conn *c = ka_container_of(w->idle_q.head.next, struct ka_conn, timer);
+
+		/* The race guard holds here too: a request already on its way is answered. */
+		ka_conn_expire_idle(c, KA_CLOSE_EVICTED);
+		if (c->io.fd < 0)
+			return true;
+	}
+	return false;
+}
+
+void ka_conn_drain(struct ka_conn *c)
+{
+	bool silent = c->state == KA_CONN_IDLE ||
+	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
+	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
+
+	if (silent) {
+		ka_conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
+		return;
+	}
+	/* A stream that would go on for ever is brought to its end; others end with their
+	 * current response (ka_conn_decide sees w->draining and says Connection: close). */
+	if (c->ex && c->ex->streaming && c->ex->on_shutdown)
+		c->ex->on_shutdown(c);
+}
