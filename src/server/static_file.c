@@ -1,9 +1,9 @@
 /*
  * Static files from the document root (static_file.h). A request path is decoded and
- * normalised here, once, with every doubtful input refused (400) rather than repaired;
- * the kernel then resolves the result beneath the root with openat2(RESOLVE_BENEATH),
- * so even a path this code got wrong, or a symlink planted in the root, cannot leave
- * it. What follows is RFC 9110 for one representation: validators (13.1), 304, and a
+ * normalised once (path.c), with every doubtful input refused (400) rather than
+ * repaired; the kernel then resolves the result beneath the root with
+ * openat2(RESOLVE_BENEATH), so even a path that code got wrong, or a symlink planted
+ * in the root, cannot leave it. What follows is RFC 9110 for one representation: validators (13.1), 304, and a
  * single byte range (14) or the whole file.
  *
  * Choices the rules left open, kept in one place:
@@ -24,15 +24,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "server/static_file.h"
+
+#include "server/path.h"
 
 /* Room for a decoded, normalised path plus "index.html"; longer ones are 414 anyway,
  * since the kernel would refuse them (ENAMETOOLONG) at PATH_MAX. */
@@ -111,206 +111,6 @@ const char *ka_mime_type(const char *name, size_t len)
 				return mime_table[i].type;
 	}
 	return "application/octet-stream";
-}
-
-/* ---- the request path ------------------------------------------------------------- */
-
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* RFC 9112 3.2.2: a server must accept absolute-form; we serve its path. Anything else
- * that does not start with '/' comes back unchanged and is refused by the caller. */
-static struct ka_str origin_path(struct ka_str target)
-{
-	size_t skip;
-	if (target.len >= 7 && ka_str_ieq((struct ka_str){ target.p, 7 }, "http://"))
-		skip = 7;
-	else if (target.len >= 8 && ka_str_ieq((struct ka_str){ target.p, 8 }, "https://"))
-		skip = 8;
-	else
-		return target;
-	const char *slash = memchr(target.p + skip, '/', target.len - skip);
-	if (slash == NULL)
-		return (struct ka_str){ "/", 1 };
-	return (struct ka_str){ slash, target.len - (size_t)(slash - target.p) };
-}
-
-/*
- * Percent-decodes raw into out and removes dot segments there (RFC 3986 5.2.4) on the
- * decoded bytes, so "%2e%2e" is as much a ".." as ".." is. Repeated slashes collapse;
- * the result starts with '/' and ends with one when raw named a directory ("/a/",
- * "/a/."). Returns NULL, or the problem with *status set to 400 or 414.
- */
-static const char *clean_path(struct ka_str raw, char *out, size_t cap, size_t *out_len,
-                              int *status)
-{
-	*status = 400;
-	if (raw.len == 0 || raw.p[0] != '/')
-		return "path must start with '/'";
-
-	size_t len = 0;
-	for (size_t i = 0; i < raw.len; i++) {
-		unsigned char c = (unsigned char)raw.p[i];
-		if (c == '%') {
-			int hi = i + 2 < raw.len ? hex_value((unsigned char)raw.p[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value((unsigned char)raw.p[i + 2]) : -1;
-			if (lo < 0)
-				return "bad percent-escape";
-			c = (unsigned char)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c == '\0')
-			return "NUL byte in path";
-		if (c < 0x20 || c == 0x7f)
-			return "control byte in path";
-		if (len + 1 >= cap - sizeof("index.html")) {
-			*status = 414;
-			return "path too long";
-		}
-		out[len++] = (char)c;
-	}
-
-	/* In place: each segment written is preceded by at least one '/' consumed, so the
-	 * write position w never passes the read position i. */
-	size_t w = 0, i = 0;
-	bool names_dir = false;
-	while (i < len) {
-		while (i < len && out[i] == '/')
-			i++;
-		if (i == len) {
-			names_dir = true;  /* the path ended with '/' */
-			break;
-		}
-		size_t start = i;
-		while (i < len && out[i] != '/')
-			i++;
-		size_t seg = i - start;
-		if (seg == 1 && out[start] == '.') {
-			names_dir = true;
-			continue;
-		}
-		if (seg == 2 && out[start] == '.' && out[start + 1] == '.') {
-			if (w == 0)
-				return "path climbs above the root";
-			while (out[w - 1] != '/')
-				w--;
-			w--;
-			names_dir = true;
-			continue;
-		}
-		out[w++] = '/';
-		memmove(out + w, out + start, seg);
-		w += seg;
-		names_dir = false;
-	}
-	if (w == 0 || names_dir)
-		out[w++] = '/';
-	out[w] = '\0';
-	*out_len = w;
-	return NULL;
-}
-
-/* ---- opening beneath the root ----------------------------------------------------- */
-
-/* Set once openat2 has answered ENOSYS (a kernel before 5.6, or a seccomp filter that
- * does not know it), so later requests go straight to the fallback. */
-static int openat2_missing;
-
-/* The path the kernel has for fd, via /proc; returns its length or -errno. */
-static ssize_t fd_real_path(int fd, char *buf, size_t cap)
-{
-	char link[64];
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	ssize_t n = readlink(link, buf, cap - 1);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n >= cap - 1)
-		return -ENAMETOOLONG;
-	buf[n] = '\0';
-	return n;
-}
-
-/*
- * Without openat2: open first, then check where the opened file really is against
- * where the root really is. Checking the opened descriptor, not the name, leaves no
- * window for a rename race. Weaker than RESOLVE_BENEATH in one way: a symlink to a
- * device outside the root is opened (O_NONBLOCK | O_NOCTTY) before being refused.
- * Without /proc nothing can be checked, so nothing is served (EIO, a 500).
- */
-static int open_checked(int dir_fd, const char *rel, int flags)
-{
-	char root_real[PATH_MAX], file_real[PATH_MAX];
-	ssize_t root_len = fd_real_path(dir_fd, root_real, sizeof(root_real));
-	if (root_len < 0)
-		return -EIO;
-	int fd = openat(dir_fd, rel, flags);
-	if (fd < 0)
-		return -errno;
-	ssize_t file_len = fd_real_path(fd, file_real, sizeof(file_real));
-	bool beneath = false;
-	if (file_len >= root_len && memcmp(file_real, root_real, (size_t)root_len) == 0)
-		beneath = file_len == root_len || file_real[root_len] == '/' ||
-		          (root_len == 1 && root_real[0] == '/');
-	if (!beneath) {
-		close(fd);
-		return file_len < 0 ? -EIO : -EXDEV;
-	}
-	return fd;
-}
-
-/*
- * Opens rel (relative, normalised) beneath dir_fd; returns fd or -errno. Symlinks are
- * followed, but never out of the root, and never through /proc's magic links.
- */
-static int open_beneath(int dir_fd, const char *rel, int flags)
-{
-	if (!__atomic_load_n(&openat2_missing, __ATOMIC_RELAXED)) {
-		struct open_how how = {
-			.flags = (uint64_t)flags,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-		};
-		/* EAGAIN: a rename raced a ".." during resolution and the kernel could not
-		 * prove it stayed beneath (openat2(2)); retrying is the documented answer. */
-		for (int attempt = 0; attempt < 3; attempt++) {
-			long fd = syscall(SYS_openat2, dir_fd, rel, &how, sizeof(how));
-			if (fd >= 0)
-				return (int)fd;
-			if (errno != EAGAIN)
-				break;
-		}
-		if (errno != ENOSYS)
-			return -errno;
-		__atomic_store_n(&openat2_missing, 1, __ATOMIC_RELAXED);
-	}
-	return open_checked(dir_fd, rel, flags);
-}
-
-/* For reading: O_NONBLOCK so that a FIFO in the root cannot stall a worker inside
- * open(); it has no effect on the regular files we go on to read. */
-#define READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-
-/* After EACCES: a directory may be searchable (x) without being readable (r), as user
- * directories often are. All we need of it is its index.html, which we can reach
- * without reading the directory, so hand back an O_PATH descriptor if it is one. */
-static int open_searchable_dir(int dir_fd, const char *rel)
-{
-	int fd = open_beneath(dir_fd, rel, O_PATH | O_CLOEXEC);
-	if (fd < 0)
-		return -EACCES;
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		close(fd);
-		return -EACCES;
-	}
-	return fd;
 }
 
 /* ---- validators and preconditions (RFC 9110 8.8, 13) ------------------------------ */
@@ -738,7 +538,7 @@ static void serve_file(struct serve *s, const char *name, size_t name_len,
 static void serve(struct serve *s)
 {
 	const struct ka_http_request *req = s->req;
-	s->raw_path = origin_path(req->path);
+	s->raw_path = ka_path_origin(req->path);
 
 	/* RFC 9110 15.5.6, 15.6.2: a method we know but do not serve here is 405 with
 	 * Allow; a method we do not know at all is 501. */
@@ -755,7 +555,7 @@ static void serve(struct serve *s)
 	char path[PATH_CAP];
 	size_t path_len;
 	int status;
-	const char *problem = clean_path(s->raw_path, path, sizeof(path), &path_len, &status);
+	const char *problem = ka_path_clean(s->raw_path, path, sizeof(path), &path_len, &status);
 	if (problem != NULL) {
 		fail(s, status, problem);
 		return;
@@ -775,9 +575,9 @@ static void serve(struct serve *s)
 	}
 
 	struct stat st;
-	s->fd = open_beneath(s->root->dir_fd, rel, READ_FLAGS);
+	s->fd = ka_path_open_beneath(s->root->dir_fd, rel, KA_PATH_READ_FLAGS);
 	if (s->fd == -EACCES)
-		s->fd = open_searchable_dir(s->root->dir_fd, rel);
+		s->fd = ka_path_open_searchable_dir(s->root->dir_fd, rel);
 	if (s->fd < 0) {
 		fail_errno(s, -s->fd);
 		return;
@@ -797,7 +597,7 @@ static void serve(struct serve *s)
 		memcpy(path + path_len, "index.html", sizeof("index.html"));
 		path_len += sizeof("index.html") - 1;
 		rel = path + 1;
-		s->fd = open_beneath(s->root->dir_fd, rel, READ_FLAGS);
+		s->fd = ka_path_open_beneath(s->root->dir_fd, rel, KA_PATH_READ_FLAGS);
 		if (s->fd < 0) {
 			if (s->fd == -ENOENT)
 				fail(s, 403, "no index.html");

@@ -1,5 +1,6 @@
 /*
- * Unit tests for src/server/static_file.c, one test per rule of the static handler.
+ * Unit tests for src/server/static_file.c and path.c, one test per rule of the static
+ * handler.
  * A document root is built under mkdtemp() (with a secret file beside it, outside the
  * root, for the escape tests), requests are built by hand as the parser would slice
  * them, and each response description is checked field by field.
