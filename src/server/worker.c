@@ -223,8 +223,8 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	flags = atomic_exchange(&w->wake_flags, 0);
 	if ((flags & KA_WAKE_STOP) && !w->draining)
 		worker_drain(w);
-	/* Room again: a connection closed somewhere, or one of ours went idle and can be
-	 * evicted for the client waiting in our backlog. */
+	/* Room again: a connection closed somewhere, or one of ours went idle or began
+	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
 	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
 		uint_fast64_t want = atomic_load(&srv->evict_wanted);
