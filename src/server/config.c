@@ -65,11 +65,12 @@ static const struct option_def options[] = {
 	  "longest stall while reading a body or writing a response", CFG(io_timeout), DAY_MS, 1 },
 	{ "max-header-size", "BYTES", OPT_COUNT, "16384", "request line plus headers",
 	  CFG(max_header_size), 1 << 20, 256 },
-	{ "max-body-size", "BYTES", OPT_COUNT, "1048576", "request body",
+	{ "max-body-size", "BYTES", OPT_COUNT, "1048576",
+	  "request body; larger gets 413 as soon as Content-Length or a chunk size says so",
 	  CFG(max_body_size), 1ULL << 40, 0 },
 	{ "max-connections", "N", OPT_COUNT, "10000",
-	  "open connections per process; at the limit the least recently active idle one "
-	  "is closed to make room", CFG(max_connections), 1000000, 1 },
+	  "open connections per process; at the limit a lingering one, else the least "
+	  "recently active idle one, is closed to make room", CFG(max_connections), 1000000, 1 },
 	{ "idle-watermark", "FRACTION", OPT_FRACTION, "0.75",
 	  "above this share of max-connections in use, the idle timeout shrinks",
 	  CFG(idle_watermark), 0, 0 },

@@ -239,8 +239,7 @@ static enum step conn_finish(struct ka_conn *c)
 	conn_release(c);
 	ka_conn_set_state(c, KA_CONN_LINGER);
 	ka_fifo_push(&c->w->linger_q, &c->timer, c->w->loop.now);
-	if (!c->w->is_admin)
-		ka_server_conn_idle(c->w);  /* it can make room for a client kept waiting */
+	ka_server_conn_evictable(c->w);  /* it can make room for a client kept waiting */
 	return STEP_AGAIN;
 }
 
@@ -335,15 +334,18 @@ static int body_take(struct ka_conn *c, size_t off, int *status, const char **wh
 		rest = r >= 0 ? (size_t)r : 0;
 		done = r >= 0;
 	}
-	/* A chunk whose announced size alone passes the limit is refused at once, as a
-	 * Content-Length would be, not once its bytes have come. */
-	uint64_t promised = ex->body_len + got;
-	if (ex->framing == KA_FRAMING_CHUNKED)
-		promised += ka_http_chunked_pending(&ex->chunked);
-	if (ex->body_wanted && promised > c->w->cfg->max_body_size) {
-		*status = 413;
-		*why = "request body larger than --max-body-size";
-		return -1;
+	if (ex->body_wanted) {
+		/* What a chunk announces counts before its bytes come, so that a chunk too
+		 * big is refused at once, as a Content-Length is. */
+		uint64_t promised = ex->body_len + got;
+
+		if (ex->framing == KA_FRAMING_CHUNKED)
+			promised += ka_http_chunked_pending(&ex->chunked);
+		if (promised > c->w->cfg->max_body_size) {
+			*status = 413;
+			*why = "request body larger than --max-body-size";
+			return -1;
+		}
 	}
 	if (ex->body_wanted && got) {
 		if (ex->body_len + got > ex->body_cap) {
@@ -660,8 +662,7 @@ static void conn_go_idle(struct ka_conn *c)
 	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
 	if (timeout < w->cfg->keepalive_timeout)
 		ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
-	if (!w->is_admin)
-		ka_server_conn_idle(w);
+	ka_server_conn_evictable(w);
 }
 
 static enum step step_write(struct ka_conn *c)
@@ -754,7 +755,8 @@ static enum step step_linger(struct ka_conn *c)
 		if (!c->readable)
 			return STEP_WAIT;
 		if (reads == LINGER_READS_PER_TURN) {
-			/* Still more: carry on in the next pass of the loop (ka_conn_idle_deadline). */
+			/* Still more: carry on a millisecond on, once the loop has served the
+			 * others (ka_conn_idle_deadline). */
 			ka_loop_timer_add(&c->w->loop, &c->idle_timer, c->w->loop.now + 1);
 			return STEP_WAIT;
 		}

@@ -118,9 +118,10 @@ void ka_worker_destroy(struct ka_worker *w);
  * linearly to --keepalive-min-timeout as open connections go from --idle-watermark
  * to --max-connections. */
 int64_t ka_server_idle_timeout(const struct ka_server *srv);
-/* A worker's connection went idle: if a client waits for room, it can be evicted
- * (done from the worker's doorbell, outside the connection's own code). */
-void ka_server_conn_idle(struct ka_worker *w);
+/* A worker's connection went idle or began lingering: if a client waits for room, it
+ * can be evicted (done from the worker's doorbell, outside the connection's own
+ * code). Nothing on the admin worker, which --max-connections does not cover. */
+void ka_server_conn_evictable(struct ka_worker *w);
 /* A worker's connection closed: count it, and let a paused worker accept again. */
 void ka_server_conn_closed(struct ka_worker *w);
 

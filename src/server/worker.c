@@ -244,8 +244,10 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	}
 }
 
-void ka_server_conn_idle(struct ka_worker *w)
+void ka_server_conn_evictable(struct ka_worker *w)
 {
+	if (w->is_admin)
+		return;
 	if (atomic_load(&w->paused) || atomic_load(&w->srv->evict_wanted) > 0)
 		ka_worker_wake(w, KA_WAKE_EVICT | KA_WAKE_RESUME);
 }
