@@ -133,8 +133,9 @@ def test_rule7_trickling_heads_cut_off_on_time_normal_clients_unaffected(server)
     """5,000 connections each trickle a request head at one byte per second
     (--header-timeout 3, --workers 2, --max-connections 20000). Meanwhile normal clients
     fetch a small file about every 100 ms, alternately on a new connection and on two
-    kept-alive ones: once the 5,000 are connected, every one of those requests completes
-    in under 0.5 s (in under 2 s while they connect, queued behind them). Each
+    kept-alive ones: once /status counts the 5,000 open, every one of those requests
+    completes in under 0.5 s (in under 2 s while they connect and are accepted, queued
+    behind them). Each
     trickling connection is cut off 3 +- 1 s after its first byte, with a 408 (or
     silently) and a FIN, never a reset; all are gone within 4 s of the last one's first
     byte. The file limit for this many sockets is raised in the test process
@@ -156,7 +157,7 @@ def test_rule7_trickling_heads_cut_off_on_time_normal_clients_unaffected(server)
         latencies, fresh, kept = [], True, [None, None]
         peak = 0
         while trickler.is_alive() and time.monotonic() - t_start < 20:
-            all_in = trickler.connected.is_set()  # before this request began
+            all_in = peak > 0  # the server had accepted them before this request began
             if fresh:
                 took, conn = normal_request(srv.addr)
                 conn.close()
@@ -184,9 +185,11 @@ def test_rule7_trickling_heads_cut_off_on_time_normal_clients_unaffected(server)
     assert len(trickler.first) == TRICKLERS, f"only {len(trickler.first)} connections opened"
     assert peak >= TRICKLERS - 50, f"/status counted {peak} open connections, expected ~{TRICKLERS}"
     # While the 5,000 connect, a new normal connection queues in the listen backlog
-    # behind theirs (the kernel's queue is first come, first served): it may wait a
-    # little longer then, most under the sanitizer build. Once they are in, trickling
-    # heads must cost the normal clients nothing noticeable.
+    # behind theirs (the kernel's queue is first come, first served), and a client's
+    # connect() returns before the server has accepted: a request may wait longer until
+    # the server has taken them all in, most under the sanitizer build (0.56 s once in
+    # CI, after the clients' connects were done). Once they are in, trickling heads must
+    # cost the normal clients nothing noticeable.
     slow = [x[:2] for x in latencies if x[1] >= (0.5 if x[2] else 2.0)]
     assert not slow, f"normal requests that took 0.5 s or more (at s, took s): {slow}"
     assert len(latencies) >= 20, f"only {len(latencies)} normal requests were made: {latencies}"
