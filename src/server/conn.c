@@ -821,13 +821,19 @@ static void on_event(struct ka_io *io, uint32_t events)
 		return;  /* closed earlier in this batch */
 	/* EPOLLERR: a socket error (ETIMEDOUT when TCP keepalive probes or
 	 * TCP_USER_TIMEOUT gave up, ECONNRESET); EPOLLHUP: both directions are shut, as
-	 * after an RST. Either way the peer can take nothing more from us. */
+	 * after an RST. Either way the peer can take nothing more from us, except while
+	 * lingering: there a hang-up is only the client's FIN after ours, and the end of
+	 * the response may still wait in our send queue. Bytes may have come with that
+	 * FIN, and close() with them unread would send an RST that throws the response's
+	 * end away: they are read first, as any input is (step_linger closes after). */
 	if (events & (KA_EV_ERR | KA_EV_HUP)) {
 		if (c->state == KA_CONN_LINGER) {
-			ka_conn_close(c, c->close_reason);
-			return;
-		}
-		if ((events & KA_EV_ERR) || !(events & KA_EV_IN)) {
+			if (events & KA_EV_ERR) {
+				ka_conn_close(c, c->close_reason);
+				return;
+			}
+			events |= KA_EV_IN | KA_EV_RDHUP;
+		} else if ((events & KA_EV_ERR) || !(events & KA_EV_IN)) {
 			int err = ka_sock_error(io->fd);
 
 			if (err == ETIMEDOUT)

@@ -8,6 +8,7 @@ import socket
 import time
 
 from conftest import GET, STANDARD_FILES, assert_last, http_request
+from obs.admin import Admin, admin_addr
 
 A = STANDARD_FILES["a.txt"]
 MORE = b"x" * (200 * 1024)
@@ -122,3 +123,25 @@ def test_rule7_connection_close_lingers_even_with_nothing_more_sent(server):
     p = select.poll()
     p.register(c.sock, 0)
     assert p.poll(1000) == [], "the server reset the connection instead of lingering"
+
+
+def test_rule7_bytes_with_the_clients_fin_do_not_reset_a_response_still_queued(server, www):
+    # The client asked to close but reads slowly (a 4 KB receive buffer): the server has
+    # written the whole 60 KB response and shut its side (lingering), while most of it
+    # still waits in the server's send queue. Then the client sends a few bytes and its
+    # FIN together. The server must read them before it closes: close() with unread
+    # bytes answers with an RST, which would throw the queued end of the response away.
+    body = bytes(range(256)) * 240
+    www.add("sixty.bin", body)
+    srv = server("--admin", "127.0.0.1:0")
+    admin = Admin(admin_addr(srv))
+    c = srv.connect(rcvbuf=4096)
+    c.send(GET("/sixty.bin", headers=[("Connection", "close")]))
+    admin.wait_status(lambda s: s["connections"]["lingering"] == 1, "the connection lingering")
+    c.send(b"JUNK")
+    c.sock.shutdown(socket.SHUT_WR)
+    r = c.read_response(timeout=5)
+    assert (r.status, len(r.body)) == (200, len(body)), r
+    assert r.body == body
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), f"after the response: {how} {data[:200]!r}"
