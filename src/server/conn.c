@@ -179,8 +179,9 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 {
 	struct ka_worker *w = c->w;
 	/* Who closed first is who keeps TIME_WAIT: the client when its FIN (or RST) came
-	 * before ours. */
-	bool by_client = reason == KA_CLOSE_CLIENT_CLOSE || (c->peer_closed && !c->shut_wr);
+	 * before ours, whether read yet or only announced (EPOLLRDHUP). */
+	bool by_client = reason == KA_CLOSE_CLIENT_CLOSE ||
+	                 (c->shut_wr ? c->fin_before_ours : c->peer_closed || c->fin_announced);
 
 	c->close_reason = reason;
 	ka_trace(c, "close", "reason=%s closed_by=%s requests=%u age_ms=%lld",
@@ -232,6 +233,7 @@ static enum step conn_finish(struct ka_conn *c)
 	}
 	shutdown(c->io.fd, SHUT_WR);
 	c->shut_wr = true;
+	c->fin_before_ours = c->fin_announced;
 	if (c->ex)
 		exchange_release(c);
 	if (c->rbuf)

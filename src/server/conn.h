@@ -107,6 +107,7 @@ struct ka_conn {
 	bool peer_closed;             /* we saw the client's FIN */
 	bool fin_announced;           /* EPOLLRDHUP seen: a recv will return 0 once drained */
 	bool shut_wr;                 /* we sent our FIN (lingering close) */
+	bool fin_before_ours;         /* the client's FIN was known when we sent ours */
 };
 
 /* Every state change goes through here, so the per-state gauges stay exact. */

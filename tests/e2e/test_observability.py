@@ -9,6 +9,7 @@ the tests wait (with a deadline) for the figures to appear, then compare them wh
 """
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -163,6 +164,27 @@ def test_obs_client_close_first_counted_as_client(server):
         close = trace_of(evs, cid)[-1]
         assert close.event == "close" and close.kv["reason"] == "client_close", close
         assert close.kv["closed_by"] == "client", close
+
+
+def test_obs_fin_with_a_connection_close_request_counts_the_client_first(server):
+    # The client's FIN comes with its last request (Connection: close, then shutdown at
+    # once): it closed first and keeps TIME_WAIT, though the server reads that FIN only
+    # after answering, while it lingers. The reason stays connection_close.
+    srv, admin = start(server, "--trace-connections")
+    c = srv.connect()
+    c.send(GET("/a.txt", headers=[("Connection", "close")]))
+    c.sock.shutdown(socket.SHUT_WR)
+    assert_last(c.read_response())
+    assert c.read_until_close(3) == (b"", "fin")
+    cid = traced_id_of(srv, c.sock)
+    c.close()
+
+    st = admin.wait_closed(1)
+    assert_quiet_status(st, accepted=1, requests=1, closed=closed_counts(connection_close=1),
+                        by_server=0, by_client=1, rpc=[1])
+    close = trace_of(trace_events(srv.stderr_text()), cid)[-1]
+    assert (close.event, close.kv["reason"], close.kv["closed_by"]) == \
+        ("close", "connection_close", "client"), close
 
 
 def test_obs_pipelined_batch_counted_and_logged_in_order(server, tmp_path):
