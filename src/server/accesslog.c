@@ -176,31 +176,62 @@ void ka_access_log_request(struct ka_conn *c)
 		log_begin(c, &c->ex->req);
 }
 
-void ka_access_log_response(struct ka_conn *c)
+/* Appends the line of c's exchange with this status and body size. */
+static void put_line(struct ka_conn *c, int status, uint64_t body_bytes, bool keep_alive)
 {
 	struct ka_worker *w = c->w;
 	struct ka_exchange *ex = c->ex;
 	char *p;
 
-	if (!w->log_buf)
-		return;
-	if (!ex->log_head_len)
-		log_begin(c, NULL);
 	if (w->log_len + LOG_LINE_MAX > LOG_BUF_SIZE)
 		ka_access_log_flush(w);
 	p = w->log_buf + w->log_len;
 	memcpy(p, ex->log, ex->log_head_len);
 	p += ex->log_head_len;
-	p += sprintf(p, "%d ", ex->resp.status);
-	if (ex->body_bytes)
-		p += sprintf(p, "%llu", (unsigned long long)ex->body_bytes);
+	p += sprintf(p, "%d ", status);
+	if (body_bytes)
+		p += sprintf(p, "%llu", (unsigned long long)body_bytes);
 	else
 		*p++ = '-';
 	memcpy(p, ex->log + ex->log_head_len, ex->log_tail_len);
 	p += ex->log_tail_len;
 	p += sprintf(p, " conn=%llu req=%u persist=%s dur_ms=%lld\n", (unsigned long long)c->id,
-	             c->requests, ex->keep_alive ? "keep-alive" : "close",
+	             c->requests, keep_alive ? "keep-alive" : "close",
 	             (long long)((w->loop.now_us - ex->start_us) / 1000));
 	w->log_len = (size_t)(p - w->log_buf);
 	ex->log_head_len = 0;
+}
+
+void ka_access_log_response(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	if (!c->w->log_buf)
+		return;
+	if (!ex->log_head_len)
+		log_begin(c, NULL);
+	put_line(c, ex->resp.status, ex->body_bytes, ex->keep_alive);
+}
+
+void ka_access_log_cut(struct ka_conn *c, enum ka_close_reason reason)
+{
+	struct ka_exchange *ex = c->ex;
+	uint64_t unsent, sent;
+	int status;
+
+	if (!c->w->log_buf || !ex || !ex->log_head_len)
+		return;  /* no log, or no request under way, or its line is written */
+	if (!ex->response_pending) {
+		/* Nothing was sent: nginx's codes, for a client gone before its answer
+		 * (499) and for a connection the server closed without one (444). */
+		status = reason == KA_CLOSE_CLIENT_CLOSE || reason == KA_CLOSE_TCP_KEEPALIVE ||
+		                 reason == KA_CLOSE_ERROR ? 499 : 444;
+		put_line(c, status, 0, false);
+		return;
+	}
+	/* Part of the response went out: the body bytes that did, at least. What is still
+	 * queued may include header bytes, but then no body byte has left. */
+	unsent = ex->tail_len + (c->wbuf ? ka_buf_used(c->wbuf) : 0);
+	sent = ex->body_bytes > unsent ? ex->body_bytes - unsent : 0;
+	put_line(c, ex->resp.status, sent, false);
 }

@@ -7,6 +7,8 @@
 #ifndef KA_ACCESSLOG_H
 #define KA_ACCESSLOG_H
 
+#include "server/stats.h"
+
 struct ka_conn;
 struct ka_worker;
 struct ka_server;
@@ -24,5 +26,8 @@ void ka_access_log_flush(struct ka_worker *w);
 void ka_access_log_request(struct ka_conn *c);
 /* The response is complete: add its line. */
 void ka_access_log_response(struct ka_conn *c);
+/* The connection closes (for reason) with its request unanswered or its response cut
+ * short: add the line, with what was sent. */
+void ka_access_log_cut(struct ka_conn *c, enum ka_close_reason reason);
 
 #endif

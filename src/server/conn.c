@@ -50,6 +50,7 @@ static void exchange_reset(struct ka_exchange *ex)
 	ex->keep_alive = false;
 	ex->chunked_out = false;
 	ex->streaming = false;
+	ex->response_pending = false;
 	ex->on_drain = NULL;
 	ex->on_body = NULL;
 	ex->on_shutdown = NULL;
@@ -189,8 +190,10 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	         (long long)(w->loop.now - c->born));
 	ka_fifo_remove(&c->timer);
 	ka_loop_timer_remove(&w->loop, &c->idle_timer);
-	if (c->ex)
+	if (c->ex) {
+		ka_access_log_cut(c, reason);
 		exchange_release(c);
+	}
 	if (c->rbuf)
 		ka_buf_put(&w->bufs, c->rbuf);
 	if (c->wbuf)

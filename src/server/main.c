@@ -30,6 +30,24 @@
 
 static int done_fd = -1;  /* each worker thread adds 1 when its loop has ended */
 
+/* SIGQUIT: exit at once, without draining, once the n workers (running of them still
+ * running) have written out their access log lines, or after a second without news
+ * from them, should one be stuck. */
+static void quit(struct ka_server *srv, unsigned n, unsigned running)
+{
+	struct pollfd pfd = { done_fd, POLLIN, 0 };
+	uint64_t ended;
+
+	if (srv->log_fd < 0)
+		_exit(0);
+	for (unsigned k = 0; k < n; k++)
+		ka_worker_wake(&srv->workers[k], KA_WAKE_QUIT);
+	while (running > 0 && poll(&pfd, 1, 1000) > 0)
+		if (read(done_fd, &ended, sizeof(ended)) == sizeof(ended))
+			running -= ended < running ? (unsigned)ended : running;
+	_exit(0);
+}
+
 static void *worker_thread(void *arg)
 {
 	uint64_t one = 1;
@@ -252,7 +270,7 @@ int main(int argc, char **argv)
 			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
 				continue;
 			if (si.ssi_signo == SIGQUIT)
-				_exit(0);
+				quit(&srv, n_all, n_all - finished);
 			if (!stopping) {
 				stopping = true;
 				for (unsigned k = 0; k < n_all; k++)

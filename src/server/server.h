@@ -106,6 +106,7 @@ enum {
 	KA_WAKE_STOP = 1,    /* drain and stop (SIGTERM, SIGINT) */
 	KA_WAKE_EVICT = 2,   /* another worker is full: close an idle connection if you can */
 	KA_WAKE_RESUME = 4,  /* a connection closed somewhere: accept again if there is room */
+	KA_WAKE_QUIT = 8,    /* stop at once, writing out the access log (SIGQUIT) */
 };
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index);

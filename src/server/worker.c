@@ -221,6 +221,10 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	if (read(io->fd, &v, sizeof(v)) != sizeof(v))
 		return;
 	flags = atomic_exchange(&w->wake_flags, 0);
+	if (flags & KA_WAKE_QUIT) {
+		w->loop.stop = true;  /* ka_worker_main then writes out the log */
+		return;
+	}
 	if ((flags & KA_WAKE_STOP) && !w->draining)
 		worker_drain(w);
 	/* Room again: a connection closed somewhere, or one of ours went idle or began
@@ -333,6 +337,7 @@ void ka_worker_destroy(struct ka_worker *w)
 			close(w->listeners[i].io.fd);
 	if (w->wake.fd >= 0)
 		close(w->wake.fd);
+	ka_access_log_flush(w);  /* the lines of requests cut short just above */
 	free(w->log_buf);
 	ka_file_cache_clear(&w->files);
 	ka_pool_destroy(&w->bufs);

@@ -9,6 +9,7 @@ the tests wait (with a deadline) for the figures to appear, then compare them wh
 """
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -463,6 +464,57 @@ def test_obs_access_log_flushed_at_exit(server, tmp_path):
     terminate(srv)
     entries = log_entries(read_log(log))
     assert [e["req"] for e in entries] == list(range(1, n + 1)), entries
+
+
+def test_obs_access_log_flushed_at_sigquit(server, tmp_path):
+    # SIGQUIT exits at once, without a drain, but not without the lines of the requests
+    # already answered.
+    log = tmp_path / "access.log"
+    srv, _ = start(server, "--access-log", log)
+    c = srv.connect()
+    for n in range(1, 4):
+        c.send(GET("/a.txt"))
+        assert c.read_response().status == 200
+    srv.proc.send_signal(signal.SIGQUIT)
+    assert srv.proc.wait(5) == 0
+    c.close()
+    entries = log_entries(read_log(log))
+    assert [e["req"] for e in entries] == [1, 2, 3], entries
+
+
+def test_obs_access_log_line_for_every_request_even_unanswered_or_cut(server, www, tmp_path):
+    # One line per request, also for those that never completed: a response cut short
+    # by the client or by --io-timeout is logged with its status and the body bytes that
+    # did leave (fewer than the file's), a request whose client left before any answer
+    # with 499 (as nginx does). The log's lines then match /status's request count.
+    size = 8 * 1024 * 1024  # more than the kernel buffers on both sides hold
+    www.add("big.bin", b"b" * size)
+    log = tmp_path / "access.log"
+    srv, admin = start(server, "--access-log", log, "--demo", "--io-timeout", "1")
+    gone = srv.connect(rcvbuf=4096)
+    gone.send(GET("/big.bin"))
+    assert gone.sock.recv(1000), "no response began"
+    stalled = srv.connect(rcvbuf=4096)
+    stalled.send(GET("/big.bin"))
+    waiting = srv.connect()
+    waiting.send(GET("/_demo/sleep?ms=3000"))
+    admin.wait_status(lambda s: s["requests"] == 3, "the three requests counted")
+    gone.close()
+    waiting.close()
+    st = admin.wait_closed(3)  # the stalled one after --io-timeout
+    assert st["closed"]["client_close"] == 2 and st["closed"]["io_timeout"] == 1, st
+    entries = wait_log(log, 3, timeout=1.0 + 0.5)
+    assert len(entries) == st["requests"] == 3, entries
+    by_target = {e["request"].split()[1]: [] for e in entries}
+    for e in entries:
+        by_target[e["request"].split()[1]].append(e)
+    (sleep,) = by_target["/_demo/sleep?ms=3000"]
+    assert (sleep["status"], sleep["size"], sleep["persist"]) == (499, "-", "close"), sleep["line"]
+    assert len(by_target["/big.bin"]) == 2, entries
+    for e in by_target["/big.bin"]:
+        assert e["status"] == 200 and e["persist"] == "close", e["line"]
+        assert e["size"] != "-" and 0 < int(e["size"]) < size, e["line"]
+    stalled.close()
 
 
 def test_obs_access_log_off_and_default_write_nothing(server, tmp_path):
