@@ -375,6 +375,18 @@ static void idle_timer(struct run *r)
 
 /* ---- max_requests: sequential requests until the server closes ------------------------------ */
 
+/* The server's limit, n requests, is found; more than --max-requests N is reported
+ * as null, as when the probe stops after N+1 without an end. */
+static void max_found(struct run *r, unsigned n, bool signalled)
+{
+	struct kp_results *res = r->p->res;
+	bool within = (int64_t)n <= r->p->o->max_requests;
+
+	res->max_requests_known = within;
+	res->max_requests = within ? n : 0;
+	res->max_requests_signalled = within && signalled;
+}
+
 static void max_start(struct run *r)
 {
 	send_request(r, "GET", 1, "");
@@ -382,12 +394,9 @@ static void max_start(struct run *r)
 
 static void max_response(struct run *r, const struct kp_response *resp)
 {
-	struct kp_results *res = r->p->res;
 	if (resp->head.conn_close || resp->framing == KA_HTTP_BODY_CLOSE) {
 		/* The server ended it: no further request may be sent (RFC 9112 9.6). */
-		res->max_requests_known = true;
-		res->max_requests = resp->index;
-		res->max_requests_signalled = resp->head.conn_close;
+		max_found(r, resp->index, resp->head.conn_close);
 		r->awaiting_close = true;
 		kp_conn_set_timer(r->conn, resp->t_done_us / 1000 +
 		                           KA_MIN((int64_t)KP_PROMPT_CLOSE_MS, r->p->o->max_wait_ms));
@@ -404,13 +413,9 @@ static void max_response(struct run *r, const struct kp_response *resp)
 
 static void max_closed(struct run *r, const struct kp_conn *c)
 {
-	struct kp_results *res = r->p->res;
 	char how[160];
-	if (!r->awaiting_close) {  /* closed with a request unanswered, unannounced */
-		res->max_requests_known = true;
-		res->max_requests = r->answered;
-		res->max_requests_signalled = false;
-	}
+	if (!r->awaiting_close)  /* closed with a request unanswered, unannounced */
+		max_found(r, r->answered, false);
 	if (r->answered == 0)
 		evidence(r, "connection ended (%s) before any response", kp_end_name(c->end));
 	else if (r->awaiting_close)
@@ -426,7 +431,6 @@ static void max_closed(struct run *r, const struct kp_conn *c)
 
 static void max_timer(struct run *r)
 {
-	struct kp_results *res = r->p->res;
 	if (timeout_unanswered(r))
 		return;
 	if (r->awaiting_close) {
@@ -434,8 +438,7 @@ static void max_timer(struct run *r)
 		         "(kaprobe closed it)", r->answered, r->answered, r->last,
 		         (double)KA_MIN((int64_t)KP_PROMPT_CLOSE_MS, r->p->o->max_wait_ms) / 1000.0);
 	} else {
-		res->max_requests_known = true;
-		res->max_requests = r->answered;
+		max_found(r, r->answered, false);
 		evidence(r, "%u responses on one connection; request #%u unanswered within %.1f s, "
 		         "connection open (kaprobe closed it)", r->answered, r->answered + 1, timeout_s(r));
 	}

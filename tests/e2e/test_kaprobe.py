@@ -336,6 +336,15 @@ def test_kaprobe_reads_chunked_and_close_delimited_streams(server):
     assert "30 body bytes ended by the close" in out, out
 
 
+def test_kaprobe_max_requests_null_just_above_the_limit_it_may_count(server):
+    # A server that answers 5 and says so on the 5th: with --max-requests 4 that is
+    # "more than 4" (null), even though the probe saw the exact figure; with 5 it is 5.
+    srv = server("--keepalive-requests", 5)
+    for n, expected in ((4, (None, False)), (5, (5, True)), (6, (5, True))):
+        r = probe_json(srv.url("/a.txt"), "--only", "max_requests", "--max-requests", n)
+        assert (r["max_requests"], r["max_requests_signalled"]) == expected, (n, r)
+
+
 def test_kaprobe_idle_connection_still_open_at_max_wait_is_closed_by_the_client(server):
     srv = server("--keepalive-timeout", 30)
     r = probe_json(srv.url("/a.txt"), "--only", "idle_timeout", "--max-wait", "0.5")
