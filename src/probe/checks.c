@@ -57,11 +57,28 @@ const char *kp_check_name(enum kp_check id)
 	return checks[id].name;
 }
 
+/* Besides its own name, a check answers to the JSON keys it fills. */
+static const struct {
+	const char *key;
+	int check;
+} check_keys[] = {
+	{ "connection_close_honored", KP_CONNECTION_CLOSE },
+	{ "advertised_timeout_s", KP_KEEP_ALIVE_HEADER },
+	{ "advertised_max", KP_KEEP_ALIVE_HEADER },
+	{ "idle_timeout_s", KP_IDLE_TIMEOUT },
+	{ "closer", KP_IDLE_TIMEOUT },
+	{ "close_kind", KP_IDLE_TIMEOUT },
+	{ "max_requests_signalled", KP_MAX_REQUESTS },
+};
+
 int kp_check_lookup(const char *name, size_t len)
 {
 	for (int i = 0; i < KP_CHECK_COUNT; i++)
 		if (strlen(checks[i].name) == len && memcmp(checks[i].name, name, len) == 0)
 			return i;
+	for (size_t i = 0; i < sizeof(check_keys) / sizeof(check_keys[0]); i++)
+		if (strlen(check_keys[i].key) == len && memcmp(check_keys[i].key, name, len) == 0)
+			return check_keys[i].check;
 	return -1;
 }
 

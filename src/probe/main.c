@@ -31,7 +31,8 @@ static const char usage_text[] =
 	"  --json              one JSON object instead of the table\n"
 	"  --only CHECK,...    run only these checks: persistent_http11, http10_keepalive,\n"
 	"                      http10_default_close, connection_close, keep_alive_header,\n"
-	"                      idle_timeout, max_requests, pipelining\n"
+	"                      idle_timeout, max_requests, pipelining (or a JSON key\n"
+	"                      they fill, such as idle_timeout_s)\n"
 	"  --max-wait SEC      longest wait for the server to close an idle connection [120]\n"
 	"  --max-requests N    stop counting requests on one connection after N [1000]\n"
 	"  --timeout SEC       longest wait for one response [10]\n"
@@ -91,7 +92,8 @@ static int parse_only(const char *list, unsigned *mask)
 			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), p);
 			return usage_error("--only: unknown check \"%s\"%s; the checks are persistent_http11, "
 			                   "http10_keepalive, http10_default_close, connection_close, "
-			                   "keep_alive_header, idle_timeout, max_requests, pipelining",
+			                   "keep_alive_header, idle_timeout, max_requests, pipelining "
+			                   "(or a JSON key they fill)",
 			                   name, "");
 		}
 		*mask |= 1u << id;

@@ -336,6 +336,13 @@ def test_kaprobe_reads_chunked_and_close_delimited_streams(server):
     assert "30 body bytes ended by the close" in out, out
 
 
+def test_kaprobe_only_also_takes_the_json_keys_of_a_check(server):
+    srv = server("--keepalive-timeout", 1)
+    r = probe_json(srv.url("/a.txt"), "--only", "connection_close_honored,idle_timeout_s")
+    assert r["connection_close_honored"] is True and 1 - 0.05 <= r["idle_timeout_s"] <= 1.25, r
+    assert r["persistent_http11"] is None and r["max_requests"] is None, r
+
+
 def test_kaprobe_max_requests_null_just_above_the_limit_it_may_count(server):
     # A server that answers 5 and says so on the 5th: with --max-requests 4 that is
     # "more than 4" (null), even though the probe saw the exact figure; with 5 it is 5.
