@@ -304,10 +304,10 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 			return reject(req, 400, "bare CR in request line");
 		return reject(req, 400, "malformed HTTP version");
 	}
-	/* RFC 9110 15.6.6: a well-formed major version we do not speak is 505, not 400.
-	 * RFC 9110 2.5: a higher minor version of 1 is handled as 1.1, the highest we
-	 * conform to (the response says HTTP/1.1). */
-	if (v[5] != '1')
+	/* RFC 9110 15.6.6: a well-formed version we do not speak is 505, not 400. That
+	 * includes HTTP/1.2 to 1.9: no such version exists, and a client naming one is
+	 * told so rather than served as 1.1. */
+	if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
 		return reject(req, 505, "HTTP version not supported");
 	req->minor_version = v[7] == '0' ? 0 : 1;
 	if (!absolute_form_authority_ok(req->target))

@@ -24,7 +24,7 @@ struct ka_str {
 #define KA_HTTP_MAX_TARGET 8192  /* request-target longer than this: 414 */
 
 enum ka_http_method {
-	KA_METHOD_OTHER = 0,  /* a valid token that is no method we know: 501 */
+	KA_METHOD_OTHER = 0,  /* a valid token that is no method we know */
 	KA_METHOD_GET,
 	KA_METHOD_HEAD,
 	KA_METHOD_POST,

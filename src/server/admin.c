@@ -306,13 +306,11 @@ void ka_admin_serve(struct ka_conn *c)
 	const char *type = "application/json";
 
 	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
-		bool known = req->method_id != KA_METHOD_OTHER;  /* else 501, RFC 9110 15.6.2 */
-		int n = snprintf(ex->scratch, sizeof(ex->scratch), "%s: the admin pages are read-only\n",
-		                 known ? "405 Method Not Allowed" : "501 Not Implemented");
+		int n = snprintf(ex->scratch, sizeof(ex->scratch),
+		                 "405 Method Not Allowed: the admin pages are read-only\n");
 
-		ka_resp_text(r, known ? 405 : 501, ex->scratch, (size_t)n);
-		if (known)
-			ka_resp_add_header(r, "Allow", "GET, HEAD");
+		ka_resp_text(r, 405, ex->scratch, (size_t)n);
+		ka_resp_add_header(r, "Allow", "GET, HEAD");
 		ka_conn_respond(c);
 		return;
 	}

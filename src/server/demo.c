@@ -66,17 +66,15 @@ static void bad_param(struct ka_conn *c, const char *text)
 	ka_conn_respond(c);
 }
 
-/* 405 with Allow for a method we know; 501 for one we do not (RFC 9110 15.6.2). */
+/* 405 with Allow, for any method the endpoint does not take. */
 static void method_not_allowed(struct ka_conn *c, const char *allow)
 {
 	struct ka_exchange *ex = c->ex;
-	bool known = ex->req.method_id != KA_METHOD_OTHER;
-	int n = snprintf(ex->scratch, sizeof(ex->scratch), "%s: use %s\n",
-	                 known ? "405 Method Not Allowed" : "501 Not Implemented", allow);
+	int n = snprintf(ex->scratch, sizeof(ex->scratch), "405 Method Not Allowed: use %s\n",
+	                 allow);
 
-	ka_resp_text(&ex->resp, known ? 405 : 501, ex->scratch, (size_t)n);
-	if (known)
-		ka_resp_add_header(&ex->resp, "Allow", allow);
+	ka_resp_text(&ex->resp, 405, ex->scratch, (size_t)n);
+	ka_resp_add_header(&ex->resp, "Allow", allow);
 	ka_conn_respond(c);
 }
 

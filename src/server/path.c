@@ -53,7 +53,7 @@ struct ka_str ka_path_origin(struct ka_str target)
  * Percent-decodes raw into out and removes dot segments there (RFC 3986 5.2.4) on the
  * decoded bytes, so "%2e%2e" is as much a ".." as ".." is. Repeated slashes collapse;
  * the result starts with '/' and ends with one when raw named a directory ("/a/",
- * "/a/."). Returns NULL, or the problem with *status set to 400 or 414.
+ * "/a/."). Returns NULL, or the problem with *status set to 400 or 404.
  */
 const char *ka_path_clean(struct ka_str raw, char *out, size_t cap, size_t *out_len,
                           int *status)
@@ -78,7 +78,7 @@ const char *ka_path_clean(struct ka_str raw, char *out, size_t cap, size_t *out_
 		if (c < 0x20 || c == 0x7f)
 			return "control byte in path";
 		if (len + 1 >= cap - sizeof("index.html")) {
-			*status = 414;
+			*status = 404;  /* longer than any path the kernel opens */
 			return "path too long";
 		}
 		out[len++] = (char)c;

@@ -9,8 +9,9 @@
  * Choices the rules left open, kept in one place:
  *  - A symlink resolving outside the root (EXDEV) and a symlink loop (ELOOP) are 403:
  *    the name exists, we refuse to follow it.
- *  - A path the kernel finds too long (ENAMETOOLONG, or over PATH_MAX once decoded)
- *    is 414: it is the request-target that is too long for us.
+ *  - A path the kernel finds too long (a name over NAME_MAX, or over PATH_MAX once
+ *    decoded) is 404: no such file can exist. 414 is the parser's, for a target over
+ *    8 KiB, whatever names it holds.
  *  - Decoded control bytes (0x01-0x1f, 0x7f) are 400 like NUL: no file we serve has
  *    such a name, and refusing them keeps them out of logs and error pages.
  *  - A target in absolute-form ("http://host/p", RFC 9112 3.2.2) is served by its path.
@@ -34,7 +35,7 @@
 
 #include "server/path.h"
 
-/* Room for a decoded, normalised path plus "index.html"; longer ones are 414 anyway,
+/* Room for a decoded, normalised path plus "index.html"; longer ones are 404 anyway,
  * since the kernel would refuse them (ENAMETOOLONG) at PATH_MAX. */
 #define PATH_CAP (PATH_MAX + 16)
 /* A Location value longer than this would not fit in ka_resp.extra beside the other
@@ -372,7 +373,7 @@ static void fail_errno(struct serve *s, int err)
 		fail(s, 403, "too many symbolic links");
 		break;
 	case ENAMETOOLONG:
-		fail(s, 414, "path too long");
+		fail(s, 404, "name too long");
 		break;
 	default:
 		fail(s, 500, "cannot open");
@@ -540,12 +541,8 @@ static void serve(struct serve *s)
 	const struct ka_http_request *req = s->req;
 	s->raw_path = ka_path_origin(req->path);
 
-	/* RFC 9110 15.5.6, 15.6.2: a method we know but do not serve here is 405 with
-	 * Allow; a method we do not know at all is 501. */
-	if (req->method_id == KA_METHOD_OTHER) {
-		fail(s, 501, "unknown method");
-		return;
-	}
+	/* Any other method, known or not, is 405 with Allow: nothing here is served but
+	 * by GET and HEAD. */
 	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
 		fail(s, 405, "only GET and HEAD");
 		(void)ka_resp_add_header(s->resp, "Allow", "GET, HEAD");

@@ -186,6 +186,18 @@ def test_static_missing_file_404(server):
     assert c.read_response().body == A
 
 
+@pytest.mark.parametrize("target", ["/" + "n" * 257, "/" + "/".join(["d" * 100] * 50)])
+def test_static_name_or_path_too_long_for_any_file_is_404_not_414(server, target):
+    # Far under the 8 KiB target limit (414), but no file can have a name over 255
+    # bytes or a path over 4 KiB: not found, and the connection stays open.
+    srv = server()
+    c = srv.connect()
+    c.send(GET(target))
+    r = c.read_response()
+    assert r.status == 404, r
+    assert_persistent(r)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="running as root: file permission bits do not deny root, "
                                               "so an unreadable file cannot be made")
 def test_static_unreadable_file_403(server, www):
