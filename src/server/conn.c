@@ -483,7 +483,9 @@ static enum step start_request(struct ka_conn *c)
 	         (int)req->method.len, req->method.p, (int)KA_MIN(req->target.len, 200),
 	         req->target.p, req->minor_version);
 	ka_access_log_request(c);
-	c->client_done = req->minor_version == 1 ? req->conn_close : !req->conn_keep_alive;
+	/* RFC 9112 9.3: "close" ends it in any version; HTTP/1.0 persists only on
+	 * "keep-alive". */
+	c->client_done = req->conn_close || (req->minor_version == 0 && !req->conn_keep_alive);
 	if (req->is_chunked) {
 		ex->framing = KA_FRAMING_CHUNKED;
 		ex->body_done = false;
@@ -565,6 +567,10 @@ static enum step step_head(struct ka_conn *c)
 			ka_conn_set_state(c, KA_CONN_WRITE);
 			return STEP_AGAIN;
 		}
+		if (c->peer_closed) {  /* every request it sent has been answered */
+			ka_conn_close(c, KA_CLOSE_CLIENT_CLOSE);
+			return STEP_CLOSED;
+		}
 		if (!ka_fifo_node_armed(&c->timer))
 			ka_fifo_push(&w->header_q, &c->timer, w->loop.now);
 		if (!c->readable)
@@ -630,9 +636,11 @@ static enum step step_body(struct ka_conn *c)
 	return STEP_AGAIN;
 }
 
-/* A handler is working. Input is read only to notice a client that gave up: nginx
- * does the same, and it frees a slow handler's connection at once. Pipelined bytes
- * wait in the buffer. */
+/* A handler is working. Input is read to notice a client that is gone: a reset
+ * closes the connection at once. Its FIN does not: a client that has sent its
+ * requests in full may half-close and still wait for the answers (nothing it sent in
+ * full goes unanswered); if it has closed altogether, the answer's first write brings
+ * the reset. Pipelined bytes wait in the buffer. */
 static enum step step_process(struct ka_conn *c)
 {
 	ssize_t n;
@@ -642,11 +650,11 @@ static enum step step_process(struct ka_conn *c)
 	if (ka_buf_room(c->rbuf) == 0 && c->rbuf->pos == 0)
 		return STEP_WAIT;  /* buffer full of pipelined requests: read later */
 	n = conn_recv_buf(c);
-	if (n == 0 || n == RECV_ERROR) {
-		ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
+	if (n == RECV_ERROR) {
+		ka_conn_close(c, reason_for_errno(errno));
 		return STEP_CLOSED;
 	}
-	return n > 0 ? STEP_AGAIN : STEP_WAIT;
+	return n > 0 ? STEP_AGAIN : STEP_WAIT;  /* on 0, c->peer_closed is now set */
 }
 
 static void conn_go_idle(struct ka_conn *c)
@@ -709,6 +717,10 @@ static enum step step_write(struct ka_conn *c)
 		exchange_reset(ex);
 		ka_conn_set_state(c, KA_CONN_HEAD);
 		return STEP_AGAIN;
+	}
+	if (c->peer_closed) {  /* it half-closed while we answered: no request can follow */
+		ka_conn_close(c, KA_CLOSE_CLIENT_CLOSE);
+		return STEP_CLOSED;
 	}
 	if (w->draining) {
 		/* The head said keep-alive before the drain began: close now, unless a

@@ -2,6 +2,8 @@
 The demo endpoints (--demo): /_demo/sleep, /_demo/stream, /_demo/echo; and their
 absence without the flag.
 """
+import socket
+
 import pytest
 
 from conftest import GET, STANDARD_FILES, assert_persistent, http_request
@@ -67,3 +69,38 @@ def test_demo_endpoints_404_without_flag(server, target):
     c = srv.connect()
     c.send(GET(target))
     assert c.read_response().status == 404
+
+
+# ---- a client that half-closes once its requests are sent ------------------------------------
+# Its FIN says it will send nothing more, not that it wants no answer: what it sent in
+# full is answered, even by a handler that answers later, and then the server closes.
+
+def _half_closed(srv, data):
+    c = srv.connect()
+    c.send(data)
+    c.sock.shutdown(socket.SHUT_WR)
+    return c
+
+
+def test_demo_half_closed_client_still_gets_a_late_answer(server):
+    srv = server("--demo")
+    c = _half_closed(srv, GET("/_demo/sleep?ms=200"))
+    r = c.read_response(timeout=5)
+    assert r.status == 200 and r.t_done - c.t_sent >= 0.2 - 0.01, r
+    assert c.read_until_close(5) == (b"", "fin")
+
+
+def test_demo_half_closed_client_gets_every_pipelined_answer(server):
+    srv = server("--demo")
+    c = _half_closed(srv, GET("/a.txt") + GET("/_demo/sleep?ms=200") + GET("/b.txt"))
+    bodies = [c.read_response(timeout=5).body for _ in range(3)]
+    assert bodies[0] == A and bodies[2] == STANDARD_FILES["b.txt"], bodies
+    assert c.read_until_close(5) == (b"", "fin")
+
+
+def test_demo_half_closed_client_gets_the_whole_stream(server):
+    srv = server("--demo")
+    c = _half_closed(srv, GET("/_demo/stream?chunks=3&interval_ms=50&size=10"))
+    r = c.read_response(timeout=5)
+    assert (r.status, r.framing, len(r.body)) == (200, "chunked", 30), r
+    assert c.read_until_close(5) == (b"", "fin")

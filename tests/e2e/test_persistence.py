@@ -113,6 +113,18 @@ def test_rule2_http10_keepalive_token_case_insensitive(server):
     assert c.read_response().body == B
 
 
+@pytest.mark.parametrize("tokens", ["keep-alive, close", "close, keep-alive"])
+def test_rule2_http10_close_wins_over_keepalive(server, tokens):
+    # RFC 9112 9.3: "close" means the connection will not persist, in any version.
+    srv = server()
+    c = srv.connect()
+    c.send(GET("/a.txt", version="HTTP/1.0", headers=[("Connection", tokens)]))
+    r = c.read_response()
+    assert (r.status, r.body) == (200, A)
+    assert_last(r)
+    assert_closes_with_fin(c)
+
+
 def test_rule2_http10_keepalive_unknown_length_closes(server):
     # /_demo/stream has no length in advance: HTTP/1.0 has no chunked coding, so the
     # body is delimited by closing, whatever the request asked for.
