@@ -32,6 +32,13 @@ int64_t ka_conn_next_idle_timeout(const struct ka_conn *c)
 	return t;
 }
 
+/* Bytes of a next request are already buffered behind this one (its body, if any,
+ * has been taken out of the buffer). */
+static bool request_follows(const struct ka_conn *c)
+{
+	return c->ex->body_done && c->rbuf && ka_buf_used(c->rbuf) > c->ex->head_len;
+}
+
 /* Whether the response about to be written is the connection's last, and what
  * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
  * only on "keep-alive" and when the length is known. */
@@ -47,7 +54,9 @@ void ka_conn_decide(struct ka_conn *c)
 	if (keep && cfg->keepalive_timeout == 0) {
 		keep = false;
 		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
-	} else if (keep && c->w->draining) {
+	} else if (keep && c->w->draining && !request_follows(c)) {
+		/* Draining, this is the last response, unless the client has already sent
+		 * another request (pipelined): that one is answered too, and ends it. */
 		keep = false;
 		why = KA_CLOSE_SHUTDOWN;
 	} else if (keep && c->last_call) {

@@ -203,3 +203,25 @@ def test_rule6_request_waiting_in_backlog_at_sigterm_is_answered(server):
     for c in busy + [waiter]:
         c.close()
     assert srv.proc.wait(5) == 0
+
+
+def test_rule6_pipelined_request_behind_one_in_progress_is_answered_too(server):
+    """A slow request and, pipelined behind it in the same write, another: SIGTERM comes
+    while the first is in progress. Both were sent in full, so both are answered, the
+    second with Connection: close (the first may not end the connection, or the second
+    would be dropped); then a FIN and exit 0."""
+    srv = server("--demo", "--trace-connections")
+    c = srv.connect()
+    c.send(GET("/_demo/sleep?ms=500") + GET("/b.txt"))
+    ident = wait_accepted(srv, [c.sock])[c.sock]
+    wait_trace(srv, lambda ev: any(e.event == "request" and e.conn == ident for e in ev),
+               "the slow request begun")
+    srv.proc.send_signal(signal.SIGTERM)
+    first = c.read_response(timeout=5)
+    assert first.status == 200, first
+    assert_persistent(first)
+    second = c.read_response(timeout=5)
+    assert (second.status, second.body) == (200, B), second
+    assert_last(second)
+    assert c.read_until_close(3) == (b"", "fin")
+    assert srv.proc.wait(5) == 0
