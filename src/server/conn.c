@@ -673,6 +673,7 @@ static void conn_go_idle(struct ka_conn *c)
 	/* RFC 9112 9.8 leaves the timeout to us; it starts now that the last byte of the
 	 * response is with the kernel. */
 	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
+	c->idle_since_us = w->loop.now_us;
 	if (timeout < w->cfg->keepalive_timeout)
 		ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
 	ka_server_conn_evictable(w);

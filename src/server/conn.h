@@ -94,6 +94,7 @@ struct ka_conn {
 	struct ka_buf *rbuf, *wbuf;
 	struct ka_exchange *ex;
 	int64_t born;                 /* loop time of accept, ms */
+	int64_t idle_since_us;        /* loop time it last went idle: eviction order */
 	uint64_t id;
 	struct ka_peer peer;
 	uint32_t requests;            /* requests begun on this connection */
@@ -138,6 +139,10 @@ ka_fifo_cb ka_conn_header_timeout, ka_conn_idle_timeout, ka_conn_io_timeout,
 /* Closes a lingering connection, else w's least recently active idle one, to make
  * room at --max-connections; false when it has neither. */
 bool ka_conn_evict_one(struct ka_worker *w);
+/* What ka_conn_evict_one would close, as a key comparable across workers (lowest
+ * first): any lingering connection, then the least recently active idle one;
+ * INT64_MAX when there is none. */
+int64_t ka_conn_evict_key(const struct ka_worker *w);
 
 /* ---- between conn.c and conn_keepalive.c ---------------------------------------------- */
 

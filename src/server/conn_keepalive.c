@@ -169,6 +169,17 @@ void ka_conn_idle_deadline(struct ka_timer *t)
 	ka_conn_expire_idle(c, lifetime ? KA_CLOSE_KEEPALIVE_TIME : KA_CLOSE_KEEPALIVE_TIMEOUT);
 }
 
+int64_t ka_conn_evict_key(const struct ka_worker *w)
+{
+	/* idle_q is in the order connections went idle; the time it happened, in
+	 * microseconds, orders them across workers. Lingering ones sort before all. */
+	if (!ka_fifo_empty(&w->linger_q))
+		return INT64_MIN / 2 + w->linger_q.head.next->deadline;
+	if (!ka_fifo_empty(&w->idle_q))
+		return ka_container_of(w->idle_q.head.next, struct ka_conn, timer)->idle_since_us;
+	return INT64_MAX;
+}
+
 bool ka_conn_evict_one(struct ka_worker *w)
 {
 	/* A lingering connection first: its last response is out, and closing it only cuts

@@ -44,6 +44,11 @@ struct ka_worker {
 	struct ka_io wake;  /* eventfd: a doorbell; wake_flags says what for */
 	atomic_uint wake_flags;   /* KA_WAKE_* */
 	atomic_bool paused;       /* not accepting: max-connections reached, nothing idle */
+	/* Eviction across workers: what this worker would evict first (ka_conn_evict_key,
+	 * published after each loop pass), and evictions other workers asked of it. */
+	_Atomic int64_t evict_key;
+	atomic_uint evict_asked;
+	struct ka_worker *asked;  /* the worker we asked, while paused */
 	bool accept_stalled;      /* not accepting: out of descriptors, until accept_retry */
 	bool listening;           /* the listening sockets are in epoll */
 	struct ka_timer accept_retry;

@@ -83,22 +83,84 @@ static bool can_make_room(const struct ka_worker *w)
 	return !ka_fifo_empty(&w->linger_q) || !ka_fifo_empty(&w->idle_q);
 }
 
-/* At --max-connections a new client is still served: a lingering or idle connection
- * makes room (evicted once the new one is accepted, so that nothing is closed for a
- * client that is not there). Only when none exists anywhere do we stop accepting;
- * clients then wait in the listen backlog, and are never accepted just to be reset. */
-static bool may_accept(struct ka_worker *w)
+/* The worker holding the connection to evict first, process-wide (lingering, else
+ * least recently active idle), from what each worker published after its last pass
+ * and w's own state now; NULL when no worker has one. */
+static struct ka_worker *evict_target(struct ka_worker *w)
 {
 	struct ka_server *srv = w->srv;
+	struct ka_worker *best = w;
+	int64_t best_key = ka_conn_evict_key(w);
 
-	if (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))
+	for (unsigned k = 0; k < srv->n_workers; k++) {
+		struct ka_worker *o = &srv->workers[k];
+		int64_t key = atomic_load_explicit(&o->evict_key, memory_order_relaxed);
+
+		if (o != w && key < best_key) {
+			best = o;
+			best_key = key;
+		}
+	}
+	return best_key == INT64_MAX ? NULL : best;
+}
+
+/* One connection over the limit: evict the connection to evict first, here or (a
+ * moment later) in the worker that holds it. */
+static void make_room(struct ka_worker *w)
+{
+	struct ka_worker *target = evict_target(w);
+
+	if (target == NULL || target == w) {
+		ka_conn_evict_one(w);
+		return;
+	}
+	atomic_fetch_add(&target->evict_asked, 1);
+	ka_worker_wake(target, KA_WAKE_EVICT);
+}
+
+/* At --max-connections a new client is still served: the lingering or least recently
+ * active idle connection, in whichever worker, makes room. When it is ours, it is
+ * evicted once the new one is accepted, so that nothing is closed for a client that
+ * is not there. When it is another worker's, we stop accepting and ask that worker;
+ * its close lets us accept again (KA_WAKE_RESUME). Only when none exists anywhere do
+ * we wait for any connection to free up. Clients wait in the listen backlog
+ * meanwhile, and are never accepted just to be reset. Someone must be waiting
+ * (waiting: the listener has just reported a client) before another worker is
+ * asked to close anything; otherwise we only stop this batch of accepts, and the
+ * listener, level-triggered, reports any client still there. */
+static bool may_accept(struct ka_worker *w, bool waiting)
+{
+	struct ka_server *srv = w->srv;
+	struct ka_worker *target;
+
+	if (atomic_load(&srv->nconns) < srv->cfg.max_connections)
 		return true;
+	target = evict_target(w);
+	if (target == w)
+		return true;
+	if (!waiting)
+		return false;
 	listeners_enable(w, false);
+	if (target) {
+		w->asked = target;
+		atomic_fetch_add(&target->evict_asked, 1);
+		ka_worker_wake(target, KA_WAKE_EVICT);
+		return false;
+	}
 	atomic_fetch_add(&srv->evict_wanted, 1);
 	for (unsigned k = 0; k < srv->n_workers; k++)
 		if (&srv->workers[k] != w)
 			ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
 	return false;
+}
+
+/* The end of each loop pass: free what closed, and publish what we would evict. */
+static void after_pass(void *data)
+{
+	struct ka_worker *w = data;
+
+	ka_conn_free_closed(w);
+	atomic_store_explicit(&w->evict_key, ka_conn_evict_key(w), memory_order_relaxed);
 }
 
 static void on_accept(struct ka_io *io, uint32_t events)
@@ -113,7 +175,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 		socklen_t peer_len = sizeof(peer);
 		int fd;
 
-		if (!w->is_admin && !may_accept(w))
+		if (!w->is_admin && !may_accept(w, i == 0))
 			return;
 		fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -127,7 +189,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 		}
 		if (!w->is_admin &&
 		    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
-			ka_conn_evict_one(w);
+			make_room(w);
 		ka_conn_new(w, fd, (struct sockaddr *)&peer);
 	}
 }
@@ -232,14 +294,31 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
 	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
 		uint_fast64_t want = atomic_load(&srv->evict_wanted);
+		unsigned asked = w->asked ? atomic_load(&w->asked->evict_asked) : 0;
 
 		/* Our own request for an eviction elsewhere is void: we can make room now. */
 		while (want > 0 && !atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
 			;
+		while (asked > 0 && !atomic_compare_exchange_weak(&w->asked->evict_asked, &asked,
+		                                                  asked - 1))
+			;
+		w->asked = NULL;
 		listeners_enable(w, true);
 	}
 	if (flags & KA_WAKE_EVICT) {
-		uint_fast64_t want = atomic_load(&srv->evict_wanted);
+		uint_fast64_t want;
+
+		/* Asked by a worker at the limit: ours was the connection to evict first. If
+		 * it has gone busy since, any worker that can make room will. */
+		for (unsigned n = atomic_exchange(&w->evict_asked, 0); n > 0; n--) {
+			if (ka_conn_evict_one(w))
+				continue;
+			atomic_fetch_add(&srv->evict_wanted, 1);
+			for (unsigned k = 0; k < srv->n_workers; k++)
+				if (&srv->workers[k] != w)
+					ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
+		}
+		want = atomic_load(&srv->evict_wanted);
 
 		while (want > 0 && can_make_room(w)) {
 			if (atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
@@ -270,8 +349,9 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	pthread_mutex_init(&w->conns_lock, NULL);
 	if ((err = ka_loop_init(&w->loop)))
 		return err;
-	w->loop.after = ka_conn_free_closed;
+	w->loop.after = after_pass;
 	w->loop.after_data = w;
+	atomic_init(&w->evict_key, INT64_MAX);
 	ka_fifo_init(&w->header_q, cfg->header_timeout, ka_conn_header_timeout, w);
 	ka_fifo_init(&w->idle_q, cfg->keepalive_timeout, ka_conn_idle_timeout, w);
 	ka_fifo_init(&w->io_q, cfg->io_timeout, ka_conn_io_timeout, w);
