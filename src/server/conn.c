@@ -50,6 +50,7 @@ static void exchange_reset(struct ka_exchange *ex)
 	ex->keep_alive = false;
 	ex->chunked_out = false;
 	ex->streaming = false;
+	ex->fin_ends = false;
 	ex->response_pending = false;
 	ex->on_drain = NULL;
 	ex->on_body = NULL;
@@ -640,7 +641,9 @@ static enum step step_body(struct ka_conn *c)
  * closes the connection at once. Its FIN does not: a client that has sent its
  * requests in full may half-close and still wait for the answers (nothing it sent in
  * full goes unanswered); if it has closed altogether, the answer's first write brings
- * the reset. Pipelined bytes wait in the buffer. */
+ * the reset. Except on an event stream (fin_ends): no client half-closes to go on
+ * reading one, and its next event may be far off. Pipelined bytes wait in the
+ * buffer. */
 static enum step step_process(struct ka_conn *c)
 {
 	ssize_t n;
@@ -650,8 +653,8 @@ static enum step step_process(struct ka_conn *c)
 	if (ka_buf_room(c->rbuf) == 0 && c->rbuf->pos == 0)
 		return STEP_WAIT;  /* buffer full of pipelined requests: read later */
 	n = conn_recv_buf(c);
-	if (n == RECV_ERROR) {
-		ka_conn_close(c, reason_for_errno(errno));
+	if (n == RECV_ERROR || (n == 0 && c->ex && c->ex->fin_ends)) {
+		ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
 		return STEP_CLOSED;
 	}
 	return n > 0 ? STEP_AGAIN : STEP_WAIT;  /* on 0, c->peer_closed is now set */

@@ -59,6 +59,7 @@ struct ka_exchange {
 
 	/* Handlers that answer later (sleep) or in pieces (stream). */
 	bool streaming;               /* more output will follow */
+	bool fin_ends;                /* the client's FIN ends the stream (event streams) */
 	struct ka_timer timer;        /* handler wake-up */
 	void (*on_drain)(struct ka_conn *c);  /* streaming: output queue has emptied */
 	void (*on_body)(struct ka_conn *c);   /* body_wanted: the whole body has been read */

@@ -293,6 +293,7 @@ static void demo_events(struct ka_conn *c)
 	ex->h[H_NEXT_EVENT] = (uint64_t)(c->w->loop.now + (int64_t)interval);
 	ex->h[H_LAST_SENT] = (uint64_t)c->w->loop.now;
 	ex->timer.cb = events_timer;
+	ex->fin_ends = true;
 	/* A finite stream finishes (or is cut by --shutdown-timeout, its end missing, so
 	 * the client knows); an endless one is brought to a clean end by a drain. */
 	if (count == 0)

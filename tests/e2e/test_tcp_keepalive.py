@@ -570,3 +570,17 @@ def test_client_leaving_an_event_stream_frees_its_connection(server):
     assert sse_pieces(r.body) == [sse_event(n) for n in range(1, 5)], r.body
     other.send(GET("/a.txt"))
     assert (other.read_response().status) == 200
+
+
+def test_client_leaving_a_silent_event_stream_frees_its_connection_at_once(server):
+    # No event for 100 s and no heartbeat: nothing will be written that could bring
+    # back a reset, so the client's FIN itself must end the stream.
+    srv = server("--demo", "--trace-connections", "--heartbeat", "0")
+    c = srv.connect()
+    c.send(GET("/_demo/events?interval_ms=100000&count=0"))
+    read_until(c.sock, b"\r\n\r\n")
+    port = c.sock.getsockname()[1]
+    conn = wait_for_trace(srv, rf"conn=(\d+) accept peer=127\.0\.0\.1:{port} ", 5).group(1)
+    c.close()
+    m = wait_for_trace(srv, rf"conn={conn} close reason=(\S+)", 5)
+    assert m.group(1) == "client_close", m.group(0)
