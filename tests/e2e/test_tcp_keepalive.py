@@ -553,6 +553,16 @@ def read_until(sock, marker, timeout=5.0):
     return data
 
 
+def assert_closed_by_client_on_close(srv, c):
+    """Closes the client c; the server must then close its connection, reason
+    client_close (its trace says so within 5 s)."""
+    port = c.sock.getsockname()[1]
+    conn = wait_for_trace(srv, rf"conn=(\d+) accept peer=127\.0\.0\.1:{port} ", 5).group(1)
+    c.close()
+    m = wait_for_trace(srv, rf"conn={conn} close reason=(\S+)", 5)
+    assert m.group(1) == "client_close", m.group(0)
+
+
 def test_client_leaving_an_event_stream_frees_its_connection(server):
     srv = server("--demo", "--trace-connections", "--heartbeat", "0.2")
     other = srv.connect()
@@ -560,11 +570,7 @@ def test_client_leaving_an_event_stream_frees_its_connection(server):
     c = srv.connect()
     c.send(GET("/_demo/events?interval_ms=100&count=0"))
     read_until(c.sock, b"data: event 2\n\n")
-    port = c.sock.getsockname()[1]
-    conn = wait_for_trace(srv, rf"conn=(\d+) accept peer=127\.0\.0\.1:{port} ", 5).group(1)
-    c.close()
-    m = wait_for_trace(srv, rf"conn={conn} close reason=(\S+)", 5)
-    assert m.group(1) == "client_close", m.group(0)
+    assert_closed_by_client_on_close(srv, c)
     # The other stream was not disturbed, and the server goes on serving.
     r = other.read_response(timeout=5)
     assert sse_pieces(r.body) == [sse_event(n) for n in range(1, 5)], r.body
@@ -579,8 +585,4 @@ def test_client_leaving_a_silent_event_stream_frees_its_connection_at_once(serve
     c = srv.connect()
     c.send(GET("/_demo/events?interval_ms=100000&count=0"))
     read_until(c.sock, b"\r\n\r\n")
-    port = c.sock.getsockname()[1]
-    conn = wait_for_trace(srv, rf"conn=(\d+) accept peer=127\.0\.0\.1:{port} ", 5).group(1)
-    c.close()
-    m = wait_for_trace(srv, rf"conn={conn} close reason=(\S+)", 5)
-    assert m.group(1) == "client_close", m.group(0)
+    assert_closed_by_client_on_close(srv, c)
