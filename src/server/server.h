@@ -47,8 +47,8 @@ struct ka_worker {
 	/* Eviction across workers: what this worker would evict first (ka_conn_evict_key,
 	 * published after each loop pass), and evictions other workers asked of it. */
 	_Atomic int64_t evict_key;
-	atomic_uint evict_asked;
-	struct ka_worker *asked;  /* the worker we asked, while paused */
+	atomic_uint_fast64_t evict_asked;
+	atomic_uint_fast64_t *asked;  /* while paused: the count our request went to */
 	bool accept_stalled;      /* not accepting: out of descriptors, until accept_retry */
 	bool listening;           /* the listening sockets are in epoll */
 	struct ka_timer accept_retry;

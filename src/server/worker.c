@@ -104,18 +104,46 @@ static struct ka_worker *evict_target(struct ka_worker *w)
 	return best_key == INT64_MAX ? NULL : best;
 }
 
+/* Decrements *n unless it is 0; whether it did. */
+static bool take_one(atomic_uint_fast64_t *n)
+{
+	uint_fast64_t v = atomic_load(n);
+
+	while (v > 0)
+		if (atomic_compare_exchange_weak(n, &v, v - 1))
+			return true;
+	return false;
+}
+
+/* Asks another worker for one eviction: target, which holds the connection to evict
+ * first, or, when that is unknown (NULL), whichever other worker can make room.
+ * Returns the count the request went to. */
+static atomic_uint_fast64_t *ask_eviction(struct ka_worker *w, struct ka_worker *target)
+{
+	struct ka_server *srv = w->srv;
+
+	if (target) {
+		atomic_fetch_add(&target->evict_asked, 1);
+		ka_worker_wake(target, KA_WAKE_EVICT);
+		return &target->evict_asked;
+	}
+	atomic_fetch_add(&srv->evict_wanted, 1);
+	for (unsigned k = 0; k < srv->n_workers; k++)
+		if (&srv->workers[k] != w)
+			ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
+	return &srv->evict_wanted;
+}
+
 /* One connection over the limit: evict the connection to evict first, here or (a
  * moment later) in the worker that holds it. */
 static void make_room(struct ka_worker *w)
 {
 	struct ka_worker *target = evict_target(w);
 
-	if (target == NULL || target == w) {
+	if (target == NULL || target == w)
 		ka_conn_evict_one(w);
-		return;
-	}
-	atomic_fetch_add(&target->evict_asked, 1);
-	ka_worker_wake(target, KA_WAKE_EVICT);
+	else
+		ask_eviction(w, target);
 }
 
 /* At --max-connections a new client is still served: the lingering or least recently
@@ -141,16 +169,7 @@ static bool may_accept(struct ka_worker *w, bool waiting)
 	if (!waiting)
 		return false;
 	listeners_enable(w, false);
-	if (target) {
-		w->asked = target;
-		atomic_fetch_add(&target->evict_asked, 1);
-		ka_worker_wake(target, KA_WAKE_EVICT);
-		return false;
-	}
-	atomic_fetch_add(&srv->evict_wanted, 1);
-	for (unsigned k = 0; k < srv->n_workers; k++)
-		if (&srv->workers[k] != w)
-			ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
+	w->asked = ask_eviction(w, target);
 	return false;
 }
 
@@ -293,37 +312,20 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
 	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
-		uint_fast64_t want = atomic_load(&srv->evict_wanted);
-		unsigned asked = w->asked ? atomic_load(&w->asked->evict_asked) : 0;
-
 		/* Our own request for an eviction elsewhere is void: we can make room now. */
-		while (want > 0 && !atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
-			;
-		while (asked > 0 && !atomic_compare_exchange_weak(&w->asked->evict_asked, &asked,
-		                                                  asked - 1))
-			;
+		if (w->asked)
+			take_one(w->asked);
 		w->asked = NULL;
 		listeners_enable(w, true);
 	}
 	if (flags & KA_WAKE_EVICT) {
-		uint_fast64_t want;
-
 		/* Asked by a worker at the limit: ours was the connection to evict first. If
 		 * it has gone busy since, any worker that can make room will. */
-		for (unsigned n = atomic_exchange(&w->evict_asked, 0); n > 0; n--) {
-			if (ka_conn_evict_one(w))
-				continue;
-			atomic_fetch_add(&srv->evict_wanted, 1);
-			for (unsigned k = 0; k < srv->n_workers; k++)
-				if (&srv->workers[k] != w)
-					ka_worker_wake(&srv->workers[k], KA_WAKE_EVICT);
-		}
-		want = atomic_load(&srv->evict_wanted);
-
-		while (want > 0 && can_make_room(w)) {
-			if (atomic_compare_exchange_weak(&srv->evict_wanted, &want, want - 1))
-				ka_conn_evict_one(w);
-		}
+		for (uint_fast64_t n = atomic_exchange(&w->evict_asked, 0); n > 0; n--)
+			if (!ka_conn_evict_one(w))
+				ask_eviction(w, NULL);
+		while (can_make_room(w) && take_one(&srv->evict_wanted))
+			ka_conn_evict_one(w);
 	}
 }
 
