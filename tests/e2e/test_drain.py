@@ -83,10 +83,12 @@ def test_rule6_drain_closes_idle_at_once_answers_in_flight_refuses_new(server, s
             ("shutdown", "server"), ended[ids[c.sock]]
 
 
-def test_rule6_shutdown_timeout_cuts_requests_in_progress_and_exits_1(server):
+def test_rule6_shutdown_timeout_cuts_requests_in_progress_and_exits_1(server, tmp_path):
     """With --shutdown-timeout 0.5, a request that would take 5 s is cut about 0.5 s
-    after SIGTERM (no response: the connection just ends), and the exit status is 1."""
-    srv = server("--demo", "--shutdown-timeout", "0.5", "--trace-connections")
+    after SIGTERM (no response: the connection just ends), and the exit status is 1.
+    The access log still has its line: 444, closed by the server without an answer."""
+    log = tmp_path / "access.log"
+    srv = server("--demo", "--shutdown-timeout", "0.5", "--trace-connections", "--access-log", log)
     busy = in_progress(srv, 5000)
     t_sig = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
@@ -98,6 +100,8 @@ def test_rule6_shutdown_timeout_cuts_requests_in_progress_and_exits_1(server):
     rc = srv.proc.wait(3)
     assert rc == 1, f"exit status {rc}, expected 1 (connections were cut)"
     assert time.monotonic() - t_sig <= 1.5
+    (line,) = log.read_text().splitlines()
+    assert '"GET /_demo/sleep?ms=5000 HTTP/1.1" 444 - ' in line and "persist=close" in line, line
 
 
 def test_rule6_sigquit_exits_at_once_even_with_request_in_progress(server):
