@@ -135,6 +135,14 @@ size_t ka_resp_format_text(char *buf, size_t cap, int status, const char *detail
 	return n;
 }
 
+void ka_resp_error(struct ka_resp *r, int status, const char *detail, char *scratch,
+                   size_t cap)
+{
+	size_t n = ka_resp_format_text(scratch, cap, status, detail, detail ? strlen(detail) : 0);
+
+	ka_resp_text(r, status, scratch, n);
+}
+
 const char *ka_status_reason(int status)
 {
 	/* RFC 9110 15: the phrases the RFC itself uses, for every code the server sends. */

@@ -71,6 +71,12 @@ int ka_resp_add_lines(struct ka_resp *r, const char *lines, size_t len);
 size_t ka_resp_format_text(char *buf, size_t cap, int status, const char *detail,
                            size_t detail_len);
 
+/* The one way to build an error (or any short text) response: formats
+ * "<code> <reason phrase>: <detail>\n" into scratch[0..cap) with ka_resp_format_text
+ * and makes it r's text/plain body (ka_resp_text). Headers already added are kept. */
+void ka_resp_error(struct ka_resp *r, int status, const char *detail, char *scratch,
+                   size_t cap);
+
 /* The reason phrase for a status code ("Not Found"); "Unknown" for codes we never send. */
 const char *ka_status_reason(int status);
 
