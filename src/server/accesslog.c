@@ -79,12 +79,14 @@ static void flush_tick(struct ka_timer *t)
 	struct ka_worker *w = ka_container_of(t, struct ka_worker, log_timer);
 
 	ka_access_log_flush(w);
-	ka_loop_timer_add(&w->loop, t, w->loop.now + 1000);
+	if (ka_loop_timer_add(&w->loop, t, w->loop.now + 1000) < 0)
+		fprintf(stderr, "kahttpd: access log: out of memory for its timer; lines are "
+		                "written when the buffer fills and at exit\n");
 }
 
-int ka_access_log_worker_init(struct ka_worker *w)
+int ka_access_log_worker_init(struct ka_worker *w, bool logged)
 {
-	if (w->srv->log_fd < 0 || w->is_admin)
+	if (w->srv->log_fd < 0 || !logged)
 		return 0;
 	w->log_buf = malloc(LOG_BUF_SIZE);
 	if (!w->log_buf)
@@ -210,7 +212,7 @@ void ka_access_log_response(struct ka_conn *c)
 		return;
 	if (!ex->log_head_len)
 		log_begin(c, NULL);
-	put_line(c, ex->resp.status, ex->body_bytes, ex->keep_alive);
+	put_line(c, ex->resp.status, ex->body_bytes, ex->decision.keep);
 }
 
 void ka_access_log_cut(struct ka_conn *c, enum ka_close_reason reason)

@@ -7,6 +7,8 @@
 #ifndef KA_ACCESSLOG_H
 #define KA_ACCESSLOG_H
 
+#include <stdbool.h>
+
 #include "server/stats.h"
 
 struct ka_conn;
@@ -17,8 +19,9 @@ struct ka_server;
 int ka_access_log_open(struct ka_server *srv);
 void ka_access_log_close(struct ka_server *srv);
 
-/* Per worker: allocates the buffer and arms the once-a-second flush. */
-int ka_access_log_worker_init(struct ka_worker *w);
+/* Per worker: allocates the buffer and arms the once-a-second flush; nothing for a
+ * worker whose connections are not logged (the admin's). */
+int ka_access_log_worker_init(struct ka_worker *w, bool logged);
 /* Writes what the worker has gathered. */
 void ka_access_log_flush(struct ka_worker *w);
 

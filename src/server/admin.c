@@ -16,6 +16,7 @@
 
 #include "core/sockdiag.h"
 #include "core/util.h"
+#include "server/admin.h"
 #include "server/conn.h"
 #include "server/trace.h"
 
@@ -290,68 +291,78 @@ static void page_connections(struct ka_worker *admin, struct out *o)
 	out_printf(o, "%s]\n", first ? "" : "\n");
 }
 
-/* ---- routing ----------------------------------------------------------------------------- */
+/* ---- the routes -------------------------------------------------------------------------- */
 
-static bool path_is(const struct ka_http_request *req, const char *p)
+static void serve_dashboard(struct ka_conn *c, const struct ka_route *route)
 {
-	return req->path.len == strlen(p) && memcmp(req->path.p, p, req->path.len) == 0;
+	struct ka_resp *r = &c->ex->resp;
+
+	(void)route;
+	r->status = 200;
+	r->content_type = "text/html; charset=utf-8";
+	r->body = KA_BODY_MEM;
+	r->mem = ka_dashboard_html;
+	r->mem_len = strlen(ka_dashboard_html);
+	r->content_length = (int64_t)r->mem_len;
+	ka_conn_respond(c);
 }
 
-void ka_admin_serve(struct ka_conn *c)
+/* A page built into the exchange's body buffer (freed with the exchange): route->data. */
+struct page {
+	void (*build)(struct ka_worker *w, struct out *o);
+	const char *type;
+};
+
+static const struct page status_page = { page_status, "application/json" };
+static const struct page metrics_page = { page_metrics, "text/plain; version=0.0.4; charset=utf-8" };
+static const struct page connections_page = { page_connections, "application/json" };
+
+static void serve_page(struct ka_conn *c, const struct ka_route *route)
 {
+	const struct page *page = route->data;
 	struct ka_exchange *ex = c->ex;
-	const struct ka_http_request *req = &ex->req;
 	struct ka_resp *r = &ex->resp;
 	struct out o = { ex->body, 0, ex->body_cap, false };
-	const char *type = "application/json";
 
-	if (req->method_id != KA_METHOD_GET && req->method_id != KA_METHOD_HEAD) {
-		int n = snprintf(ex->scratch, sizeof(ex->scratch),
-		                 "405 Method Not Allowed: the admin pages are read-only\n");
-
-		ka_resp_text(r, 405, ex->scratch, (size_t)n);
-		ka_resp_add_header(r, "Allow", "GET, HEAD");
-		ka_conn_respond(c);
-		return;
-	}
-	if (path_is(req, "/")) {
-		r->status = 200;
-		r->content_type = "text/html; charset=utf-8";
-		r->body = KA_BODY_MEM;
-		r->mem = ka_dashboard_html;
-		r->mem_len = strlen(ka_dashboard_html);
-		r->content_length = (int64_t)r->mem_len;
-		ka_conn_respond(c);
-		return;
-	}
-	if (path_is(req, "/status")) {
-		page_status(c->w, &o);
-	} else if (path_is(req, "/metrics")) {
-		page_metrics(c->w, &o);
-		type = "text/plain; version=0.0.4; charset=utf-8";
-	} else if (path_is(req, "/connections")) {
-		page_connections(c->w, &o);
-	} else {
-		int n = snprintf(ex->scratch, sizeof(ex->scratch),
-		                 "404 Not Found: try /, /status, /metrics or /connections\n");
-
-		ka_resp_text(r, 404, ex->scratch, (size_t)n);
-		ka_conn_respond(c);
-		return;
-	}
-	/* The page lives in the exchange's body buffer, freed with the exchange. */
+	page->build(c->w, &o);
 	ex->body = o.p;
 	ex->body_cap = o.cap;
-	if (o.failed) {
-		ka_resp_text(r, 500, "500 Internal Server Error: out of memory\n", 41);
-	} else {
-		r->status = 200;
-		r->content_type = type;
-		r->body = KA_BODY_MEM;
-		r->mem = o.p;
-		r->mem_len = o.len;
-		r->content_length = (int64_t)o.len;
-		ka_resp_add_header(r, "Cache-Control", "no-store");
-	}
+	if (o.failed)
+		return ka_conn_respond_text(c, 500, "out of memory");
+	r->status = 200;
+	r->content_type = page->type;
+	r->body = KA_BODY_MEM;
+	r->mem = o.p;
+	r->mem_len = o.len;
+	r->content_length = (int64_t)o.len;
+	ka_resp_add_header(r, "Cache-Control", "no-store");
 	ka_conn_respond(c);
+}
+
+static void serve_unknown(struct ka_conn *c, const struct ka_route *route)
+{
+	(void)route;
+	ka_conn_respond_text(c, 404, "try /, /status, /metrics or /connections");
+}
+
+int ka_admin_add_routes(struct ka_routes *t)
+{
+	/* Read-only: every page takes GET and HEAD, and nothing else. */
+	const struct ka_route routes[] = {
+		{ .path = "/", .serve = serve_dashboard },
+		{ .path = "/status", .serve = serve_page, .data = &status_page },
+		{ .path = "/metrics", .serve = serve_page, .data = &metrics_page },
+		{ .path = "/connections", .serve = serve_page, .data = &connections_page },
+		{ .path = "", .prefix = true, .serve = serve_unknown },
+	};
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		struct ka_route r = routes[i];
+
+		r.methods = KA_METHODS_GET_HEAD;
+		r.allow = "GET, HEAD";
+		if (ka_routes_add(t, &r) < 0)
+			return -1;
+	}
+	return 0;
 }

@@ -24,94 +24,9 @@
 #include "server/accesslog.h"
 #include "server/trace.h"
 
-/* Room a new response needs in the write buffer (its head, or a small body). */
-#define RESPONSE_ROOM 4096
-
 enum step { STEP_WAIT, STEP_AGAIN, STEP_CLOSED };
 
 static void on_event(struct ka_io *io, uint32_t events);
-
-/* ---- borrowing and returning per-request memory ------------------------------------------ */
-
-/* Readies ex for the next request on the connection. The 3 KiB header array and the
- * scratch area are left as they are: the parser and handlers overwrite what they use. */
-static void exchange_reset(struct ka_exchange *ex)
-{
-	ka_output_drop_tail(ex);
-	ex->scanned = 0;
-	ex->head_len = 0;
-	ex->framing = KA_FRAMING_NONE;
-	ex->body_left = 0;
-	memset(&ex->chunked, 0, sizeof(ex->chunked));
-	ex->body_done = true;
-	ex->body_wanted = false;
-	ex->body_len = 0;
-	ex->is_head = false;
-	ex->keep_alive = false;
-	ex->chunked_out = false;
-	ex->streaming = false;
-	ex->fin_ends = false;
-	ex->response_pending = false;
-	ex->on_drain = NULL;
-	ex->on_body = NULL;
-	ex->on_shutdown = NULL;
-	ex->counted = false;
-	ex->start_us = ex->conn->w->loop.now_us;
-	ex->body_bytes = 0;
-	ex->log_head_len = 0;
-	ka_resp_init(&ex->resp, 200);
-}
-
-static void exchange_release(struct ka_conn *c)
-{
-	struct ka_exchange *ex = c->ex;
-
-	ka_output_drop_tail(ex);
-	ka_loop_timer_remove(&c->w->loop, &ex->timer);
-	free(ex->body);
-	ka_pool_put(&c->w->exchanges, ex);
-	c->ex = NULL;
-}
-
-bool ka_conn_activate(struct ka_conn *c)
-{
-	struct ka_worker *w = c->w;
-
-	if (!c->rbuf && !(c->rbuf = ka_buf_get(&w->bufs)))
-		return false;
-	if (!c->wbuf && !(c->wbuf = ka_buf_get(&w->bufs)))
-		return false;
-	if (!c->ex) {
-		struct ka_exchange *ex = ka_pool_get(&w->exchanges);
-
-		if (!ex)
-			return false;
-		ex->conn = c;
-		ex->body = NULL;
-		ex->body_cap = 0;
-		ex->tail = KA_TAIL_NONE;
-		ex->tail_fd = -1;
-		ex->timer.index = 0;
-		c->ex = ex;
-		exchange_reset(ex);
-	}
-	return true;
-}
-
-/* Gives back everything an idle connection does not need. */
-static void conn_release(struct ka_conn *c)
-{
-	if (c->ex)
-		exchange_release(c);
-	if (c->rbuf && ka_buf_used(c->rbuf) == 0) {
-		ka_buf_put(&c->w->bufs, c->rbuf);
-		c->rbuf = NULL;
-	}
-	if (c->wbuf && ka_buf_used(c->wbuf) == 0) {
-		ka_buf_put(&c->w->bufs, c->wbuf);
-		c->wbuf = NULL;
-	}
-}
 
 /* ---- birth and death --------------------------------------------------------------------- */
 
@@ -131,7 +46,8 @@ static void peer_store(struct ka_peer *p, const struct sockaddr *sa)
 	}
 }
 
-struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer)
+struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer,
+                            enum ka_role role)
 {
 	struct ka_conn *c = calloc(1, sizeof(*c));
 	int64_t now = w->loop.now;
@@ -144,10 +60,11 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->io.on_event = on_event;
 	c->w = w;
 	c->born = now;
+	c->role = (uint8_t)role;
 	/* The admin's own connections take no public id: they are counted nowhere. */
-	c->id = w->is_admin ? ++w->admin_ids
-	                    : atomic_fetch_add_explicit(&w->srv->next_conn_id, 1,
-	                                                memory_order_relaxed) + 1;
+	c->id = !ka_conn_public(c) ? ++w->admin_ids
+	                           : atomic_fetch_add_explicit(&w->srv->next_conn_id, 1,
+	                                                       memory_order_relaxed) + 1;
 	c->state = KA_CONN_HEAD;
 	/* TCP_NODELAY and TCP keepalive came with the socket from its listener (main.c). */
 	if (ka_loop_add(&w->loop, &c->io, KA_EV_IN | KA_EV_OUT | KA_EV_RDHUP | KA_EV_EDGE) < 0) {
@@ -168,7 +85,7 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	ka_fifo_push(&w->header_q, &c->timer, now);
 	c->idle_timer.cb = ka_conn_idle_deadline;
 	peer_store(&c->peer, peer);
-	if (w->cfg->trace_connections) {
+	if (ka_conn_traced(c)) {
 		char text[KA_ADDR_TEXT_MAX];
 
 		ka_trace(c, "accept", "peer=%s worker=%u", ka_conn_peer_text(c, text, sizeof(text)),
@@ -193,7 +110,7 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	ka_loop_timer_remove(&w->loop, &c->idle_timer);
 	if (c->ex) {
 		ka_access_log_cut(c, reason);
-		exchange_release(c);
+		ka_exchange_release(c);
 	}
 	if (c->rbuf)
 		ka_buf_put(&w->bufs, c->rbuf);
@@ -217,21 +134,25 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	w->closed.next->prev = &c->link;
 	w->closed.next = &c->link;
 	w->nconns--;
-	ka_server_conn_closed(w);
+	if (ka_conn_public(c))
+		ka_server_conn_closed(w);
 	if (w->draining && w->nconns == 0)
 		w->loop.stop = true;
 }
 
-/* After the last response is out: close at once when the client has closed its side,
- * otherwise linger (RFC 9112 9.6): shut down our side so the client sees the end of
- * the response, read and drop what it still sends, and close when it closes or after
- * 2 s. Closing with unread input would send RST, and an RST can destroy a response the
- * client has not read yet. That holds even when the client asked to close and nothing
- * more has arrived: bytes it sent regardless may be a moment away, and closing first
- * is a race that loses the response when they land before close(). */
+/* After the last response is out: close at once, or linger (RFC 9112 9.6) as the
+ * keep-alive policy says. Lingering, we shut down our side so the client sees the end
+ * of the response, read and drop what it still sends, and close when it closes or
+ * after KA_POLICY_LINGER_MS: closing with its bytes unread would send an RST, and an
+ * RST can destroy a response the client has not read yet. Unread input is what the
+ * buffer holds, a body not read to its end, or a readiness edge not yet used up. */
 static enum step conn_finish(struct ka_conn *c)
 {
-	if (c->peer_closed) {
+	bool unread = c->readable || (c->rbuf && ka_buf_used(c->rbuf)) ||
+	              (c->ex && !c->ex->body_done);
+	bool waited = c->ex && c->ex->send_queued;
+
+	if (!ka_policy_linger(c->client_done, c->peer_closed, unread, waited)) {
 		ka_conn_close(c, c->close_reason);
 		return STEP_CLOSED;
 	}
@@ -239,13 +160,14 @@ static enum step conn_finish(struct ka_conn *c)
 	c->shut_wr = true;
 	c->fin_before_ours = c->fin_announced;
 	if (c->ex)
-		exchange_release(c);
+		ka_exchange_release(c);
 	if (c->rbuf)
 		c->rbuf->pos = c->rbuf->len = 0;
-	conn_release(c);
+	ka_conn_release(c);
 	ka_conn_set_state(c, KA_CONN_LINGER);
 	ka_fifo_push(&c->w->linger_q, &c->timer, c->w->loop.now);
-	ka_server_conn_evictable(c->w);  /* it can make room for a client kept waiting */
+	if (ka_conn_public(c))
+		ka_server_conn_evictable(c->w);  /* it can make room for a client kept waiting */
 	return STEP_AGAIN;
 }
 
@@ -307,162 +229,6 @@ static enum ka_close_reason reason_for_errno(int err)
 	                                              : KA_CLOSE_ERROR;
 }
 
-/* ---- request bodies ---------------------------------------------------------------------- */
-
-/* Takes body bytes from the read buffer, starting off bytes after its unconsumed start
- * (off is the head length while the head is still needed). Decoded bytes go to the
- * handler or nowhere; what follows the body stays for the next request. Returns 1 when
- * the body is complete, 0 when more is needed, -1 on error (status in *status). */
-static int body_take(struct ka_conn *c, size_t off, int *status, const char **why)
-{
-	struct ka_exchange *ex = c->ex;
-	struct ka_buf *b = c->rbuf;
-	char *p = b->data + b->pos + off;
-	size_t avail = b->len - b->pos - off;
-	size_t got, rest;
-	int done;
-
-	if (ex->framing == KA_FRAMING_LENGTH) {
-		got = avail < ex->body_left ? avail : ex->body_left;
-		rest = avail - got;
-		ex->body_left -= got;
-		done = ex->body_left == 0;
-	} else {
-		ssize_t r;
-
-		got = avail;
-		r = ka_http_chunked_decode(&ex->chunked, p, &got);
-		if (r == KA_PARSE_ERROR) {
-			*status = 400;
-			*why = ex->chunked.error;
-			return -1;
-		}
-		rest = r >= 0 ? (size_t)r : 0;
-		done = r >= 0;
-	}
-	if (ex->body_wanted) {
-		/* What a chunk announces counts before its bytes come, so that a chunk too
-		 * big is refused at once, as a Content-Length is. */
-		uint64_t promised = ex->body_len + got;
-
-		if (ex->framing == KA_FRAMING_CHUNKED)
-			promised += ka_http_chunked_pending(&ex->chunked);
-		if (promised > c->w->cfg->max_body_size) {
-			*status = 413;
-			*why = "request body larger than --max-body-size";
-			return -1;
-		}
-	}
-	if (ex->body_wanted && got) {
-		if (ex->body_len + got > ex->body_cap) {
-			size_t cap = ex->body_cap ? ex->body_cap : 4096;
-			char *nb;
-
-			while (cap < ex->body_len + got)
-				cap *= 2;
-			if (!(nb = realloc(ex->body, cap))) {
-				*status = 500;
-				*why = "out of memory";
-				return -1;
-			}
-			ex->body = nb;
-			ex->body_cap = cap;
-		}
-		memcpy(ex->body + ex->body_len, p, got);
-		ex->body_len += got;
-	}
-	/* Drop the body bytes. With the head gone (off 0) the buffer's start moves past
-	 * them; with the head still in front, what follows moves down to close the gap. */
-	if (off == 0) {
-		b->len = (uint32_t)(p - b->data + got + rest);
-		b->pos += (uint32_t)got;
-	} else {
-		memmove(p, p + got, rest);
-		b->len = (uint32_t)(p - b->data + rest);
-	}
-	if (b->pos == b->len)
-		b->pos = b->len = 0;
-	if (done)
-		ex->body_done = true;
-	return done;
-}
-
-/* ---- bookkeeping ------------------------------------------------------------------------- */
-
-/* Counts the request being served, once, however it ends. */
-static void conn_count_request(struct ka_conn *c)
-{
-	if (c->ex->counted)
-		return;
-	c->ex->counted = true;
-	c->requests++;
-	ka_stat_add(&c->w->stats.requests, 1);
-}
-
-/* The response's last byte is with the kernel (or, for a pipelined response, in the
- * buffer that leaves with the next write): count and report it. */
-static void conn_response_done(struct ka_conn *c)
-{
-	struct ka_exchange *ex = c->ex;
-
-	if (!ex->response_pending)
-		return;
-	ex->response_pending = false;
-	ka_trace(c, "response", "req=%u status=%d persist=%s", c->requests, ex->resp.status,
-	         ex->keep_alive ? "keep-alive" : "close");
-	ka_access_log_response(c);
-}
-
-/* ---- responses --------------------------------------------------------------------------- */
-
-/* The response is queued: move on. A pipelined next request already in the buffer is
- * parsed right away so that its response joins this one in the same write, unless that
- * could reorder output (a file or memory tail is pending) or the buffer is filling. */
-static void conn_response_queued(struct ka_conn *c)
-{
-	struct ka_exchange *ex = c->ex;
-
-	if (ex->head_len) {
-		ka_buf_consume(c->rbuf, ex->head_len);
-		ex->head_len = 0;
-	}
-	ka_conn_set_state(c, KA_CONN_WRITE);
-	if (!c->closing && !ex->streaming && ex->body_done && ex->tail == KA_TAIL_NONE &&
-	    ka_buf_used(c->rbuf) && ka_buf_room(c->wbuf) >= RESPONSE_ROOM) {
-		conn_response_done(c);
-		exchange_reset(ex);
-		ka_conn_set_state(c, KA_CONN_HEAD);
-	}
-}
-
-void ka_conn_respond(struct ka_conn *c)
-{
-	ka_conn_decide(c);
-	ka_output_response(c);
-	conn_response_queued(c);
-}
-
-void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
-                           enum ka_close_reason reason)
-{
-	struct ka_exchange *ex = c->ex;
-
-	conn_count_request(c);  /* a request we could not parse is a request all the same */
-	int n = snprintf(ex->scratch, sizeof(ex->scratch), "%d %s: %s\n", status,
-	                 ka_status_reason(status), detail ? detail : "");
-
-	ka_output_drop_tail(ex);
-	ex->streaming = false;
-	ex->is_head = false;
-	ka_resp_text(&ex->resp, status, ex->scratch, (size_t)n);
-	ex->keep_alive = false;
-	c->closing = true;
-	c->client_done = false;
-	c->close_reason = reason;
-	ka_output_response(c);
-	conn_response_queued(c);
-}
-
 /* ---- the states -------------------------------------------------------------------------- */
 
 static bool output_pending(const struct ka_conn *c)
@@ -470,23 +236,22 @@ static bool output_pending(const struct ka_conn *c)
 	return (c->wbuf && ka_buf_used(c->wbuf)) || (c->ex && c->ex->tail != KA_TAIL_NONE);
 }
 
+/* The head is complete: find its route and hand the request to the handler. Until the
+ * handler answers, the connection is processing, with no timer (the handler may wait
+ * on one of its own); one that reads the body moves it on to reading the body. */
 static enum step start_request(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
 	struct ka_exchange *ex = c->ex;
 	struct ka_http_request *req = &ex->req;
-	int status = 0;
-	const char *why = NULL;
+	const struct ka_route *route;
 
-	conn_count_request(c);
+	ka_conn_count_request(c);
 	ex->is_head = req->method_id == KA_METHOD_HEAD;
 	ka_trace(c, "request", "req=%u method=%.*s target=%.*s version=1.%d", c->requests,
 	         (int)req->method.len, req->method.p, (int)KA_MIN(req->target.len, 200),
 	         req->target.p, req->minor_version);
 	ka_access_log_request(c);
-	/* RFC 9112 9.3: "close" ends it in any version; HTTP/1.0 persists only on
-	 * "keep-alive". */
-	c->client_done = req->conn_close || (req->minor_version == 0 && !req->conn_keep_alive);
 	if (req->is_chunked) {
 		ex->framing = KA_FRAMING_CHUNKED;
 		ex->body_done = false;
@@ -500,32 +265,27 @@ static enum step start_request(struct ka_conn *c)
 			return STEP_AGAIN;
 		}
 	}
-
-	if (w->is_admin) {
-		ka_admin_serve(c);
+	ex->route = route = ka_routes_find(&w->srv->routes[c->role], req->path);
+	/* Handlers that ignore the body: drop what of it has already arrived, so that the
+	 * keep-alive policy knows whether the rest is small enough to discard later. */
+	if (!(route && route->reads_body) && !ka_conn_skip_body(c))
 		return STEP_AGAIN;
-	}
-	if (w->cfg->demo && req->path.len >= 7 && memcmp(req->path.p, "/_demo/", 7) == 0) {
-		ka_demo_dispatch(c);
-		if (ex->body_wanted && !ex->body_done) {
+	ka_conn_set_state(c, KA_CONN_PROCESS);
+	if (!route) {
+		ka_conn_respond_text(c, 404, "no route for this path");
+	} else if (!ka_route_allows(route, req->method_id)) {
+		ka_resp_add_header(&ex->resp, "Allow", route->allow);
+		ka_conn_respond_text(c, 405, route->allow);
+	} else {
+		route->serve(c, route);
+		if (c->ex == ex && ex->body_wanted && !ex->body_done) {
 			/* The handler kept what it needs of the head; the body may now overwrite it. */
 			ka_buf_consume(c->rbuf, ex->head_len);
 			ex->head_len = 0;
 			ka_conn_set_state(c, KA_CONN_BODY);
 			ka_fifo_push(&w->io_q, &c->timer, w->loop.now);
 		}
-		return STEP_AGAIN;
 	}
-
-	/* Handlers that ignore the body: drop what of it has already arrived, so that
-	 * ka_conn_decide knows whether the rest is small enough to discard later. */
-	if (!ex->body_done && body_take(c, ex->head_len, &status, &why) < 0) {
-		ka_conn_respond_error(c, status, why, KA_CLOSE_BAD_REQUEST);
-		return STEP_AGAIN;
-	}
-	w->files.pass = w->loop.now_us;  /* cached once per pass of the loop */
-	ka_static_serve(&w->srv->root, &w->files, req, &ex->resp, ex->scratch, sizeof(ex->scratch));
-	ka_conn_respond(c);
 	return STEP_AGAIN;
 }
 
@@ -597,7 +357,7 @@ static enum step step_body(struct ka_conn *c)
 		ssize_t n;
 
 		if (ka_buf_used(c->rbuf)) {
-			int r = body_take(c, 0, &status, &why);
+			int r = ka_conn_body_take(c, 0, &status, &why);
 
 			if (r < 0) {
 				ka_fifo_remove(&c->timer);
@@ -663,23 +423,21 @@ static enum step step_process(struct ka_conn *c)
 static void conn_go_idle(struct ka_conn *c)
 {
 	struct ka_worker *w = c->w;
-
 	int64_t timeout = ka_conn_next_idle_timeout(c);
 
-	/* Never earlier than the Keep-Alive header promised, even if the server filled up
-	 * or the response took long to send since. */
-	if (timeout < (int64_t)c->advertised_ms)
-		timeout = c->advertised_ms;
-	conn_release(c);
+	ka_conn_release(c);
 	ka_conn_set_state(c, KA_CONN_IDLE);
 	ka_trace(c, "idle", "timeout_ms=%lld", (long long)timeout);
 	/* RFC 9112 9.8 leaves the timeout to us; it starts now that the last byte of the
-	 * response is with the kernel. */
+	 * response is with the kernel. A timeout shorter than idle_q's shared one (under
+	 * pressure, or the end of --keepalive-time) also gets a heap timer; should it fail
+	 * to arm, idle_q's later deadline still closes the connection. */
 	ka_fifo_push(&w->idle_q, &c->timer, w->loop.now);
 	c->idle_since_us = w->loop.now_us;
 	if (timeout < w->cfg->keepalive_timeout)
-		ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
-	ka_server_conn_evictable(w);
+		(void)ka_loop_timer_add(&w->loop, &c->idle_timer, w->loop.now + timeout);
+	if (ka_conn_public(c))
+		ka_server_conn_evictable(w);
 }
 
 static enum step step_write(struct ka_conn *c)
@@ -694,6 +452,8 @@ static enum step step_write(struct ka_conn *c)
 		return STEP_CLOSED;
 	}
 	if (r == 0) {
+		if (ex)
+			ex->send_queued = true;
 		/* The socket is full: the client is not reading. Restart the stall clock only
 		 * when we are not already waiting on it, so a trickle still counts as progress
 		 * (each partial write re-arms) but a stuck client times out. */
@@ -709,7 +469,7 @@ static enum step step_write(struct ka_conn *c)
 		return c->readable ? step_process(c) : STEP_WAIT;
 	}
 	if (ex)
-		conn_response_done(c);
+		ka_conn_response_done(c);
 	if (c->closing)
 		return conn_finish(c);
 	if (ex && !ex->body_done) {
@@ -718,7 +478,7 @@ static enum step step_write(struct ka_conn *c)
 		return STEP_AGAIN;
 	}
 	if (c->rbuf && ka_buf_used(c->rbuf)) {
-		exchange_reset(ex);
+		ka_exchange_reset(ex);
 		ka_conn_set_state(c, KA_CONN_HEAD);
 		return STEP_AGAIN;
 	}
@@ -757,7 +517,7 @@ static enum step step_idle(struct ka_conn *c)
 		return STEP_AGAIN;
 	}
 	if (n == RECV_AGAIN) {
-		conn_release(c);
+		ka_conn_release(c);
 		return STEP_WAIT;
 	}
 	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
@@ -777,8 +537,11 @@ static enum step step_linger(struct ka_conn *c)
 			return STEP_WAIT;
 		if (reads == LINGER_READS_PER_TURN) {
 			/* Still more: carry on a millisecond on, once the loop has served the
-			 * others (ka_conn_idle_deadline). */
-			ka_loop_timer_add(&c->w->loop, &c->idle_timer, c->w->loop.now + 1);
+			 * others (ka_conn_idle_deadline); without a timer, stop lingering. */
+			if (ka_loop_timer_add(&c->w->loop, &c->idle_timer, c->w->loop.now + 1) < 0) {
+				ka_conn_close(c, c->close_reason);
+				return STEP_CLOSED;
+			}
 			return STEP_WAIT;
 		}
 		n = conn_recv(c, c->w->discard, sizeof(c->w->discard));

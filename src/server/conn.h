@@ -10,6 +10,7 @@
 #define KA_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -17,7 +18,9 @@
 #include "core/http_parse.h"
 #include "core/loop.h"
 #include "core/timer.h"
+#include "server/keepalive_policy.h"
 #include "server/resp.h"
+#include "server/route.h"
 #include "server/server.h"
 #include "server/stats.h"
 
@@ -26,9 +29,13 @@ enum ka_tail_kind { KA_TAIL_NONE, KA_TAIL_MEM, KA_TAIL_FILE };
 
 struct ka_conn;
 
+/* Room for a handler's per-request state (its own typed struct, ka_conn_state). */
+#define KA_HANDLER_STATE_MAX 64
+
 struct ka_exchange {
 	struct ka_conn *conn;
 	struct ka_http_request req;
+	const struct ka_route *route;  /* the route serving it, once the head is parsed */
 	size_t scanned;    /* head bytes the parser has already seen */
 	size_t head_len;   /* 0 until the head is complete */
 
@@ -42,13 +49,12 @@ struct ka_exchange {
 	size_t body_len, body_cap;
 
 	struct ka_resp resp;
+	struct ka_decision decision;  /* persistence of this response (keepalive_policy.h) */
 	bool is_head;        /* HEAD: headers as for GET, no body */
 	bool response_pending;  /* queued, not yet reported as sent */
 	bool counted;        /* the request has been counted in c->requests */
-	bool keep_alive;     /* this response leaves the connection open */
-	bool chunked_out;    /* the response body is sent chunked */
-	int64_t ka_timeout_s;    /* Keep-Alive: timeout= to advertise */
-	uint64_t ka_max;         /* Keep-Alive: max=, UINT64_MAX when unlimited */
+	bool chunked_out;    /* output.c: the response body is sent chunked */
+	bool send_queued;    /* it did not leave in one write: a tail, or a full socket */
 
 	/* Output beyond the write buffer: one memory block or one file range. */
 	enum ka_tail_kind tail;
@@ -57,14 +63,18 @@ struct ka_exchange {
 	off_t tail_off;
 	size_t tail_len;
 
-	/* Handlers that answer later (sleep) or in pieces (stream). */
-	bool streaming;               /* more output will follow */
+	/* Handlers that answer later (a timer) or in pieces (a stream). */
+	bool streaming;               /* more output will follow (ka_output_stream_*) */
 	bool fin_ends;                /* the client's FIN ends the stream (event streams) */
-	struct ka_timer timer;        /* handler wake-up */
-	void (*on_drain)(struct ka_conn *c);  /* streaming: output queue has emptied */
-	void (*on_body)(struct ka_conn *c);   /* body_wanted: the whole body has been read */
+	struct ka_timer timer;        /* ka_conn_timer */
+	void (*on_timer)(struct ka_conn *c);     /* ka_conn_timer's callback */
+	void (*on_drain)(struct ka_conn *c);     /* streaming: the output queue has emptied */
+	void (*on_body)(struct ka_conn *c);      /* ka_conn_read_body: the body is all read */
 	void (*on_shutdown)(struct ka_conn *c);  /* streaming: the server is draining */
-	uint64_t h[8];                /* handler-private counters */
+	union {
+		max_align_t align;
+		unsigned char bytes[KA_HANDLER_STATE_MAX];
+	} state;                      /* the handler's own, through ka_conn_state */
 
 	/* --access-log: the line's parts known when the head completes. */
 	int64_t start_us;     /* the request began (loop time) */
@@ -102,9 +112,10 @@ struct ka_conn {
 	uint32_t advertised_ms;       /* Keep-Alive: timeout= last sent, in ms */
 	uint8_t state;                /* enum ka_conn_state */
 	uint8_t close_reason;         /* enum ka_close_reason, once decided */
+	uint8_t role;                 /* enum ka_role of the listener that accepted it */
 	bool readable, writable;      /* edge-triggered readiness not yet used up */
 	bool closing;                 /* the response being sent is the last */
-	bool client_done;             /* the request itself asked to close */
+	bool client_done;             /* the request itself asked to close (no linger) */
 	bool last_call;               /* a request arrived at the idle deadline: answer, close */
 	bool peer_closed;             /* we saw the client's FIN */
 	bool fin_announced;           /* EPOLLRDHUP seen: a recv will return 0 once drained */
@@ -120,8 +131,25 @@ static inline void ka_conn_set_state(struct ka_conn *c, enum ka_conn_state s)
 	c->state = (uint8_t)s;
 }
 
-/* Accepted socket fd from peer becomes a connection of w; NULL (fd closed) on failure. */
-struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer);
+/* Public connections count everywhere: figures, --max-connections, trace, access log.
+ * The admin listener's are served, and counted nowhere. */
+static inline bool ka_conn_public(const struct ka_conn *c)
+{
+	return c->role == KA_ROLE_PUBLIC;
+}
+
+/* --trace-connections is on, and c is a public connection (trace.h's ka_trace). */
+static inline bool ka_conn_traced(const struct ka_conn *c)
+{
+	return c->w->cfg->trace_connections && ka_conn_public(c);
+}
+
+/* ---- for the worker (worker.c) ------------------------------------------------------- */
+
+/* Accepted socket fd from peer, on a listener of this role, becomes a connection of w;
+ * NULL (fd closed) on failure. */
+struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer,
+                            enum ka_role role);
 
 /* Ends the connection now, counting reason. The one place a connection is freed. */
 void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason);
@@ -145,53 +173,97 @@ bool ka_conn_evict_one(struct ka_worker *w);
  * INT64_MAX when there is none. */
 int64_t ka_conn_evict_key(const struct ka_worker *w);
 
-/* ---- between conn.c and conn_keepalive.c ---------------------------------------------- */
+/* ---- between conn.c, conn_request.c and conn_keepalive.c ------------------------------- */
 
 /* Borrows read and write buffers and an exchange; false when memory ran out. */
 bool ka_conn_activate(struct ka_conn *c);
-/* The idle timeout c would get if it went idle now: the worker's (shrunk under load,
- * see ka_server_idle_timeout), or what is left of --keepalive-time. */
-int64_t ka_conn_next_idle_timeout(const struct ka_conn *c);
-/* Sets ex->keep_alive, c->closing and the Keep-Alive figures for the next response. */
+/* Readies ex for the next request on the connection. */
+void ka_exchange_reset(struct ka_exchange *ex);
+/* Gives c's exchange back to the pool, with what it holds. */
+void ka_exchange_release(struct ka_conn *c);
+/* Gives back everything an idle connection does not need. */
+void ka_conn_release(struct ka_conn *c);
+/* Takes body bytes from the read buffer, off bytes past its unconsumed start (the
+ * head's length while the head is still needed). Returns 1 when the body is complete,
+ * 0 when more is needed, -1 on error (status and why set). */
+int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **why);
+/* Drops what of an unwanted body has already arrived; false when it is malformed (the
+ * error response is then queued). */
+bool ka_conn_skip_body(struct ka_conn *c);
+/* Counts the request being served, once, however it ends. */
+void ka_conn_count_request(struct ka_conn *c);
+/* The response's last byte is with the kernel: trace it and log it. */
+void ka_conn_response_done(struct ka_conn *c);
+/* The response is queued: on to writing, or straight to a pipelined next request. */
+void ka_conn_response_queued(struct ka_conn *c);
+/* Asks the keep-alive policy about the response about to be written: sets
+ * c->ex->decision, and c->closing and the reason when it is the last. */
 void ka_conn_decide(struct ka_conn *c);
+/* The idle timeout c would get if it went idle now (ka_policy_idle_deadline). */
+int64_t ka_conn_next_idle_timeout(const struct ka_conn *c);
 /* Ends an idle wait for reason, unless a request has arrived meanwhile: that one is
  * answered, with Connection: close (the close-race guard). */
 void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason);
 /* c->idle_timer's callback: an idle deadline earlier than idle_q's, or the next turn of
  * a lingering close. */
 void ka_conn_idle_deadline(struct ka_timer *t);
+/* An error response that ends the connection (parse errors, 408, 413), and lingers. */
+void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
+                           enum ka_close_reason reason);
+/* Drives the connection after something changed it from outside an I/O event (a
+ * timer): writes what was queued, and so on. */
+void ka_conn_run(struct ka_conn *c);
 
-/* ---- for handlers (demo.c) and the output path (output.c) ---------------------------- */
+/* ---- for handlers (route.h): the request, the response, timers ----------------------- */
 
 /* The response in c->ex->resp is complete: queue it and carry on. */
 void ka_conn_respond(struct ka_conn *c);
-/* An error response that ends the connection (parse errors, 408, 413). */
-void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
-                           enum ka_close_reason reason);
-/* --trace-connections is on, and c is not an admin connection (trace.h's ka_trace). */
-static inline bool ka_conn_traced(const struct ka_conn *c)
+/* Answers with a short text/plain body, "<status> <reason>: <detail>\n"
+ * (ka_resp_error); headers already added to c->ex->resp are kept. */
+void ka_conn_respond_text(struct ka_conn *c, int status, const char *detail);
+/* The handler wants the request body: on_body runs once it is all read (at once when
+ * it already is) into c->ex->body[0..body_len). Sends 100 Continue when the client
+ * waits for it. Bodies over --max-body-size are answered 413 without the handler. */
+void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c));
+/* The handler's per-request state: KA_HANDLER_STATE_MAX bytes, as the handler left
+ * them; each handler casts it to its own struct (checked with a _Static_assert). */
+static inline void *ka_conn_state(struct ka_conn *c)
 {
-	return c->w->cfg->trace_connections && !c->w->is_admin;
+	return c->ex->state.bytes;
+}
+/* Calls cb(c) at loop time at (ms), then drives the connection; one timer per
+ * request. Returns 0, or -1 when the timer could not be armed (out of memory). */
+int ka_conn_timer(struct ka_conn *c, void (*cb)(struct ka_conn *c), int64_t at);
+void ka_conn_timer_stop(struct ka_conn *c);
+static inline bool ka_conn_timer_armed(const struct ka_conn *c)
+{
+	return ka_timer_armed(&c->ex->timer);
+}
+/* The loop's time, ms (monotonic, cached once per pass). */
+static inline int64_t ka_conn_now(const struct ka_conn *c)
+{
+	return c->w->loop.now;
 }
 
-/* Drives the connection after a handler changed it from outside an I/O event (a
- * handler timer): writes what was queued, and so on. */
-void ka_conn_run(struct ka_conn *c);
+/* ---- output.c ------------------------------------------------------------------------- */
 
-/* output.c: serialises ex->resp into the write buffer, sets ex->keep_alive. */
+/* Serialises ex->resp, with the persistence ex->decision says, into the write buffer. */
 void ka_output_response(struct ka_conn *c);
-/* output.c: writes what is queued; returns 1 when all is out, 0 when the socket is
- * full, -1 when the connection failed (errno kept). last: nothing but the FIN follows
- * these bytes (the caller closes or shuts down at once when they are out), so the
- * kernel may hold their final segment and send it with the FIN, one packet fewer. */
+/* Writes what is queued; returns 1 when all is out, 0 when the socket is full, -1 when
+ * the connection failed (errno kept). last: nothing but the FIN follows these bytes
+ * (the caller closes or shuts down at once when they are out), so the kernel may hold
+ * their final segment and send it with the FIN, one packet fewer. */
 int ka_output_flush(struct ka_conn *c, bool last);
-/* output.c: releases a pending file or memory tail. */
+/* Releases a pending file or memory tail. */
 void ka_output_drop_tail(struct ka_exchange *ex);
 
-/* admin.c: answers a request on the --admin listener. */
-void ka_admin_serve(struct ka_conn *c);
-
-/* demo.c: answers a /_demo/ request (sets up ex->resp or goes asynchronous). */
-void ka_demo_dispatch(struct ka_conn *c);
+/* A stream (a response with KA_BODY_STREAM, once ka_conn_respond has sent its head):
+ * the body goes out in pieces, framed here alone (chunked for HTTP/1.1, delimited by
+ * the close for HTTP/1.0). stream_room: the most one write may carry now (0: wait for
+ * on_drain); stream_write: one piece, n <= stream_room; stream_end: the body is
+ * complete (room for it is always kept). */
+size_t ka_output_stream_room(const struct ka_conn *c);
+void ka_output_stream_write(struct ka_conn *c, const void *p, size_t n);
+void ka_output_stream_end(struct ka_conn *c);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * Persistence: whether a response is a connection's last and what its Keep-Alive
- * header promises (RFC 9112 9.3), and how a connection ends when nothing is going on:
- * the idle, header, body and linger deadlines, the close-race guard, eviction at
- * --max-connections, and the drain at shutdown. The states themselves are in conn.c.
+ * Persistence applied: the facts a connection gives the keep-alive policy
+ * (keepalive_policy.c, where every rule is) and what it does with the answers, and
+ * how a connection ends when nothing is going on: the idle, header, body and linger
+ * deadlines, the close-race guard, eviction at --max-connections, and the drain at
+ * shutdown. The states themselves are in conn.c.
  */
 #include "server/conn.h"
 
@@ -12,92 +13,62 @@
 #include "core/util.h"
 #include "server/trace.h"
 
-/* An unread body is read and thrown away when at most this much of it is still to
- * come; a larger one costs more than a new connection, so we close instead. */
-#define DISCARD_MAX (64 * 1024)
+/* ---- asking the policy --------------------------------------------------------------------- */
 
-/* ---- whether a connection persists ------------------------------------------------------- */
+static uint64_t conns_open(const struct ka_conn *c)
+{
+	return atomic_load_explicit(&c->w->srv->nconns, memory_order_relaxed);
+}
 
 int64_t ka_conn_next_idle_timeout(const struct ka_conn *c)
 {
-	const struct ka_config *cfg = c->w->cfg;
-	int64_t t = ka_server_idle_timeout(c->w->srv);
-
-	if (cfg->keepalive_time) {
-		int64_t left = cfg->keepalive_time - (c->w->loop.now - c->born);
-
-		if (left < t)
-			t = left > 0 ? left : 0;
-	}
-	return t;
+	return ka_policy_idle_deadline(c->w->cfg, conns_open(c), c->w->loop.now - c->born,
+	                               c->advertised_ms);
 }
 
-/* Bytes of a next request are already buffered behind this one (its body, if any,
- * has been taken out of the buffer). */
-static bool request_follows(const struct ka_conn *c)
-{
-	return c->ex->body_done && c->rbuf && ka_buf_used(c->rbuf) > c->ex->head_len;
-}
-
-/* Whether the response about to be written is the connection's last, and what
- * Keep-Alive says if not. RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0
- * only on "keep-alive" and when the length is known. */
+/* Gathers the facts of c and its request for the keep-alive policy, and applies its
+ * decision about the response about to be written. */
 void ka_conn_decide(struct ka_conn *c)
 {
 	struct ka_exchange *ex = c->ex;
-	const struct ka_config *cfg = c->w->cfg;
-	int64_t now = c->w->loop.now;
-	int64_t age = now - c->born;
-	enum ka_close_reason why = KA_CLOSE_CONNECTION_CLOSE;
-	bool keep = !c->client_done;
+	const struct ka_policy_conn facts = {
+		.requests = c->requests,
+		.age_ms = c->w->loop.now - c->born,
+		.half_closed = c->peer_closed,
+		.last_call = c->last_call,
+		.draining = c->w->draining,
+		/* Bytes of a next request are already buffered behind this one (its body,
+		 * if any, has been taken out of the buffer). */
+		.input_follows = ex->body_done && c->rbuf && ka_buf_used(c->rbuf) > ex->head_len,
+		.send_queued = ex->send_queued,
+	};
+	const struct ka_policy_request req = {
+		.minor_version = ex->req.minor_version,
+		.conn_close = ex->req.conn_close,
+		.conn_keep_alive = ex->req.conn_keep_alive,
+		.length_unknown = ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM,
+		.is_head = ex->is_head,
+		.body_unread = !ex->body_done,
+		.body_chunked = ex->framing == KA_FRAMING_CHUNKED,
+		.body_left = ex->body_left,
+	};
+	struct ka_decision d = ka_policy_decide(c->w->cfg, &facts, &req, conns_open(c));
 
-	if (keep && cfg->keepalive_timeout == 0) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
-	} else if (keep && c->w->draining && !request_follows(c)) {
-		/* Draining, this is the last response, unless the client has already sent
-		 * another request (pipelined): that one is answered too, and ends it. */
-		keep = false;
-		why = KA_CLOSE_SHUTDOWN;
-	} else if (keep && c->last_call) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIMEOUT;
-	} else if (keep && cfg->keepalive_requests && c->requests >= cfg->keepalive_requests) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_REQUESTS;
-	} else if (keep && cfg->keepalive_time && age >= cfg->keepalive_time) {
-		keep = false;
-		why = KA_CLOSE_KEEPALIVE_TIME;
-	} else if (keep && ex->resp.content_length < 0 && ex->resp.body == KA_BODY_STREAM &&
-	           ex->req.minor_version == 0 && !ex->is_head) {
-		keep = false;  /* HTTP/1.0 has no chunked coding: the close ends the body */
-	} else if (keep && !ex->body_done &&
-	           (ex->framing == KA_FRAMING_CHUNKED || ex->body_left > DISCARD_MAX)) {
-		keep = false;  /* too much unread body to discard: cheaper to close */
-	}
-	ex->keep_alive = keep;
-	if (!keep) {
+	ex->decision = d;
+	c->client_done = d.client_asked;
+	if (!d.keep) {
 		c->closing = true;
-		c->close_reason = why;
+		c->close_reason = d.reason;
 		return;
 	}
-	/* Advertise what we will enforce, less the grace, so that a client which trusts the
-	 * header closes first and never races our close (KEEPALIVE.md, "the reuse race"). */
-	{
-		int64_t t = ka_conn_next_idle_timeout(c) - cfg->keepalive_grace;
-
-		ex->ka_timeout_s = t > 0 ? t / 1000 : 0;
-		ex->ka_max = cfg->keepalive_requests ? cfg->keepalive_requests - c->requests
-		                                     : UINT64_MAX;
-		c->advertised_ms = (uint32_t)(ex->ka_timeout_s * 1000);
-	}
+	c->advertised_ms = (uint32_t)(d.advertise_s * 1000);
 }
 
 /* ---- timers ------------------------------------------------------------------------------ */
 
 /* An idle connection's time is up (idle timeout or lifetime). The race guard: a request
  * may have arrived since the loop last looked; if so it is answered, with
- * Connection: close, rather than dropped (KEEPALIVE.md, "the reuse race"). */
+ * Connection: close, rather than dropped (docs/keepalive.md, "the reuse race"). */
 void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
 {
 	char byte;

@@ -22,6 +22,7 @@
 #include "core/sockopt.h"
 #include "server/accesslog.h"
 #include "server/config.h"
+#include "server/handlers.h"
 #include "server/server.h"
 
 #define BACKLOG 4096
@@ -216,6 +217,8 @@ int main(int argc, char **argv)
 		        strerror(-err));
 		return 2;
 	}
+	if (ka_handlers_build(&srv) < 0)
+		return 1;
 	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
 	raise_fd_limit(cfg);

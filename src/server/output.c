@@ -9,6 +9,7 @@
  * 204 and 304.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/sendfile.h>
@@ -21,6 +22,12 @@
 /* Bodies up to this size are copied into the write buffer: one pread and no second
  * syscall to send, and pipelined responses can share a write. */
 #define INLINE_MAX 16384
+
+/* Framing of one stream piece: "<hex size>\r\n" before it, "\r\n" after it, and room
+ * for the last-chunk "0\r\n\r\n" that ends the body. */
+#define CHUNK_HEAD_MAX 18
+#define CHUNK_TAIL 2
+#define LAST_CHUNK 5
 
 /* Lets go of a pinned body (a cached file) that nothing points into any more. */
 static void unpin(struct ka_resp *r)
@@ -67,7 +74,8 @@ static char *put_u64(char *p, uint64_t v)
 	return p;
 }
 
-/* A fixed part of every head: "HTTP/1.1 200 OK\r\nServer: kahttpd\r\nDate: ...\r\n". */
+/* A fixed part of every head: "HTTP/1.1 200 OK\r\nServer: kahttpd\r\nDate: ...\r\n".
+ * The Date value is formatted once per wall-clock second per worker. */
 static char *put_status(char *p, struct ka_worker *w, int status)
 {
 	p = put(p, "HTTP/1.1 ", 9);
@@ -75,7 +83,10 @@ static char *put_status(char *p, struct ka_worker *w, int status)
 	*p++ = ' ';
 	p = put_str(p, ka_status_reason(status));
 	p = put(p, "\r\nServer: kahttpd\r\nDate: ", 25);
-	ka_worker_update_date(w);
+	if (w->date_wall != w->loop.wall) {
+		w->date_wall = w->loop.wall;
+		ka_http_date_format(w->date_wall, w->date);
+	}
 	p = put(p, w->date, KA_HTTP_DATE_LEN);
 	return put(p, "\r\n", 2);
 }
@@ -124,17 +135,8 @@ void ka_output_response(struct ka_conn *c)
 		}
 	}
 	p = put(p, r->extra, r->extra_len);
-	if (ex->keep_alive) {
-		p = put(p, "Connection: keep-alive\r\nKeep-Alive: timeout=", 44);
-		p = put_u64(p, (uint64_t)ex->ka_timeout_s);
-		if (ex->ka_max != UINT64_MAX) {
-			p = put(p, ", max=", 6);
-			p = put_u64(p, ex->ka_max);
-		}
-		p = put(p, "\r\n\r\n", 4);
-	} else {
-		p = put(p, "Connection: close\r\n\r\n", 21);
-	}
+	p = ka_policy_write_header(p, &ex->decision);
+	p = put(p, "\r\n", 2);
 	b->len = (uint32_t)(p - b->data);
 	ex->response_pending = true;
 	ex->body_bytes = send_body && r->content_length > 0 ? (uint64_t)r->content_length : 0;
@@ -177,6 +179,8 @@ void ka_output_response(struct ka_conn *c)
 	}
 	if (ex->tail != KA_TAIL_MEM)
 		unpin(r);  /* copied into the buffer, or not sent at all */
+	if (ex->tail != KA_TAIL_NONE)
+		ex->send_queued = true;
 }
 
 int ka_output_flush(struct ka_conn *c, bool last)
@@ -263,4 +267,42 @@ int ka_output_flush(struct ka_conn *c, bool last)
 		if (ex->tail_len == 0)
 			ka_output_drop_tail(ex);
 	}
+}
+
+/* ---- streams ----------------------------------------------------------------------------- */
+
+size_t ka_output_stream_room(const struct ka_conn *c)
+{
+	size_t room = ka_buf_room(c->wbuf);
+	size_t framing = c->ex->chunked_out ? CHUNK_HEAD_MAX + CHUNK_TAIL + LAST_CHUNK : 0;
+
+	return room > framing ? room - framing : 0;
+}
+
+void ka_output_stream_write(struct ka_conn *c, const void *p, size_t n)
+{
+	struct ka_exchange *ex = c->ex;
+	struct ka_buf *b = c->wbuf;
+
+	if (n == 0)
+		return;  /* a zero-size chunk would end the body */
+	if (ex->chunked_out) {
+		char head[CHUNK_HEAD_MAX];
+
+		ka_buf_append(b, head, (size_t)snprintf(head, sizeof(head), "%zx\r\n", n));
+	}
+	ka_buf_append(b, p, n);
+	if (ex->chunked_out)
+		ka_buf_append(b, "\r\n", CHUNK_TAIL);
+	ex->body_bytes += n;
+}
+
+void ka_output_stream_end(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+
+	if (ex->chunked_out)
+		ka_buf_append(c->wbuf, "0\r\n\r\n", LAST_CHUNK);  /* last-chunk, no trailers */
+	ex->streaming = false;
+	ex->on_drain = NULL;
 }

@@ -17,6 +17,7 @@
 #include "core/loop.h"
 #include "core/timer.h"
 #include "server/config.h"
+#include "server/route.h"
 #include "server/static_file.h"
 #include "server/stats.h"
 
@@ -26,6 +27,7 @@ struct ka_worker;
 struct ka_listener {
 	struct ka_io io;
 	struct ka_worker *w;
+	enum ka_role role;  /* what it serves: srv->routes[role] */
 };
 
 /* Links every live connection of a worker, for shutdown. */
@@ -36,9 +38,8 @@ struct ka_link {
 struct ka_worker {
 	struct ka_server *srv;
 	const struct ka_config *cfg;
-	unsigned index;
-	bool is_admin;      /* serves --admin; its traffic is in no figure */
-	uint64_t admin_ids;  /* the admin worker numbers its own connections */
+	unsigned index;     /* the request workers first; the admin worker, if any, last */
+	uint64_t admin_ids;  /* admin connections are numbered apart: they count nowhere */
 	pthread_t thread;
 	struct ka_loop loop;
 	struct ka_io wake;  /* eventfd: a doorbell; wake_flags says what for */
@@ -92,6 +93,7 @@ struct ka_worker {
 struct ka_server {
 	struct ka_config cfg;
 	struct ka_static_root root;
+	struct ka_routes routes[KA_ROLES];  /* what each listener role serves (main.c) */
 	size_t buf_size;
 	/* The listening sockets main() bound, one set per worker. */
 	int (*listen_fds)[KA_MAX_LISTENERS];
@@ -120,18 +122,11 @@ void ka_worker_wake(struct ka_worker *w, unsigned flags);
 void *ka_worker_main(void *arg);
 void ka_worker_destroy(struct ka_worker *w);
 
-/* The idle timeout for a connection going idle now: --keepalive-timeout, shrinking
- * linearly to --keepalive-min-timeout as open connections go from --idle-watermark
- * to --max-connections. */
-int64_t ka_server_idle_timeout(const struct ka_server *srv);
 /* A worker's connection went idle or began lingering: if a client waits for room, it
  * can be evicted (done from the worker's doorbell, outside the connection's own
  * code). Nothing on the admin worker, which --max-connections does not cover. */
 void ka_server_conn_evictable(struct ka_worker *w);
 /* A worker's connection closed: count it, and let a paused worker accept again. */
 void ka_server_conn_closed(struct ka_worker *w);
-
-/* Refreshes w->date when the wall-clock second has changed. */
-void ka_worker_update_date(struct ka_worker *w);
 
 #endif

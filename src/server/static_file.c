@@ -33,6 +33,7 @@
 
 #include "server/static_file.h"
 
+#include "server/conn.h"
 #include "server/path.h"
 
 /* Room for a decoded, normalised path plus "index.html"; longer ones are 404 anyway,
@@ -667,4 +668,25 @@ void ka_static_serve(const struct ka_static_root *root, struct ka_file_cache *ca
 		resp->mem = NULL;
 		resp->mem_len = 0;
 	}
+}
+
+/* ---- the route --------------------------------------------------------------------------- */
+
+static void serve_static(struct ka_conn *c, const struct ka_route *route)
+{
+	struct ka_worker *w = c->w;
+	struct ka_exchange *ex = c->ex;
+
+	w->files.pass = w->loop.now_us;  /* the cache's checks: once per pass of the loop */
+	ka_static_serve(route->data, &w->files, &ex->req, &ex->resp, ex->scratch,
+	                sizeof(ex->scratch));
+	ka_conn_respond(c);
+}
+
+int ka_static_add_routes(struct ka_routes *t, const struct ka_static_root *root)
+{
+	const struct ka_route r = { .path = "", .prefix = true, .methods = KA_METHODS_GET_HEAD,
+		                    .allow = "GET, HEAD", .serve = serve_static, .data = root };
+
+	return ka_routes_add(t, &r);
 }

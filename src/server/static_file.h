@@ -10,6 +10,7 @@
 #include "core/http_parse.h"
 #include "server/file_cache.h"
 #include "server/resp.h"
+#include "server/route.h"
 
 struct ka_static_root {
 	int dir_fd;  /* O_PATH | O_DIRECTORY descriptor of --root */
@@ -35,6 +36,10 @@ void ka_static_root_close(struct ka_static_root *root);
 void ka_static_serve(const struct ka_static_root *root, struct ka_file_cache *cache,
                      const struct ka_http_request *req, struct ka_resp *resp, char *scratch,
                      size_t scratch_len);
+
+/* Adds the document root as the route for every path (the others are tried first);
+ * -1 when t is full. */
+int ka_static_add_routes(struct ka_routes *t, const struct ka_static_root *root);
 
 /* Content-Type for a file name by its extension; "application/octet-stream" otherwise. */
 const char *ka_mime_type(const char *name, size_t len);

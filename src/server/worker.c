@@ -16,13 +16,13 @@
 #include "core/util.h"
 #include "server/accesslog.h"
 #include "server/conn.h"
+#include "server/keepalive_policy.h"
 #include "server/server.h"
 
 /* Accepts per readiness event before other work gets a turn. */
 #define ACCEPT_BATCH 64
 /* Free blocks a pool keeps for reuse; beyond that they go back to malloc. */
 #define POOL_KEEP 64
-#define LINGER_MS 2000
 /* After accept4 ran out of descriptors or memory: how long before trying again. */
 #define ACCEPT_RETRY_MS 100
 
@@ -70,11 +70,13 @@ static void accept_stall(struct ka_worker *w, int err)
 		        err == EMFILE ? " (raise ulimit -n or lower --max-connections)" : "");
 		w->accept_warned = w->loop.now;
 	}
+	w->accept_retry.cb = accept_retry;
+	/* Without the timer that ends the pause, pausing would stop accepting for good. */
+	if (!ka_timer_armed(&w->accept_retry) &&
+	    ka_loop_timer_add(&w->loop, &w->accept_retry, w->loop.now + ACCEPT_RETRY_MS) < 0)
+		return;
 	w->accept_stalled = true;
 	listeners_update(w);
-	w->accept_retry.cb = accept_retry;
-	if (!ka_timer_armed(&w->accept_retry))
-		ka_loop_timer_add(&w->loop, &w->accept_retry, w->loop.now + ACCEPT_RETRY_MS);
 }
 
 /* Whether ka_conn_evict_one can make room here: a lingering or an idle connection. */
@@ -194,7 +196,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 		socklen_t peer_len = sizeof(peer);
 		int fd;
 
-		if (!w->is_admin && !may_accept(w, i == 0))
+		if (l->role == KA_ROLE_PUBLIC && !may_accept(w, i == 0))
 			return;
 		fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -206,34 +208,18 @@ static void on_accept(struct ka_io *io, uint32_t events)
 				fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
 			return;
 		}
-		if (!w->is_admin &&
+		/* --max-connections covers the public listeners, not the admin's. */
+		if (l->role == KA_ROLE_PUBLIC &&
 		    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
 			make_room(w);
-		ka_conn_new(w, fd, (struct sockaddr *)&peer);
+		ka_conn_new(w, fd, (struct sockaddr *)&peer, l->role);
 	}
-}
-
-int64_t ka_server_idle_timeout(const struct ka_server *srv)
-{
-	const struct ka_config *cfg = &srv->cfg;
-	double load = (double)atomic_load_explicit(&srv->nconns, memory_order_relaxed) /
-	              (double)cfg->max_connections;
-	double wm = cfg->idle_watermark;
-	int64_t full = cfg->keepalive_timeout, min = cfg->keepalive_min_timeout;
-
-	if (load <= wm || full <= min)
-		return full;
-	if (load >= 1.0)
-		return min;
-	return full - (int64_t)((double)(full - min) * (load - wm) / (1.0 - wm));
 }
 
 void ka_server_conn_closed(struct ka_worker *w)
 {
 	struct ka_server *srv = w->srv;
 
-	if (w->is_admin)
-		return;
 	atomic_fetch_sub(&srv->nconns, 1);
 	for (unsigned k = 0; k < srv->n_workers; k++)
 		if (atomic_load(&srv->workers[k].paused))
@@ -273,9 +259,9 @@ static void worker_drain(struct ka_worker *w)
 
 			if (fd < 0)
 				break;
-			if (!w->is_admin)
+			if (w->listeners[i].role == KA_ROLE_PUBLIC)
 				atomic_fetch_add(&w->srv->nconns, 1);
-			ka_conn_new(w, fd, (struct sockaddr *)&peer);
+			ka_conn_new(w, fd, (struct sockaddr *)&peer, w->listeners[i].role);
 		}
 		close(w->listeners[i].io.fd);  /* also leaves epoll */
 		w->listeners[i].io.fd = -1;
@@ -331,8 +317,6 @@ static void on_wake(struct ka_io *io, uint32_t events)
 
 void ka_server_conn_evictable(struct ka_worker *w)
 {
-	if (w->is_admin)
-		return;
 	if (atomic_load(&w->paused) || atomic_load(&w->srv->evict_wanted) > 0)
 		ka_worker_wake(w, KA_WAKE_EVICT | KA_WAKE_RESUME);
 }
@@ -340,6 +324,7 @@ void ka_server_conn_evictable(struct ka_worker *w)
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 {
 	const struct ka_config *cfg = &srv->cfg;
+	bool admin;
 	int err;
 
 	memset(w, 0, sizeof(*w));
@@ -357,7 +342,7 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	ka_fifo_init(&w->header_q, cfg->header_timeout, ka_conn_header_timeout, w);
 	ka_fifo_init(&w->idle_q, cfg->keepalive_timeout, ka_conn_idle_timeout, w);
 	ka_fifo_init(&w->io_q, cfg->io_timeout, ka_conn_io_timeout, w);
-	ka_fifo_init(&w->linger_q, LINGER_MS, ka_conn_linger_timeout, w);
+	ka_fifo_init(&w->linger_q, KA_POLICY_LINGER_MS, ka_conn_linger_timeout, w);
 	ka_fifo_init(&w->drain_q, cfg->shutdown_timeout, drain_expired, w);
 	ka_loop_add_fifo(&w->loop, &w->header_q);
 	ka_loop_add_fifo(&w->loop, &w->idle_q);
@@ -375,19 +360,20 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	if ((err = ka_loop_add(&w->loop, &w->wake, KA_EV_IN)))
 		return err;
 	/* The admin worker, after the request workers, owns the --admin socket alone. */
-	w->is_admin = index == srv->n_workers;
-	for (unsigned i = 0; i < (w->is_admin ? 1 : cfg->n_listen); i++) {
+	admin = index == srv->n_workers;
+	for (unsigned i = 0; i < (admin ? 1 : cfg->n_listen); i++) {
 		struct ka_listener *l = &w->listeners[i];
 
 		l->w = w;
-		l->io.fd = w->is_admin ? srv->admin_fd : srv->listen_fds[index][i];
+		l->role = admin ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
+		l->io.fd = admin ? srv->admin_fd : srv->listen_fds[index][i];
 		l->io.on_event = on_accept;
 		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
 			return err;
 		w->n_listeners++;
 	}
 	w->listening = true;
-	return ka_access_log_worker_init(w);
+	return ka_access_log_worker_init(w, !admin);
 }
 
 void *ka_worker_main(void *arg)
@@ -426,12 +412,4 @@ void ka_worker_destroy(struct ka_worker *w)
 	ka_pool_destroy(&w->exchanges);
 	ka_loop_close(&w->loop);
 	pthread_mutex_destroy(&w->conns_lock);
-}
-
-void ka_worker_update_date(struct ka_worker *w)
-{
-	if (w->date_wall != w->loop.wall) {
-		w->date_wall = w->loop.wall;
-		ka_http_date_format(w->date_wall, w->date);
-	}
 }

@@ -108,18 +108,48 @@ def test_rule7_lingering_flood_does_not_starve_the_worker(server):
     assert slowest < 1.0, f"a request on another connection waited {slowest:.2f}s"
 
 
-def test_rule7_connection_close_lingers_even_with_nothing_more_sent(server):
-    # The client asked to close and sent nothing more, so the server might close at
-    # once; but bytes sent regardless could land just before close() and turn it into
-    # a reset that destroys the response. So it lingers here too: bytes sent after the
-    # response and its FIN are read and dropped, and no reset comes back.
+def test_rule7_connection_close_with_nothing_unread_closes_without_lingering(server):
+    # RFC 9112 9.6: a client that sent "Connection: close" sends nothing more. With
+    # nothing of it unread and the response gone in one write, lingering protects
+    # nothing: the server closes at once (its FIN leaves with the response). Bytes sent
+    # regardless then meet a closed socket, and the kernel answers them with a reset,
+    # which a lingering server would never send.
     srv = server()
     c = srv.connect()
     c.send(GET("/a.txt", headers=[("Connection", "close")]))
     _expect_whole_response_then_fin(c, 200, A)
-    c.send(GET("/b.txt"))  # against the rules (RFC 9112 9.6), and never answered
+    c.send(GET("/b.txt"))  # against the rules, and never answered
     # Past the FIN, recv() only ever says end of input; a reset shows as POLLERR (with
-    # POLLHUP), which poll() reports whatever is asked. Lingering, nothing comes.
+    # POLLHUP), which poll() reports whatever is asked.
+    p = select.poll()
+    p.register(c.sock, 0)
+    assert p.poll(5000) != [], "no reset: the server lingered though nothing needed it"
+
+
+def test_rule7_http10_without_keep_alive_closes_without_lingering(server):
+    # HTTP/1.0 without keep-alive asks to close just as "Connection: close" does.
+    srv = server()
+    c = srv.connect()
+    c.send(b"GET /a.txt HTTP/1.0\r\n\r\n")
+    r = c.read_response(timeout=5)
+    assert (r.status, r.body) == (200, A), r
+    data, how = c.read_until_close(5)
+    assert (data, how) == (b"", "fin"), f"after the response: {how} {data[:200]!r}"
+    c.send(GET("/b.txt"))
+    p = select.poll()
+    p.register(c.sock, 0)
+    assert p.poll(5000) != [], "no reset: the server lingered though nothing needed it"
+
+
+def test_rule7_server_chosen_close_still_lingers(server):
+    # The server ends this connection itself (--keepalive-requests 1), so the client may
+    # well be sending its next request: the server lingers, and bytes sent after its FIN
+    # are read and dropped, never answered with a reset.
+    srv = server("--keepalive-requests", "1")
+    c = srv.connect()
+    c.send(GET("/a.txt"))
+    _expect_whole_response_then_fin(c, 200, A)
+    c.send(GET("/b.txt"))
     p = select.poll()
     p.register(c.sock, 0)
     assert p.poll(1000) == [], "the server reset the connection instead of lingering"

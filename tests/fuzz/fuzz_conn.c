@@ -47,6 +47,7 @@
 #include "core/util.h"
 #include "server/accesslog.h"
 #include "server/conn.h"
+#include "server/handlers.h"
 #include "server/server.h"
 
 #define VARIANTS 5
@@ -191,6 +192,7 @@ static void make_server(struct ka_server *srv, int *master, const char *const *e
 	require(ka_config_load(&srv->cfg, argc, argv, stdout, stderr) == KA_CONFIG_OK, "config");
 	require(ka_static_root_open(&srv->root, srv->cfg.root) == 0, "root");
 	require(ka_access_log_open(srv) == 0, "access log");
+	require(ka_handlers_build(srv) == 0, "routes");
 	srv->n_workers = 1;
 	srv->buf_size = srv->cfg.max_header_size > 16384 ? srv->cfg.max_header_size : 16384;
 	srv->admin_fd = -1;
@@ -438,6 +440,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t fds_before;
 	uint8_t *stream, *piece;  /* every byte the client sends; the part not yet sent */
 	size_t slen = 0, plen = 0;
+	enum ka_role role;
 	const uint8_t *last = NULL;  /* the piece sent last, for '*' */
 	size_t last_len = 0;
 
@@ -471,9 +474,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	client_reading = !(data[1] & 2);
 	client_eof = false;
 	out_total = out_len = 0;
-	if (!w.is_admin)
+	role = variant == ADMIN_VARIANT ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
+	if (role == KA_ROLE_PUBLIC)
 		atomic_fetch_add(&srv->nconns, 1);  /* as on_accept does */
-	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer) != NULL, "ka_conn_new");
+	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer, role) != NULL, "ka_conn_new");
 	pump();
 
 	stream = malloc(size);
