@@ -42,8 +42,11 @@ struct probe {
 	size_t fatal_len;
 };
 
+/* The most names a check answers to in --only: its own, then the JSON keys it fills. */
+#define CHECK_NAMES 4
+
 struct check {
-	const char *name;
+	const char *names[CHECK_NAMES];  /* names[0] is the check's own */
 	void (*start)(struct run *r);
 	void (*response)(struct run *r, const struct kp_response *resp);
 	void (*closed)(struct run *r, const struct kp_conn *c);
@@ -54,31 +57,19 @@ static const struct check checks[KP_CHECK_COUNT];
 
 const char *kp_check_name(enum kp_check id)
 {
-	return checks[id].name;
+	return checks[id].names[0];
 }
-
-/* Besides its own name, a check answers to the JSON keys it fills. */
-static const struct {
-	const char *key;
-	int check;
-} check_keys[] = {
-	{ "connection_close_honored", KP_CONNECTION_CLOSE },
-	{ "advertised_timeout_s", KP_KEEP_ALIVE_HEADER },
-	{ "advertised_max", KP_KEEP_ALIVE_HEADER },
-	{ "idle_timeout_s", KP_IDLE_TIMEOUT },
-	{ "closer", KP_IDLE_TIMEOUT },
-	{ "close_kind", KP_IDLE_TIMEOUT },
-	{ "max_requests_signalled", KP_MAX_REQUESTS },
-};
 
 int kp_check_lookup(const char *name, size_t len)
 {
-	for (int i = 0; i < KP_CHECK_COUNT; i++)
-		if (strlen(checks[i].name) == len && memcmp(checks[i].name, name, len) == 0)
-			return i;
-	for (size_t i = 0; i < sizeof(check_keys) / sizeof(check_keys[0]); i++)
-		if (strlen(check_keys[i].key) == len && memcmp(check_keys[i].key, name, len) == 0)
-			return check_keys[i].check;
+	for (int i = 0; i < KP_CHECK_COUNT; i++) {
+		for (size_t k = 0; k < CHECK_NAMES && checks[i].names[k]; k++) {
+			const char *known = checks[i].names[k];
+
+			if (strlen(known) == len && memcmp(known, name, len) == 0)
+				return i;
+		}
+	}
 	return -1;
 }
 
@@ -516,14 +507,21 @@ static void pipe_timer(struct run *r)
 }
 
 static const struct check checks[KP_CHECK_COUNT] = {
-	[KP_PERSISTENT_HTTP11] = { "persistent_http11", reuse_start, reuse_response, reuse_closed, reuse_timer },
-	[KP_HTTP10_KEEPALIVE] = { "http10_keepalive", reuse_start, reuse_response, reuse_closed, reuse_timer },
-	[KP_HTTP10_DEFAULT_CLOSE] = { "http10_default_close", closes_start, closes_response, closes_closed, closes_timer },
-	[KP_CONNECTION_CLOSE] = { "connection_close", closes_start, closes_response, closes_closed, closes_timer },
-	[KP_KEEP_ALIVE_HEADER] = { "keep_alive_header", header_start, header_response, header_closed, header_timer },
-	[KP_IDLE_TIMEOUT] = { "idle_timeout", idle_start, idle_response, idle_closed, idle_timer },
-	[KP_MAX_REQUESTS] = { "max_requests", max_start, max_response, max_closed, max_timer },
-	[KP_PIPELINING] = { "pipelining", pipe_start, pipe_response, pipe_closed, pipe_timer },
+	[KP_PERSISTENT_HTTP11] = { { "persistent_http11" },
+	                           reuse_start, reuse_response, reuse_closed, reuse_timer },
+	[KP_HTTP10_KEEPALIVE] = { { "http10_keepalive" },
+	                          reuse_start, reuse_response, reuse_closed, reuse_timer },
+	[KP_HTTP10_DEFAULT_CLOSE] = { { "http10_default_close" },
+	                              closes_start, closes_response, closes_closed, closes_timer },
+	[KP_CONNECTION_CLOSE] = { { "connection_close", "connection_close_honored" },
+	                          closes_start, closes_response, closes_closed, closes_timer },
+	[KP_KEEP_ALIVE_HEADER] = { { "keep_alive_header", "advertised_timeout_s", "advertised_max" },
+	                           header_start, header_response, header_closed, header_timer },
+	[KP_IDLE_TIMEOUT] = { { "idle_timeout", "idle_timeout_s", "closer", "close_kind" },
+	                      idle_start, idle_response, idle_closed, idle_timer },
+	[KP_MAX_REQUESTS] = { { "max_requests", "max_requests_signalled" },
+	                      max_start, max_response, max_closed, max_timer },
+	[KP_PIPELINING] = { { "pipelining" }, pipe_start, pipe_response, pipe_closed, pipe_timer },
 };
 
 /* ---- dispatch from the connections ------------------------------------------------------------- */
@@ -627,7 +625,7 @@ int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
 		for (int i = 0; i < KP_CHECK_COUNT; i++)
 			if (res->ran[i] && res->evidence[i][0]) {
 				size_t used = strlen(fatal_msg);
-				snprintf(fatal_msg + used, fatal_len - used, "; %s: %s", checks[i].name,
+				snprintf(fatal_msg + used, fatal_len - used, "; %s: %s", checks[i].names[0],
 				         res->evidence[i]);
 				break;
 			}

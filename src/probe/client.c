@@ -35,6 +35,78 @@ static int url_error(char *err, size_t err_len, int code, const char *what, cons
 	return code;
 }
 
+/* The port after a host: "" (the default, RFC 3986 3.2.3 allows "host:") or ":1-65535".
+ * Writes it as text to port_text; returns NULL or what is wrong. */
+static const char *parse_port(const char *after, const char *end, char *port_text, size_t len)
+{
+	size_t digits;
+	long v = 0;
+
+	if (after == end)
+		return NULL;
+	digits = (size_t)(end - after) - 1;
+	if (*after != ':' || digits > 5)
+		return "bad port in the URL";
+	for (size_t i = 0; i < digits; i++) {
+		if (after[1 + i] < '0' || after[1 + i] > '9')
+			return "bad port in the URL";
+		v = v * 10 + (after[1 + i] - '0');
+	}
+	if (digits > 0 && (v < 1 || v > 65535))
+		return "bad port in the URL";
+	if (digits > 0)
+		snprintf(port_text, len, "%ld", v);
+	return NULL;
+}
+
+/* The authority "NAME[:PORT]" or "[IPV6][:PORT]" (alen bytes, less than KP_HOST_MAX):
+ * the name to resolve into name, the port into port_text. Returns NULL or what is
+ * wrong. */
+static const char *parse_authority(const char *auth, size_t alen, char *name,
+                                   char *port_text, size_t port_len)
+{
+	size_t name_len;
+	const char *after;
+
+	if (auth[0] == '[') {
+		const char *close = memchr(auth, ']', alen);
+		if (close == NULL)
+			return "unterminated [IPv6] host in the URL";
+		name_len = (size_t)(close - auth - 1);
+		memcpy(name, auth + 1, name_len);
+		after = close + 1;
+	} else {
+		const char *colon = memchr(auth, ':', alen);
+		name_len = colon ? (size_t)(colon - auth) : alen;
+		memcpy(name, auth, name_len);
+		after = auth + name_len;
+	}
+	name[name_len] = '\0';
+	if (name_len == 0)
+		return "the URL has no host";
+	return parse_port(after, auth + alen, port_text, port_len);
+}
+
+/* What follows the authority, up to a fragment, as the request-target ("/" when
+ * empty; "?q" becomes "/?q"). Returns NULL or what is wrong. */
+static const char *parse_path(const char *rest, char *path, size_t cap)
+{
+	size_t plen = strcspn(rest, "#");
+
+	if (plen + 2 > cap)
+		return "the URL's path is too long";
+	if (plen == 0)
+		strcpy(path, "/");
+	else if (rest[0] == '?')
+		snprintf(path, cap, "/%.*s", (int)plen, rest);
+	else
+		memcpy(path, rest, plen);
+	for (const char *p = path; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "space or control character in the URL's path";
+	return NULL;
+}
+
 int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_len)
 {
 	memset(t, 0, sizeof(*t));
@@ -59,53 +131,11 @@ int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_
 
 	char name[KP_HOST_MAX];
 	char port_text[8] = "80";
-	size_t name_len;
-	const char *after;
-	if (auth[0] == '[') {
-		const char *close = memchr(auth, ']', alen);
-		if (close == NULL)
-			return url_error(err, err_len, -2, "unterminated [IPv6] host in the URL", url);
-		name_len = (size_t)(close - auth - 1);
-		memcpy(name, auth + 1, name_len);
-		after = close + 1;
-	} else {
-		const char *colon = memchr(auth, ':', alen);
-		name_len = colon ? (size_t)(colon - auth) : alen;
-		memcpy(name, auth, name_len);
-		after = auth + name_len;
-	}
-	name[name_len] = '\0';
-	if (name_len == 0)
-		return url_error(err, err_len, -2, "the URL has no host", url);
-	if (after < auth + alen) {
-		size_t plen = (size_t)(auth + alen - after - 1);
-		long v = 0;
-		if (*after != ':' || plen > 5)
-			return url_error(err, err_len, -2, "bad port in the URL", url);
-		for (size_t i = 0; i < plen; i++) {
-			if (after[1 + i] < '0' || after[1 + i] > '9')
-				return url_error(err, err_len, -2, "bad port in the URL", url);
-			v = v * 10 + (after[1 + i] - '0');
-		}
-		if (plen > 0 && (v < 1 || v > 65535))
-			return url_error(err, err_len, -2, "bad port in the URL", url);
-		if (plen > 0)  /* "host:" means the default port (RFC 3986 3.2.3) */
-			snprintf(port_text, sizeof(port_text), "%ld", v);
-	}
-
-	const char *rest = auth + alen;
-	size_t plen = strcspn(rest, "#");
-	if (plen + 2 > sizeof(t->path))
-		return url_error(err, err_len, -2, "the URL's path is too long", url);
-	if (plen == 0)
-		strcpy(t->path, "/");
-	else if (rest[0] == '?')
-		snprintf(t->path, sizeof(t->path), "/%.*s", (int)plen, rest);
-	else
-		memcpy(t->path, rest, plen);
-	for (const char *p = t->path; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return url_error(err, err_len, -2, "space or control character in the URL's path", url);
+	const char *what = parse_authority(auth, alen, name, port_text, sizeof(port_text));
+	if (what == NULL)
+		what = parse_path(auth + alen, t->path, sizeof(t->path));
+	if (what != NULL)
+		return url_error(err, err_len, -2, what, url);
 
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res;
@@ -263,86 +293,115 @@ static void start_body(struct kp_conn *c)
 	memset(&c->chunked, 0, sizeof(c->chunked));
 }
 
+/* What take_head found. */
+enum head_step {
+	HEAD_WAIT,  /* more input is needed, or the connection ended */
+	HEAD_DONE,  /* a response without a body, or an interim one, is done: look again */
+	HEAD_BODY,  /* a body follows the head */
+};
+
+/* Reads the next response head from the buffer, if it is all there. */
+static enum head_step take_head(struct kp_conn *c)
+{
+	if (c->in_len == 0)
+		return HEAD_WAIT;
+	if (c->inflight_len == 0) {  /* nothing was asked: keep a sample, drop it */
+		size_t have = KA_MIN(c->unsolicited, (size_t)KP_UNSOLICITED_KEEP);
+		size_t keep = KA_MIN(c->in_len, KP_UNSOLICITED_KEEP - have);
+		memcpy(c->unsolicited_start + have, c->in, keep);
+		c->unsolicited += c->in_len;
+		c->in_len = 0;
+		c->scanned = 0;
+		return HEAD_WAIT;
+	}
+	ssize_t r = ka_http_parse_response(c->in, c->in_len, c->scanned, &c->scratch);
+	if (r == KA_PARSE_PARTIAL) {
+		c->scanned = c->in_len;
+		return HEAD_WAIT;
+	}
+	if (r == KA_PARSE_ERROR) {
+		c->parse_error = c->scratch.error;
+		finish(c, KP_END_PARSE, 0);
+		return HEAD_WAIT;
+	}
+	c->head_len = (size_t)r;
+	c->scanned = 0;
+	/* RFC 9110 15.2: interim responses precede the final one; skip them. */
+	if (c->scratch.status < 200 && c->scratch.status != 101) {
+		drop_front(c, c->head_len);
+		return HEAD_DONE;
+	}
+	start_body(c);
+	if (c->framing == KA_HTTP_BODY_NONE) {
+		complete(c);
+		return HEAD_DONE;
+	}
+	return HEAD_BODY;
+}
+
+/* Counts and drops what the buffer holds of the current body. Returns true when the
+ * response is complete (the next one may follow), false when more input is needed. */
+static bool take_body(struct kp_conn *c)
+{
+	size_t avail = c->in_len - c->head_len;
+	char *body = c->in + c->head_len;
+
+	switch (c->framing) {
+	case KA_HTTP_BODY_LENGTH: {
+		size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
+		c->body_left -= take;
+		c->body_len += take;
+		memmove(body, body + take, avail - take);
+		c->in_len -= take;
+		if (c->body_left > 0)
+			return false;
+		complete(c);
+		return true;
+	}
+	case KA_HTTP_BODY_CHUNKED: {
+		size_t n = avail;
+		if (n == 0)
+			return false;
+		ssize_t r = ka_http_chunked_decode(&c->chunked, body, &n);
+		c->body_len += n;
+		if (r == KA_PARSE_PARTIAL) {
+			c->in_len = c->head_len;
+			return false;
+		}
+		if (r == KA_PARSE_ERROR) {
+			c->parse_error = c->chunked.error;
+			finish(c, KP_END_PARSE, 0);
+			return false;
+		}
+		memmove(body, body + n, (size_t)r);
+		c->in_len = c->head_len + (size_t)r;
+		complete(c);
+		return true;
+	}
+	case KA_HTTP_BODY_CLOSE:
+		c->body_len += avail;
+		c->in_len = c->head_len;
+		return false;
+	case KA_HTTP_BODY_NONE:
+		return false;  /* completed with its head */
+	}
+	return false;
+}
+
 /* Consumes what the buffer holds: heads, bodies, and whole responses, in order. */
 static void process(struct kp_conn *c)
 {
 	while (!c->closed) {
 		if (!c->in_body) {
-			if (c->in_len == 0)
+			enum head_step step = take_head(c);
+
+			if (step == HEAD_WAIT)
 				return;
-			if (c->inflight_len == 0) {  /* nothing was asked: keep a sample, drop it */
-				size_t have = KA_MIN(c->unsolicited, (size_t)KP_UNSOLICITED_KEEP);
-				size_t keep = KA_MIN(c->in_len, KP_UNSOLICITED_KEEP - have);
-				memcpy(c->unsolicited_start + have, c->in, keep);
-				c->unsolicited += c->in_len;
-				c->in_len = 0;
-				c->scanned = 0;
-				return;
-			}
-			ssize_t r = ka_http_parse_response(c->in, c->in_len, c->scanned, &c->scratch);
-			if (r == KA_PARSE_PARTIAL) {
-				c->scanned = c->in_len;
-				return;
-			}
-			if (r == KA_PARSE_ERROR) {
-				c->parse_error = c->scratch.error;
-				finish(c, KP_END_PARSE, 0);
-				return;
-			}
-			c->head_len = (size_t)r;
-			c->scanned = 0;
-			/* RFC 9110 15.2: interim responses precede the final one; skip them. */
-			if (c->scratch.status < 200 && c->scratch.status != 101) {
-				drop_front(c, c->head_len);
+			if (step == HEAD_DONE)
 				continue;
-			}
-			start_body(c);
-			if (c->framing == KA_HTTP_BODY_NONE) {
-				complete(c);
-				continue;
-			}
 		}
-		size_t avail = c->in_len - c->head_len;
-		char *body = c->in + c->head_len;
-		switch (c->framing) {
-		case KA_HTTP_BODY_LENGTH: {
-			size_t take = avail < c->body_left ? avail : (size_t)c->body_left;
-			c->body_left -= take;
-			c->body_len += take;
-			memmove(body, body + take, avail - take);
-			c->in_len -= take;
-			if (c->body_left > 0)
-				return;
-			complete(c);
-			break;
-		}
-		case KA_HTTP_BODY_CHUNKED: {
-			size_t n = avail;
-			if (n == 0)
-				return;
-			ssize_t r = ka_http_chunked_decode(&c->chunked, body, &n);
-			c->body_len += n;
-			if (r == KA_PARSE_PARTIAL) {
-				c->in_len = c->head_len;
-				return;
-			}
-			if (r == KA_PARSE_ERROR) {
-				c->parse_error = c->chunked.error;
-				finish(c, KP_END_PARSE, 0);
-				return;
-			}
-			memmove(body, body + n, (size_t)r);
-			c->in_len = c->head_len + (size_t)r;
-			complete(c);
-			break;
-		}
-		case KA_HTTP_BODY_CLOSE:
-			c->body_len += avail;
-			c->in_len = c->head_len;
+		if (!take_body(c))
 			return;
-		case KA_HTTP_BODY_NONE:
-			return;  /* completed above */
-		}
 	}
 }
 

@@ -1,60 +1,121 @@
 /*
  * kaprobe's command line: `kaprobe [options] URL` runs the persistence checks,
- * `kaprobe bench [options] URL` the keep-alive versus new-connection benchmark. This
- * file only reads options (each value checked, a bad one named in the message, exit
- * code 2), parses the URL and hands over to checks.c or bench.c, then prints through
- * report.c. Exit codes: 0 when everything ran, 1 when the server could not be reached
- * or did not answer with HTTP, 2 for bad usage.
+ * `kaprobe bench [options] URL` the keep-alive versus new-connection benchmark. One
+ * table of options, in kahttpd's shape (name, placeholder, default as text, help, where
+ * the value goes), drives the parsing, the defaults and --help, so they cannot
+ * disagree; docs/kaprobe.md's tables are checked against --help by the tests. Each
+ * value is checked, a bad one named in the message (exit code 2). Then the URL is
+ * parsed, checks.c or bench.c runs, and report.c prints. Exit codes: 0 when everything
+ * ran, 1 when the server could not be reached or did not answer with HTTP, 2 for bad
+ * usage.
  */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/util.h"
 #include "probe/probe.h"
 
 enum { EXIT_OK = 0, EXIT_SERVER = 1, EXIT_USAGE = 2 };
 
-static const char usage_text[] =
-	"usage: kaprobe [--json] [--only CHECK,...] [--max-wait SEC] [--max-requests N]\n"
-	"               [--timeout SEC] URL\n"
-	"       kaprobe bench [--json] [--requests N] [--concurrency C] [--timeout SEC]\n"
-	"               [--time-limit SEC] URL\n"
-	"\n"
-	"Measures how an HTTP server treats persistent connections (HTTP keep-alive), over\n"
-	"real TCP connections. URL is http://HOST[:PORT][/PATH]; the path defaults to /.\n"
-	"\n"
-	"probe options (all checks run at once; the probe lasts about as long as the\n"
-	"server's idle timeout):\n"
-	"  --json              one JSON object instead of the table\n"
-	"  --only CHECK,...    run only these checks: persistent_http11, http10_keepalive,\n"
-	"                      http10_default_close, connection_close, keep_alive_header,\n"
-	"                      idle_timeout, max_requests, pipelining (or a JSON key\n"
-	"                      they fill, such as idle_timeout_s)\n"
-	"  --max-wait SEC      longest wait for the server to close an idle connection [120]\n"
-	"  --max-requests N    stop counting requests on one connection after N [1000]\n"
-	"  --timeout SEC       longest wait for one response [10]\n"
-	"\n"
-	"bench options (the same load over persistent connections, then with a new\n"
-	"connection per request):\n"
-	"  --json              {\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X}\n"
-	"  --requests N        requests per run [1000]\n"
-	"  --concurrency C     requests in flight at once, one per connection [4]\n"
-	"  --timeout SEC       longest wait for one response [10]\n"
-	"  --time-limit SEC    a run stops after this long, done or not [60]\n"
-	"\n"
-	"exit codes: 0 everything ran; 1 the server could not be reached or did not answer\n"
-	"with HTTP; 2 bad usage.\n";
+/* What one run of kaprobe was asked to do. */
+struct cli {
+	bool json;                   /* --json */
+	const char *url;
+	struct kp_probe_opts probe;  /* kaprobe URL */
+	struct kp_bench_opts bench;  /* kaprobe bench URL */
+};
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+enum command {
+	CMD_PROBE = 1 << 0,
+	CMD_BENCH = 1 << 1,
+};
+
+enum opt_type {
+	OPT_FLAG,     /* no value; sets a bool */
+	OPT_SECONDS,  /* seconds, decimals allowed, 0 < SEC <= 86400, stored as int64 ms */
+	OPT_COUNT,    /* a whole number from min to max, stored as int64 */
+	OPT_CHECKS,   /* CHECK,... (names or JSON keys), stored as an unsigned bit mask */
+};
+
+struct option_def {
+	const char *name;  /* without the leading dashes */
+	const char *arg;   /* placeholder shown in --help, NULL for flags */
+	enum opt_type type;
+	const char *def;   /* default as text, parsed like user input (flags and checks: words) */
+	const char *help;  /* OPT_CHECKS: the list of checks is appended */
+	unsigned commands; /* the commands that take it */
+	size_t offset;     /* into struct cli */
+	int64_t min, max;  /* bounds of an OPT_COUNT */
+};
+
+#define CLI(field) offsetof(struct cli, field)
+
+/* An option two commands take with different meanings has one row per command. */
+static const struct option_def options[] = {
+	{ "json", NULL, OPT_FLAG, "off", "one JSON object instead of the table", CMD_PROBE,
+	  CLI(json), 0, 0 },
+	{ "only", "CHECK,...", OPT_CHECKS, "all",
+	  "run only these checks (or a JSON key they fill, such as idle_timeout_s):", CMD_PROBE,
+	  CLI(probe.only), 0, 0 },
+	{ "max-wait", "SEC", OPT_SECONDS, "120",
+	  "longest wait for the server to close an idle connection", CMD_PROBE,
+	  CLI(probe.max_wait_ms), 0, 0 },
+	{ "max-requests", "N", OPT_COUNT, "1000",
+	  "stop counting requests on one connection after N", CMD_PROBE, CLI(probe.max_requests),
+	  1, 10000000 },
+	{ "timeout", "SEC", OPT_SECONDS, "10", "longest wait for one response", CMD_PROBE,
+	  CLI(probe.timeout_ms), 0, 0 },
+
+	{ "json", NULL, OPT_FLAG, "off",
+	  "{\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X} instead of the table",
+	  CMD_BENCH, CLI(json), 0, 0 },
+	{ "requests", "N", OPT_COUNT, "1000", "requests per run", CMD_BENCH, CLI(bench.requests),
+	  1, 1000000 },
+	{ "concurrency", "C", OPT_COUNT, "4", "requests in flight at once, one per connection",
+	  CMD_BENCH, CLI(bench.concurrency), 1, 1000 },
+	{ "timeout", "SEC", OPT_SECONDS, "10",
+	  "longest wait for one response, or for the server's FIN when a connection ends", CMD_BENCH,
+	  CLI(bench.timeout_ms), 0, 0 },
+	{ "time-limit", "SEC", OPT_SECONDS, "60", "a run stops after this long, done or not",
+	  CMD_BENCH, CLI(bench.time_limit_ms), 0, 0 },
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static const struct {
+	enum command id;
+	const char *usage;  /* the start of its usage line */
+	const char *about;  /* the heading of its options in --help */
+} commands[] = {
+	{ CMD_PROBE, "kaprobe",
+	  "probe options (all checks run at once; the probe lasts about as long as the server's "
+	  "idle timeout; default in brackets):" },
+	{ CMD_BENCH, "kaprobe bench",
+	  "bench options (the same load over persistent connections, then with a new connection "
+	  "per request; default in brackets):" },
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "kaprobe: ");
-	fprintf(stderr, fmt, a, b);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\n(kaprobe --help shows the options)\n");
 	return EXIT_USAGE;
 }
+
+/* ---- values ------------------------------------------------------------------------------ */
 
 /* A duration in seconds, decimals allowed, in (0, 86400]; returns ms or -1. */
 static int64_t parse_seconds(const char *s)
@@ -81,21 +142,27 @@ static int64_t parse_count(const char *s, int64_t min, int64_t max)
 	return v;
 }
 
+/* "persistent_http11, http10_keepalive, ...": what --only accepts by name. */
+static const char *check_list(void)
+{
+	static char list[256];
+	size_t used = 0;
+
+	for (int i = 0; i < KP_CHECK_COUNT && used < sizeof(list); i++)
+		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+		                         kp_check_name((enum kp_check)i));
+	return list;
+}
+
 static int parse_only(const char *list, unsigned *mask)
 {
 	*mask = 0;
 	for (const char *p = list;;) {
 		size_t n = strcspn(p, ",");
 		int id = kp_check_lookup(p, n);
-		if (id < 0) {
-			char name[64];
-			snprintf(name, sizeof(name), "%.*s", (int)(n < 60 ? n : 60), p);
-			return usage_error("--only: unknown check \"%s\"%s; the checks are persistent_http11, "
-			                   "http10_keepalive, http10_default_close, connection_close, "
-			                   "keep_alive_header, idle_timeout, max_requests, pipelining "
-			                   "(or a JSON key they fill)",
-			                   name, "");
-		}
+		if (id < 0)
+			return usage_error("--only: unknown check \"%.*s\"; the checks are %s (or a JSON "
+			                   "key they fill)", (int)KA_MIN(n, 60), p, check_list());
 		*mask |= 1u << id;
 		if (p[n] == '\0')
 			return 0;
@@ -103,27 +170,207 @@ static int parse_only(const char *list, unsigned *mask)
 	}
 }
 
-/* Splits "--name=value"; returns the option's value (the next argument otherwise). */
-static const char *option_value(int argc, char **argv, int *i, const char *arg, char *name,
-                                size_t name_len)
+/* Stores one option's value; 0, or EXIT_USAGE with a message naming the option. */
+static int set_option(struct cli *cli, const struct option_def *o, const char *value)
 {
-	const char *eq = strchr(arg, '=');
-	if (eq != NULL) {
-		snprintf(name, name_len, "%.*s", (int)(eq - arg), arg);
-		return eq + 1;
+	char *field = (char *)cli + o->offset;
+	int64_t n;
+
+	switch (o->type) {
+	case OPT_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case OPT_SECONDS:
+		if ((n = parse_seconds(value)) < 0)
+			return usage_error("--%s: expected seconds (0 < SEC <= 86400), got \"%s\"", o->name,
+			                   value);
+		*(int64_t *)field = n;
+		return 0;
+	case OPT_COUNT:
+		if ((n = parse_count(value, o->min, o->max)) < 0)
+			return usage_error("--%s: expected a whole number from %lld to %lld, got \"%s\"",
+			                   o->name, (long long)o->min, (long long)o->max, value);
+		*(int64_t *)field = n;
+		return 0;
+	case OPT_CHECKS:
+		return parse_only(value, (unsigned *)field);
 	}
-	snprintf(name, name_len, "%s", arg);
-	if (*i + 1 >= argc)
-		return NULL;
-	return argv[++*i];
+	return EXIT_USAGE;
 }
+
+/* The defaults of one command, from the table's text, parsed like user input. */
+static void set_defaults(struct cli *cli, enum command cmd)
+{
+	memset(cli, 0, sizeof(*cli));
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		const struct option_def *o = &options[i];
+
+		if (!(o->commands & cmd) || o->type == OPT_FLAG)
+			continue;  /* flags start false: "off" */
+		if (o->type == OPT_CHECKS)
+			*(unsigned *)((char *)cli + o->offset) = (1u << KP_CHECK_COUNT) - 1;  /* "all" */
+		else if (set_option(cli, o, o->def) != 0)
+			abort();  /* a broken default is a build bug */
+	}
+}
+
+/* ---- the command line ------------------------------------------------------------------------ */
+
+static const struct option_def *find_option(const char *arg, size_t len, enum command cmd)
+{
+	if (len < 2 || arg[0] != '-' || arg[1] != '-')
+		return NULL;
+	for (size_t i = 0; i < NOPTIONS; i++)
+		if ((options[i].commands & cmd) && strlen(options[i].name) == len - 2 &&
+		    memcmp(options[i].name, arg + 2, len - 2) == 0)
+			return &options[i];
+	return NULL;
+}
+
+/* Reads argv[first..] into cli: options ("--name value" or "--name=value") and one URL. */
+static int read_args(struct cli *cli, enum command cmd, int argc, char **argv, int first)
+{
+	const char *prefix = cmd == CMD_BENCH ? "bench: " : "";
+
+	set_defaults(cli, cmd);
+	for (int i = first; i < argc; i++) {
+		const char *arg = argv[i];
+		if (arg[0] != '-' || arg[1] == '\0') {
+			if (cli->url != NULL)
+				return usage_error("more than one URL (\"%s\" and \"%s\")", cli->url, arg);
+			cli->url = arg;
+			continue;
+		}
+		size_t len = strcspn(arg, "=");
+		const struct option_def *o = find_option(arg, len, cmd);
+		const char *value = NULL;
+		if (o == NULL)
+			return usage_error("%sunknown option %.*s", prefix, (int)KA_MIN(len, 60), arg);
+		if (o->type == OPT_FLAG && arg[len] == '=')
+			return usage_error("--%s takes no value", o->name);
+		if (arg[len] == '=')
+			value = arg + len + 1;
+		else if (o->type != OPT_FLAG && i + 1 < argc)
+			value = argv[++i];
+		else if (o->type != OPT_FLAG)
+			return usage_error("--%s needs a value", o->name);
+		if (set_option(cli, o, value) != 0)
+			return EXIT_USAGE;
+	}
+	if (cli->url == NULL)
+		return usage_error("%smissing URL", prefix);
+	return EXIT_OK;
+}
+
+/* ---- --help, generated from the table ---------------------------------------------------- */
+
+#define HELP_WIDTH 80
+
+/* Words printed with wrapping at HELP_WIDTH; a wrapped line starts at column indent. */
+struct wrap {
+	FILE *out;
+	int col, indent;
+	bool fresh;  /* nothing on this line yet: no space before the next word */
+};
+
+static void wrap_put(struct wrap *w, const char *word, size_t len)
+{
+	if (!w->fresh && w->col + 1 + (int)len > HELP_WIDTH) {
+		fprintf(w->out, "\n%*s", w->indent, "");
+		w->col = w->indent;
+		w->fresh = true;
+	}
+	if (!w->fresh) {
+		fputc(' ', w->out);
+		w->col++;
+	}
+	fwrite(word, 1, len, w->out);
+	w->col += (int)len;
+	w->fresh = false;
+}
+
+static void wrap_words(struct wrap *w, const char *text)
+{
+	for (const char *p = text + strspn(text, " "); *p; p += strspn(p, " ")) {
+		size_t n = strcspn(p, " ");
+		wrap_put(w, p, n);
+		p += n;
+	}
+}
+
+static int help_left(const struct option_def *o, char *buf, size_t len)
+{
+	return snprintf(buf, len, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
+/* "usage: kaprobe [--json] [--only CHECK,...] ... URL", one line per command. */
+static void print_usage(FILE *out)
+{
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		struct wrap w = { out, 0, 15, false };
+		char item[80];
+
+		w.col = fprintf(out, "%s%s", c == 0 ? "usage: " : "       ", commands[c].usage);
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			if (!(options[i].commands & commands[c].id))
+				continue;
+			item[0] = '[';
+			help_left(&options[i], item + 1, sizeof(item) - 2);
+			strcat(item, "]");
+			wrap_put(&w, item, strlen(item));
+		}
+		wrap_put(&w, "URL", 3);
+		fputc('\n', out);
+	}
+}
+
+/* One entry per option: "  --name ARG", two spaces at least, the help, the default in
+ * brackets; wrapped lines are indented further. tests/e2e/optdoc.py reads this. */
+static void print_help(FILE *out)
+{
+	char left[64];
+	int width = 0;
+
+	for (size_t i = 0; i < NOPTIONS; i++)
+		width = KA_MAX(width, help_left(&options[i], left, sizeof(left)));
+	print_usage(out);
+	fputs("\nMeasures how an HTTP server treats persistent connections (HTTP keep-alive), over\n"
+	      "real TCP connections. URL is http://HOST[:PORT][/PATH]; the path defaults to /.\n",
+	      out);
+	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+		struct wrap heading = { out, 0, 0, true };
+
+		fputc('\n', out);
+		wrap_words(&heading, commands[c].about);
+		fputc('\n', out);
+		for (size_t i = 0; i < NOPTIONS; i++) {
+			const struct option_def *o = &options[i];
+			struct wrap w = { out, 0, width + 4, true };
+
+			if (!(o->commands & commands[c].id))
+				continue;
+			help_left(o, left, sizeof(left));
+			w.col = fprintf(out, "  %-*s  ", width, left);
+			wrap_words(&w, o->help);
+			if (o->type == OPT_CHECKS)
+				wrap_words(&w, check_list());
+			snprintf(left, sizeof(left), "[%s]", o->def);
+			wrap_put(&w, left, strlen(left));
+			fputc('\n', out);
+		}
+	}
+	fputs("\nexit codes: 0 everything ran; 1 the server could not be reached or did not answer\n"
+	      "with HTTP; 2 bad usage.\n", out);
+}
+
+/* ---- the two commands -------------------------------------------------------------------- */
 
 static int resolve(const char *url, struct kp_target *t)
 {
 	char err[512];
 	int rc = kp_target_parse(url, t, err, sizeof(err));
 	if (rc == -2)
-		return usage_error("%s%s", err, "");
+		return usage_error("%s", err);
 	if (rc < 0) {
 		fprintf(stderr, "kaprobe: %s\n", err);
 		return EXIT_SERVER;
@@ -133,58 +380,21 @@ static int resolve(const char *url, struct kp_target *t)
 
 static int main_probe(int argc, char **argv)
 {
-	struct kp_probe_opts o = { .only = (1u << KP_CHECK_COUNT) - 1, .max_wait_ms = 120000,
-	                           .timeout_ms = 10000, .max_requests = 1000 };
-	bool json = false;
-	const char *url = NULL;
+	struct cli cli;
 	static struct kp_target t;
 	static struct kp_results res;
+	char fatal[1024];
+	int rc = read_args(&cli, CMD_PROBE, argc, argv, 1);
 
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i];
-		char name[64];
-		if (strcmp(arg, "--json") == 0) {
-			json = true;
-			continue;
-		}
-		if (arg[0] != '-' || arg[1] == '\0') {
-			if (url != NULL)
-				return usage_error("more than one URL (\"%s\" and \"%s\")", url, arg);
-			url = arg;
-			continue;
-		}
-		const char *v = option_value(argc, argv, &i, arg, name, sizeof(name));
-		bool known = strcmp(name, "--only") == 0 || strcmp(name, "--max-wait") == 0 ||
-		             strcmp(name, "--max-requests") == 0 || strcmp(name, "--timeout") == 0;
-		if (!known)
-			return usage_error("unknown option %s%s", name, "");
-		if (v == NULL)
-			return usage_error("%s needs a value%s", name, "");
-		if (strcmp(name, "--only") == 0) {
-			if (parse_only(v, &o.only) != 0)
-				return EXIT_USAGE;
-		} else if (strcmp(name, "--max-wait") == 0) {
-			if ((o.max_wait_ms = parse_seconds(v)) < 0)
-				return usage_error("--max-wait: expected seconds (0 < SEC <= 86400), got \"%s\"%s", v, "");
-		} else if (strcmp(name, "--timeout") == 0) {
-			if ((o.timeout_ms = parse_seconds(v)) < 0)
-				return usage_error("--timeout: expected seconds (0 < SEC <= 86400), got \"%s\"%s", v, "");
-		} else if ((o.max_requests = parse_count(v, 1, 10000000)) < 0) {
-			return usage_error("--max-requests: expected a whole number from 1 to 10000000, got \"%s\"%s", v, "");
-		}
-	}
-	if (url == NULL)
-		return usage_error("missing URL%s%s", "", "");
-	int rc = resolve(url, &t);
+	if (rc == EXIT_OK)
+		rc = resolve(cli.url, &t);
 	if (rc != EXIT_OK)
 		return rc;
-
-	char fatal[1024];
-	if (kp_probe_run(&t, &o, &res, fatal, sizeof(fatal)) != 0) {
+	if (kp_probe_run(&t, &cli.probe, &res, fatal, sizeof(fatal)) != 0) {
 		fprintf(stderr, "kaprobe: %s\n", fatal);
 		return EXIT_SERVER;
 	}
-	if (json)
+	if (cli.json)
 		kp_report_probe_json(stdout, &res);
 	else
 		kp_report_probe_table(stdout, &t, &res);
@@ -193,63 +403,26 @@ static int main_probe(int argc, char **argv)
 
 static int main_bench(int argc, char **argv)
 {
-	struct kp_bench_opts o = { .requests = 1000, .concurrency = 4, .timeout_ms = 10000,
-	                           .time_limit_ms = 60000 };
-	bool json = false;
-	const char *url = NULL;
+	struct cli cli;
 	static struct kp_target t;
 	struct kp_bench_run ka, nc;
+	char fatal[1024];
+	int rc = read_args(&cli, CMD_BENCH, argc, argv, 2);
 
-	for (int i = 2; i < argc; i++) {
-		const char *arg = argv[i];
-		char name[64];
-		if (strcmp(arg, "--json") == 0) {
-			json = true;
-			continue;
-		}
-		if (arg[0] != '-' || arg[1] == '\0') {
-			if (url != NULL)
-				return usage_error("more than one URL (\"%s\" and \"%s\")", url, arg);
-			url = arg;
-			continue;
-		}
-		const char *v = option_value(argc, argv, &i, arg, name, sizeof(name));
-		bool known = strcmp(name, "--requests") == 0 || strcmp(name, "--concurrency") == 0 ||
-		             strcmp(name, "--timeout") == 0 || strcmp(name, "--time-limit") == 0;
-		if (!known)
-			return usage_error("bench: unknown option %s%s", name, "");
-		if (v == NULL)
-			return usage_error("%s needs a value%s", name, "");
-		if (strcmp(name, "--requests") == 0) {
-			if ((o.requests = parse_count(v, 1, 1000000)) < 0)
-				return usage_error("--requests: expected a whole number from 1 to 1000000, got \"%s\"%s", v, "");
-		} else if (strcmp(name, "--concurrency") == 0) {
-			if ((o.concurrency = parse_count(v, 1, 1000)) < 0)
-				return usage_error("--concurrency: expected a whole number from 1 to 1000, got \"%s\"%s", v, "");
-		} else if (strcmp(name, "--timeout") == 0) {
-			if ((o.timeout_ms = parse_seconds(v)) < 0)
-				return usage_error("--timeout: expected seconds (0 < SEC <= 86400), got \"%s\"%s", v, "");
-		} else if ((o.time_limit_ms = parse_seconds(v)) < 0) {
-			return usage_error("--time-limit: expected seconds (0 < SEC <= 86400), got \"%s\"%s", v, "");
-		}
-	}
-	if (url == NULL)
-		return usage_error("bench: missing URL%s%s", "", "");
-	if (o.concurrency > o.requests)
-		o.concurrency = o.requests;
-	int rc = resolve(url, &t);
 	if (rc != EXIT_OK)
 		return rc;
-
-	char fatal[1024];
-	if (kp_bench_run_both(&t, &o, &ka, &nc, fatal, sizeof(fatal)) != 0) {
+	if (cli.bench.concurrency > cli.bench.requests)
+		cli.bench.concurrency = cli.bench.requests;
+	if ((rc = resolve(cli.url, &t)) != EXIT_OK)
+		return rc;
+	if (kp_bench_run_both(&t, &cli.bench, &ka, &nc, fatal, sizeof(fatal)) != 0) {
 		fprintf(stderr, "kaprobe: %s\n", fatal);
 		return EXIT_SERVER;
 	}
-	if (json)
+	if (cli.json)
 		kp_report_bench_json(stdout, &ka, &nc);
 	else
-		kp_report_bench_table(stdout, &t, &o, &ka, &nc);
+		kp_report_bench_table(stdout, &t, &cli.bench, &ka, &nc);
 	return EXIT_OK;
 }
 
@@ -260,7 +433,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage_text, stdout);
+			print_help(stdout);
 			return EXIT_OK;
 		}
 		if (strcmp(argv[i], "--version") == 0) {

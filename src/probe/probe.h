@@ -27,7 +27,8 @@ enum kp_check {
 	KP_CHECK_COUNT
 };
 
-/* "persistent_http11", ... as --only spells them; -1 for an unknown name. */
+/* "persistent_http11", ...: a check's own name. kp_check_lookup gives the check that a
+ * --only name selects, the check's own or a JSON key it fills; -1 for an unknown name. */
 const char *kp_check_name(enum kp_check id);
 int kp_check_lookup(const char *name, size_t len);
 

@@ -33,7 +33,8 @@ struct option_def {
 	const char *name;  /* without the leading dashes */
 	const char *arg;   /* placeholder shown in --help, NULL for flags */
 	enum opt_type type;
-	const char *def;   /* default as text, parsed like user input; NULL: none */
+	const char *def;   /* default as text, parsed like user input (workers' is words for
+	                    * --help; the caller resolves it); NULL: none */
 	const char *help;
 	size_t offset;     /* into struct ka_config */
 	uint64_t max;      /* upper bound for counts and durations (ms) */
@@ -47,8 +48,8 @@ static const struct option_def options[] = {
 	{ "listen", "HOST:PORT", OPT_LISTEN, "127.0.0.1:8080",
 	  "address to listen on; repeatable; port 0 picks a free port", CFG(listen), 0, 0 },
 	{ "root", "DIR", OPT_PATH, "./www", "document root", CFG(root), 0, 0 },
-	{ "workers", "N", OPT_WORKERS, "CPUs", "worker threads, each with its own event loop",
-	  CFG(workers), 1024, 1 },
+	{ "workers", "N", OPT_WORKERS, "number of CPUs",
+	  "worker threads, each with its own event loop", CFG(workers), 1024, 1 },
 	{ "keepalive-timeout", "SEC", OPT_DURATION, "75",
 	  "idle time allowed between requests; 0 turns persistence off", CFG(keepalive_timeout),
 	  DAY_MS, 0 },
@@ -94,10 +95,11 @@ static const struct option_def options[] = {
 	{ "admin", "HOST:PORT", OPT_ADDR_OR_OFF, "off",
 	  "separate listener for /status, /metrics, /connections and the dashboard",
 	  CFG(admin), 0, 0 },
-	{ "trace-connections", NULL, OPT_FLAG, NULL,
-	  "one line per connection event (accept, request, response, idle, close) on stderr",
+	{ "trace-connections", NULL, OPT_FLAG, "off",
+	  "one line per connection event (accept, request, response, idle, tcp_keepalive_dead, "
+	  "close) on stderr",
 	  CFG(trace_connections), 0, 0 },
-	{ "demo", NULL, OPT_FLAG, NULL, "enable the /_demo/ endpoints", CFG(demo), 0, 0 },
+	{ "demo", NULL, OPT_FLAG, "off", "enable the /_demo/ endpoints", CFG(demo), 0, 0 },
 	{ "config", "FILE", OPT_CONFIG, NULL,
 	  "read 'name = value' lines (long option names, # comments); the command line wins",
 	  CFG(config_file), 0, 0 },
@@ -407,24 +409,36 @@ static int load_file(struct ka_config *c, const char *path, FILE *err)
 	return rc;
 }
 
+static int help_left(const struct option_def *o, char *buf, size_t len)
+{
+	return snprintf(buf, len, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
+/* One line per option: "--name ARG", two spaces at least, the help, the default in
+ * brackets. tests/e2e/test_options_doc.py reads this and compares it with README's
+ * table, so the layout is part of the interface. */
 static void print_help(FILE *out)
 {
+	char left[64];
+	int width = (int)strlen("--version");
+
+	for (size_t i = 0; i < NOPTIONS; i++) {
+		int n = help_left(&options[i], left, sizeof(left));
+
+		if (n > width)
+			width = n;
+	}
 	fprintf(out, "usage: kahttpd [options]\n\n"
 	             "An HTTP/1.1 server that gets persistent connections right.\n\n"
 	             "options (default in brackets):\n");
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
-		char left[64];
 
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "",
-		         o->arg ? o->arg : "");
-		fprintf(out, "  %-30s %s", left, o->help);
-		if (o->def)
-			fprintf(out, " [%s]", o->def);
-		fputc('\n', out);
+		help_left(o, left, sizeof(left));
+		fprintf(out, "  %-*s  %s [%s]\n", width, left, o->help, o->def ? o->def : "none");
 	}
-	fprintf(out, "  %-30s %s\n  %-30s %s\n", "--help", "show this help and exit", "--version",
-	        "show the version and exit");
+	fprintf(out, "  %-*s  %s\n  %-*s  %s\n", width, "--help", "show this help and exit", width,
+	        "--version", "show the version and exit");
 }
 
 /* Splits "--name=value" or "--name value"; returns the option or NULL (message given). */

@@ -23,6 +23,7 @@ import time
 import pytest
 
 from conftest import GET, REPO, SANITIZER_MARKERS, STANDARD_FILES
+from optdoc import diff, help_sections, markdown_table, run_help
 
 
 def _binary():
@@ -444,6 +445,10 @@ def test_kaprobe_bench_keepalive_uses_c_connections_and_beats_new_connections(se
     (["bench", "--requests", "0", "http://127.0.0.1:1/"], "--requests"),
     (["bench", "--concurrency", "x", "http://127.0.0.1:1/"], "--concurrency"),
     (["bench", "--only", "pipelining", "http://127.0.0.1:1/"], "--only"),
+    (["bench", "--time-limit", "0", "http://127.0.0.1:1/"], "--time-limit"),
+    (["bench", "--requests"], "--requests"),
+    (["--json=yes", "http://127.0.0.1:1/"], "--json"),
+    (["-x", "http://127.0.0.1:1/"], "-x"),
     (["bench"], "URL"),
 ])
 def test_kaprobe_bad_usage_exits_2_naming_the_problem(args, named):
@@ -469,3 +474,23 @@ def test_kaprobe_server_that_is_not_http_exits_1(hello_server, mode):
     assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
     assert b"not answer with HTTP" in p.stderr, p.stderr
     assert p.elapsed < 5, p.elapsed
+
+
+# ---- the options, in --help and in docs/kaprobe.md ---------------------------------------------
+
+@pytest.mark.parametrize("section,heading", [
+    ("probe options", "### `kaprobe [options] URL`"),
+    ("bench options", "### `kaprobe bench [options] URL`"),
+])
+def test_kaprobe_options_doc_tables_match_help(section, heading):
+    """--help is generated from main.c's option table; docs/kaprobe.md must say the same:
+    the same options, placeholders and defaults for each command."""
+    if not os.access(KAPROBE, os.X_OK):
+        pytest.fail(f"no kaprobe binary at {KAPROBE} (run make, or set KAPROBE=/path)")
+    sections = help_sections(run_help(KAPROBE))
+    found = [opts for title, opts in sections.items() if title.startswith(section)]
+    assert len(found) == 1, f"no single {section!r} section in --help: {list(sections)}"
+    doc = markdown_table(REPO / "docs" / "kaprobe.md", heading, "| option | default | meaning |")
+    problems = diff("docs/kaprobe.md", doc, "kaprobe --help", found[0])
+    assert not problems, (f"docs/kaprobe.md ({heading}) and kaprobe --help ({section}) "
+                          "differ:\n  " + "\n  ".join(problems))
