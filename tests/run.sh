@@ -51,6 +51,7 @@ step() {
 	if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAILED: $name"; fi
 }
 # (one line per suite below, e.g.: step "fuzz, 10 s per target" tests/fuzz/run.sh 10)
+step "layering: no handler in a call cycle (nm)" /usr/bin/python3 tests/layers.py build
 step "delay relay (tests/relay)" /usr/bin/python3 -m pytest -p no:cacheprovider -q tests/relay
 step "soak, 60 s against build-asan/kahttpd" /usr/bin/python3 tests/soak/soak.py --warmup 10 --seconds 50 build-asan/kahttpd
 step "fuzz, 10 s per target" tests/fuzz/run.sh 10

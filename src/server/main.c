@@ -190,14 +190,66 @@ static void bind_admin(struct ka_server *srv)
 	printf("kahttpd: admin on http://%s\n", text);
 }
 
+/* Signals are taken by the main thread alone, through a signalfd; workers inherit the
+ * blocked mask. A vanished client must cost EPIPE, never SIGPIPE. */
+static int take_signals(void)
+{
+	sigset_t sigs;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	return signalfd(-1, &sigs, SFD_CLOEXEC);
+}
+
+/* Until every worker has ended: SIGTERM and SIGINT drain them all, SIGQUIT quits.
+ * -1 when poll fails. */
+static int wait_for_workers(struct ka_server *srv, int sig_fd, unsigned n_all)
+{
+	unsigned finished = 0;
+	bool stopping = false;
+
+	while (finished < n_all) {
+		struct pollfd pfd[2] = { { sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 } };
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("kahttpd: poll");
+			return -1;
+		}
+		if (pfd[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGQUIT)
+				quit(srv, n_all, n_all - finished);
+			if (!stopping) {
+				stopping = true;
+				for (unsigned k = 0; k < n_all; k++)
+					ka_worker_wake(&srv->workers[k], KA_WAKE_STOP);
+			}
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t n;
+
+			if (read(done_fd, &n, sizeof(n)) == sizeof(n))
+				finished += (unsigned)n;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct ka_server srv;
 	struct ka_config *cfg = &srv.cfg;
-	sigset_t sigs;
 	int sig_fd, err, rc = 0;
-	unsigned finished = 0, n_all;
-	bool stopping = false;
+	unsigned n_all;
 
 	switch (ka_config_load(cfg, argc, argv, stdout, stderr)) {
 	case KA_CONFIG_OK:
@@ -223,15 +275,7 @@ int main(int argc, char **argv)
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
 	raise_fd_limit(cfg);
 
-	/* Signals are taken by the main thread alone, through a signalfd; workers inherit
-	 * the blocked mask. A vanished client must cost EPIPE, never SIGPIPE. */
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGQUIT);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	sig_fd = take_signals();
 	done_fd = eventfd(0, EFD_CLOEXEC);
 	n_all = srv.n_workers + (cfg->admin.text[0] ? 1 : 0);
 	srv.workers = calloc(n_all, sizeof(*srv.workers));
@@ -258,35 +302,8 @@ int main(int argc, char **argv)
 	}
 	fflush(stdout);
 
-	while (finished < n_all) {
-		struct pollfd pfd[2] = { { sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 } };
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("kahttpd: poll");
-			return 1;
-		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sig_fd, &si, sizeof(si)) != sizeof(si))
-				continue;
-			if (si.ssi_signo == SIGQUIT)
-				quit(&srv, n_all, n_all - finished);
-			if (!stopping) {
-				stopping = true;
-				for (unsigned k = 0; k < n_all; k++)
-					ka_worker_wake(&srv.workers[k], KA_WAKE_STOP);
-			}
-		}
-		if (pfd[1].revents & POLLIN) {
-			uint64_t n;
-
-			if (read(done_fd, &n, sizeof(n)) == sizeof(n))
-				finished += (unsigned)n;
-		}
-	}
+	if (wait_for_workers(&srv, sig_fd, n_all) < 0)
+		return 1;
 	for (unsigned k = 0; k < n_all; k++) {
 		pthread_join(srv.workers[k].thread, NULL);
 		if (srv.workers[k].cut)

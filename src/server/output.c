@@ -183,89 +183,96 @@ void ka_output_response(struct ka_conn *c)
 		ex->send_queued = true;
 }
 
-int ka_output_flush(struct ka_conn *c, bool last)
+/* A send that moved nothing: 0 when the socket is full (the next EPOLLOUT edge says
+ * when there is room again), 1 to try again (EINTR), -1 when the connection failed. */
+static int send_stopped(struct ka_conn *c)
+{
+	if (errno == EINTR)
+		return 1;
+	if (errno == EAGAIN) {
+		c->writable = false;
+		return 0;
+	}
+	return -1;
+}
+
+/* One sendmsg of the buffered bytes and a memory tail behind them: 1 when all of it
+ * left, 0 when the socket filled, -1 when the connection failed. */
+static int send_memory(struct ka_conn *c, bool last)
 {
 	struct ka_exchange *ex = c->ex;
 	struct ka_buf *b = c->wbuf;
+	size_t pending = b ? ka_buf_used(b) : 0;
+	bool mem_tail = ex && ex->tail == KA_TAIL_MEM;
+	struct iovec iov[2];
+	struct msghdr msg = { .msg_iov = iov };
+	/* MSG_NOSIGNAL: a client that vanished gives EPIPE, not a SIGPIPE. MSG_MORE on the
+	 * last bytes of a connection: close or shutdown follows at once and sends them with
+	 * the FIN (a file tail would still follow). */
+	int flags = MSG_NOSIGNAL | (last && !(ex && ex->tail == KA_TAIL_FILE) ? MSG_MORE : 0);
+	ssize_t n;
 
-	for (;;) {
-		size_t pending = b ? ka_buf_used(b) : 0;
-		bool mem_tail = ex && ex->tail == KA_TAIL_MEM;
-		ssize_t n;
+	if (pending)
+		iov[msg.msg_iovlen++] = (struct iovec){ b->data + b->pos, pending };
+	if (mem_tail)
+		iov[msg.msg_iovlen++] = (struct iovec){ (void *)ex->tail_mem, ex->tail_len };
+	n = sendmsg(c->io.fd, &msg, flags);
+	if (n < 0)
+		return send_stopped(c);
+	if (pending) {
+		size_t from_buf = (size_t)n < pending ? (size_t)n : pending;
 
-		if (!pending && !(ex && ex->tail != KA_TAIL_NONE))
-			return 1;
-		if (!c->writable)
-			return 0;
-		if (pending || mem_tail) {
-			struct iovec iov[2];
-			struct msghdr msg = { .msg_iov = iov };
-			size_t total = 0;
-
-			if (pending) {
-				iov[msg.msg_iovlen++] = (struct iovec){ b->data + b->pos, pending };
-				total += pending;
-			}
-			if (mem_tail) {
-				iov[msg.msg_iovlen++] = (struct iovec){ (void *)ex->tail_mem, ex->tail_len };
-				total += ex->tail_len;
-			}
-			/* MSG_NOSIGNAL: a client that vanished gives EPIPE, not a SIGPIPE.
-			 * MSG_MORE on the last bytes of a connection: close or shutdown follows
-			 * at once and sends them with the FIN (a file tail would still follow). */
-			int flags = MSG_NOSIGNAL;
-			if (last && !(ex && ex->tail == KA_TAIL_FILE))
-				flags |= MSG_MORE;
-			n = sendmsg(c->io.fd, &msg, flags);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno == EAGAIN) {
-					c->writable = false;
-					return 0;
-				}
-				return -1;
-			}
-			if (pending) {
-				size_t from_buf = (size_t)n < pending ? (size_t)n : pending;
-
-				ka_buf_consume(b, from_buf);
-				n -= (ssize_t)from_buf;
-			}
-			if (mem_tail && n) {
-				ex->tail_mem += n;
-				ex->tail_len -= (size_t)n;
-				if (ex->tail_len == 0)
-					ka_output_drop_tail(ex);
-			} else if (mem_tail && ex->tail_len == 0) {
-				ka_output_drop_tail(ex);
-			}
-			/* A short write on a non-blocking TCP socket means its buffer is full;
-			 * the next EPOLLOUT edge says when there is room again. */
-			if (ka_buf_used(b) || (ex && ex->tail == KA_TAIL_MEM)) {
-				(void)total;
-				c->writable = false;
-				return 0;
-			}
-			continue;
-		}
-		n = sendfile(c->io.fd, ex->tail_fd, &ex->tail_off, ex->tail_len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				c->writable = false;
-				return 0;
-			}
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;  /* the file shrank: we cannot keep the length we promised */
-			return -1;
-		}
+		ka_buf_consume(b, from_buf);
+		n -= (ssize_t)from_buf;
+	}
+	if (mem_tail) {
+		ex->tail_mem += n;
 		ex->tail_len -= (size_t)n;
 		if (ex->tail_len == 0)
 			ka_output_drop_tail(ex);
+	}
+	/* A short write on a non-blocking TCP socket means its buffer is full. */
+	if ((b && ka_buf_used(b)) || (ex && ex->tail == KA_TAIL_MEM)) {
+		c->writable = false;
+		return 0;
+	}
+	return 1;
+}
+
+/* One sendfile of the file tail: as send_memory. */
+static int send_file(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	ssize_t n = sendfile(c->io.fd, ex->tail_fd, &ex->tail_off, ex->tail_len);
+
+	if (n < 0)
+		return send_stopped(c);
+	if (n == 0) {
+		errno = EIO;  /* the file shrank: we cannot keep the length we promised */
+		return -1;
+	}
+	ex->tail_len -= (size_t)n;
+	if (ex->tail_len == 0)
+		ka_output_drop_tail(ex);
+	return 1;
+}
+
+int ka_output_flush(struct ka_conn *c, bool last)
+{
+	struct ka_exchange *ex = c->ex;
+
+	for (;;) {
+		bool buffered = c->wbuf && ka_buf_used(c->wbuf);
+		enum ka_tail_kind tail = ex ? ex->tail : KA_TAIL_NONE;
+		int r;
+
+		if (!buffered && tail == KA_TAIL_NONE)
+			return 1;
+		if (!c->writable)
+			return 0;
+		r = buffered || tail == KA_TAIL_MEM ? send_memory(c, last) : send_file(c);
+		if (r <= 0)
+			return r;
 	}
 }
 

@@ -537,6 +537,37 @@ static void serve_file(struct serve *s, const char *name, size_t name_len,
 	serve_view(s, &v);
 }
 
+/* The path named a directory (s->fd): redirect to add its trailing slash, or open its
+ * index.html in its place (path grows, rel points into it, st is the index's). False
+ * when the response is already made. */
+static bool open_index(struct serve *s, char *path, size_t *path_len, const char **rel,
+                       struct stat *st)
+{
+	close(s->fd);
+	s->fd = -1;
+	if (s->raw_path.p[s->raw_path.len - 1] != '/') {
+		redirect_to_dir(s);
+		return false;
+	}
+	/* clean_path ended path with '/' and left room for this. */
+	memcpy(path + *path_len, "index.html", sizeof("index.html"));
+	*path_len += sizeof("index.html") - 1;
+	*rel = path + 1;
+	s->fd = ka_path_open_beneath(s->root->dir_fd, *rel, KA_PATH_READ_FLAGS);
+	if (s->fd < 0) {
+		if (s->fd == -ENOENT)
+			fail(s, 403, "no index.html");
+		else
+			fail_errno(s, -s->fd);
+		return false;
+	}
+	if (fstat(s->fd, st) < 0) {
+		fail(s, 500, "cannot stat");
+		return false;
+	}
+	return true;
+}
+
 static void serve(struct serve *s)
 {
 	const struct ka_http_request *req = s->req;
@@ -584,30 +615,8 @@ static void serve(struct serve *s)
 		fail(s, 500, "cannot stat");
 		return;
 	}
-	if (S_ISDIR(st.st_mode)) {
-		close(s->fd);
-		s->fd = -1;
-		if (s->raw_path.p[s->raw_path.len - 1] != '/') {
-			redirect_to_dir(s);
-			return;
-		}
-		/* clean_path ended path with '/' and left room for this. */
-		memcpy(path + path_len, "index.html", sizeof("index.html"));
-		path_len += sizeof("index.html") - 1;
-		rel = path + 1;
-		s->fd = ka_path_open_beneath(s->root->dir_fd, rel, KA_PATH_READ_FLAGS);
-		if (s->fd < 0) {
-			if (s->fd == -ENOENT)
-				fail(s, 403, "no index.html");
-			else
-				fail_errno(s, -s->fd);
-			return;
-		}
-		if (fstat(s->fd, &st) < 0) {
-			fail(s, 500, "cannot stat");
-			return;
-		}
-	}
+	if (S_ISDIR(st.st_mode) && !open_index(s, path, &path_len, &rel, &st))
+		return;
 	if (!S_ISREG(st.st_mode)) {
 		fail(s, 403, "not a regular file");
 		return;
