@@ -12,9 +12,10 @@ const unsigned char ka_tchar[256] = {
 	['~'] = 1,
 };
 
-/* request-target bytes: visible ASCII and obs-text; no SP, no CTL, no DEL. */
+/* request-target bytes (RFC 9112 3.2, RFC 3986 2): visible ASCII only; no SP, no CTL,
+ * no DEL, and no byte over 0x7f: a URI's other characters come percent-encoded. */
 const unsigned char ka_target_char[256] = {
-	[0x21 ... 0x7e] = 1, [0x80 ... 0xff] = 1,
+	[0x21 ... 0x7e] = 1,
 };
 
 /* field-value bytes (RFC 9110 5.5): VCHAR, SP, HTAB and obs-text. */

@@ -15,7 +15,8 @@
 
 /* tchar (RFC 9110 5.6.2): methods, field names, codings, chunk-ext names. */
 extern const unsigned char ka_tchar[256];
-/* request-target bytes: visible ASCII and obs-text; no SP, no CTL, no DEL. */
+/* request-target bytes (RFC 9112 3.2, RFC 3986 2): visible ASCII; no SP, no CTL, no
+ * DEL, no byte over 0x7f. */
 extern const unsigned char ka_target_char[256];
 /* field-value bytes (RFC 9110 5.5): VCHAR, SP, HTAB and obs-text. */
 extern const unsigned char ka_value_char[256];

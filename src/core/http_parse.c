@@ -64,24 +64,27 @@ bool ka_http_token_list_has(struct ka_str list, const char *token)
 
 /*
  * Eight bytes per step over long runs (targets, field values): true when some byte of
- * w is below lo or is DEL. Exact for lo <= 128 (the classic "has less than" bit
- * trick: a borrow can only start at a byte that really is below lo), so a word that
- * passes needs no byte-wise look; one that fails is finished byte by byte.
+ * w is below lo or is DEL, or, with is_ascii_only, is over 0x7f. Exact for lo <= 128
+ * (the classic "has less than" bit trick: a borrow can only start at a byte that
+ * really is below lo), so a word that passes needs no byte-wise look; one that fails
+ * is finished byte by byte.
  */
-static inline bool word_has_ctl(uint64_t w, unsigned lo)
+static inline bool word_has_stop(uint64_t w, unsigned lo, bool is_ascii_only)
 {
 	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
 	uint64_t below = (w - ones * lo) & ~w & highs;
 	uint64_t del = w ^ (ones * 0x7f);
-	return ((below | ((del - ones) & ~del)) & highs) != 0;
+	uint64_t stops = below | ((del - ones) & ~del) | (is_ascii_only ? w : 0);
+	return (stops & highs) != 0;
 }
 
-static inline const char *skip_plain_words(const char *q, const char *end, unsigned lo)
+static inline const char *skip_plain_words(const char *q, const char *end, unsigned lo,
+                                           bool is_ascii_only)
 {
 	uint64_t w;
 	while (end - q >= 8) {
 		memcpy(&w, q, 8);
-		if (word_has_ctl(w, lo))
+		if (word_has_stop(w, lo, is_ascii_only))
 			break;
 		q += 8;
 	}
@@ -268,12 +271,16 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	req->method_id = method_id(p, (size_t)(q - p));
 
 	const char *t = ++q;
-	q = skip_plain_words(q, stop, 0x21);
+	q = skip_plain_words(q, stop, 0x21, true);
 	while (ka_target_char[(unsigned char)*q])
 		q++;
 	size_t tlen = (size_t)(q - t);
 	if (tlen > max_target)
 		return reject(req, 414, "request-target too long");
+	/* RFC 9112 3.2, RFC 3986 2: a target is ASCII; UTF-8 comes percent-encoded. Raw
+	 * bytes would reach path lookup, logs and error bodies unencoded. */
+	if ((unsigned char)*q >= 0x80)
+		return reject(req, 400, "request-target has a byte outside ASCII");
 	if (*q == '\r' && q[1] != '\n')
 		return reject(req, 400, "bare CR in request line");
 	if (tlen == 0)
@@ -433,7 +440,7 @@ static const char *parse_header_line(const char *p, const char *stop,
 	const char *v = q + 1;
 	while (ka_is_ows(*v))
 		v++;
-	q = skip_plain_words(v, stop, 0x20);
+	q = skip_plain_words(v, stop, 0x20, false);
 	while (ka_value_char[(unsigned char)*q])
 		q++;
 	const char *next = line_end(q);

@@ -219,13 +219,40 @@ static void test_malformed_request_line_is_400(void **state)
 	RUN(cases);
 }
 
-static void test_target_accepts_obs_text(void **state)
+/* RFC 9112 3.2, RFC 3986 2: a request-target is ASCII; raw UTF-8 is a bad request line. */
+static void test_target_outside_ascii_is_400(void **state)
+{
+	(void)state;
+	static const struct parse_case cases[] = {
+		{ S("GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "raw UTF-8 in the path" },
+		{ S("GET /a?q=\xff HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "obs-text in the query" },
+		{ S("GET \x80 HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "the target's first byte" },
+		{ S("GET /abcdefghijklmn\xc3\xa9xyzabcdefghijk HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "inside a word the 8-byte scan reads" },
+		{ S("GET /abcdef\x80x HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "last byte of a word" },
+		{ S("GET http://caf\xc3\xa9.example/ HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "in an absolute-form authority" },
+		{ S("GET /caf\xc3\xa9 HTTP/1.1\r\n\r\n"), ERR, 400, "outside ASCII", "the request line is judged before Host" },
+		{ S("GET /caf\xc3\xa9 HTTP/2.0\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "and before the version" },
+		{ S("GET /caf\xc3\xa9 HTTP/1.1\r\n"), PART, 0, NULL, "judged once the head is complete" },
+	};
+	RUN(cases);
+
+	/* A target over the limit before its first non-ASCII byte is 414 however it
+	 * arrives: the early check counts the same run of target bytes. */
+	const struct ka_http_limits lim = { .max_head = 256, .max_target = 8 };
+	static const struct parse_case limited[] = {
+		{ S("GET /aaaaaaaa\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 414, NULL, "9 bytes, then UTF-8" },
+		{ S("GET /aaaaaaa\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n"), ERR, 400, "outside ASCII", "8 bytes, then UTF-8" },
+	};
+	run_parse_table(limited, sizeof(limited) / sizeof(limited[0]), &lim);
+}
+
+static void test_target_percent_encoded_utf8_parses(void **state)
 {
 	(void)state;
 	struct ka_http_request req;
-	parse_ok(S("GET /caf\xc3\xa9?q=\xff HTTP/1.1\r\nHost: h\r\n\r\n"), &req);
-	assert_str(req.path, "/caf\xc3\xa9");
-	assert_str(req.query, "q=\xff");
+	parse_ok(S("GET /caf%C3%A9?q=%FF HTTP/1.1\r\nHost: h\r\n\r\n"), &req);
+	assert_str(req.path, "/caf%C3%A9");
+	assert_str(req.query, "q=%FF");
 }
 
 static void test_path_and_query_are_split_not_decoded(void **state)
@@ -970,7 +997,8 @@ int main(void)
 		cmocka_unit_test(test_simple_get_parses),
 		cmocka_unit_test(test_method_ids_are_case_sensitive),
 		cmocka_unit_test(test_malformed_request_line_is_400),
-		cmocka_unit_test(test_target_accepts_obs_text),
+		cmocka_unit_test(test_target_outside_ascii_is_400),
+		cmocka_unit_test(test_target_percent_encoded_utf8_parses),
 		cmocka_unit_test(test_path_and_query_are_split_not_decoded),
 		cmocka_unit_test(test_unsupported_versions_are_505),
 		cmocka_unit_test(test_higher_minor_versions_are_505),
