@@ -139,7 +139,7 @@ static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
 		return NULL;
 	case CH_EXT_QUOTED_ESC:
 		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
-		if (c != '\t' && (c < 0x20 || c == 0x7f))
+		if (c != '\t' && ka_is_ctl(c))
 			return "bad chunk extension";
 		d->state = CH_EXT_QUOTED;
 		return NULL;
