@@ -12,22 +12,7 @@
 #include <string.h>
 
 #include "core/http_parse.h"
-
-static void require(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
-/* An exact-size heap copy, so ASan catches any read past the end. */
-static char *dup_exact(const uint8_t *p, size_t n)
-{
-	char *b = malloc(n ? n : 1);
-	require(b != NULL);
-	if (n)
-		memcpy(b, p, n);
-	return b;
-}
+#include "fuzz_util.h"
 
 static bool slice_inside(struct ka_str s, const char *buf, size_t len)
 {

@@ -6,48 +6,14 @@
  * same slices. Inputs are placed so their last byte sits right before a PROT_NONE page:
  * reading one byte too far crashes the test instead of passing by luck.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "core/http_parse.h"
-
-/* ---- guarded arena --------------------------------------------------------------------- */
-
-#define ARENA_SIZE (256 * 1024)
-static char *arena_end;  /* first byte of the PROT_NONE guard page */
-
-static int arena_setup(void **state)
-{
-	(void)state;
-	long page = sysconf(_SC_PAGESIZE);
-	char *base = mmap(NULL, ARENA_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED || mprotect(base + ARENA_SIZE, (size_t)page, PROT_NONE) != 0)
-		return -1;
-	arena_end = base + ARENA_SIZE;
-	return 0;
-}
-
-/* Copies n bytes so that they end exactly at the guard page. */
-static char *place(const char *src, size_t n)
-{
-	assert_true(n <= ARENA_SIZE);
-	char *dst = arena_end - n;
-	memmove(dst, src, n);
-	return dst;
-}
+#include "guard.h"
 
 /* ---- request-head cases ---------------------------------------------------------------- */
 
-#define S(lit) (lit), sizeof(lit) - 1  /* a literal and its length, NULs included */
 #define ALL 0                          /* want: the whole input is the head */
 #define PART KA_PARSE_PARTIAL
 #define ERR KA_PARSE_ERROR
@@ -103,18 +69,18 @@ static void check_same_request(const struct parse_case *c, size_t k, const struc
 static void run_parse_case(const struct parse_case *c, const struct ka_http_limits *lim)
 {
 	struct ka_http_request ref, req;
-	const char *buf = place(c->in, c->len);
+	const char *buf = guard_place(c->in, c->len);
 	ssize_t got = ka_http_parse_request(buf, c->len, 0, lim, &ref);
 	check_verdict(c, "whole", c->len, got, &ref);
 
 	/* Every split: the first k bytes, then all of them, telling the parser prev_len = k. */
 	for (size_t k = 0; k < c->len; k++) {
-		got = ka_http_parse_request(place(c->in, k), k, 0, lim, &req);
+		got = ka_http_parse_request(guard_place(c->in, k), k, 0, lim, &req);
 		if (got != PART) {
 			check_verdict(c, "prefix", k, got, &req);
 			continue;
 		}
-		got = ka_http_parse_request(place(c->in, c->len), c->len, k, lim, &req);
+		got = ka_http_parse_request(guard_place(c->in, c->len), c->len, k, lim, &req);
 		check_verdict(c, "split", k, got, &req);
 		check_same_request(c, k, &ref, &req);
 	}
@@ -123,7 +89,7 @@ static void run_parse_case(const struct parse_case *c, const struct ka_http_limi
 	size_t prev = 0;
 	got = PART;
 	for (size_t k = 1; k <= c->len && got == PART; k++) {
-		got = ka_http_parse_request(place(c->in, k), k, prev, lim, &req);
+		got = ka_http_parse_request(guard_place(c->in, k), k, prev, lim, &req);
 		prev = k;
 	}
 	check_verdict(c, "bytewise", prev, got, &req);
@@ -143,15 +109,9 @@ static const char *parse_ok(const char *in, size_t len, struct ka_http_request *
 {
 	struct parse_case c = { in, len, ALL, 0, NULL, in };
 	run_parse_case(&c, &default_limits);
-	const char *buf = place(in, len);
+	const char *buf = guard_place(in, len);
 	assert_int_equal(ka_http_parse_request(buf, len, 0, &default_limits, req), (ssize_t)len);
 	return buf;
-}
-
-static void assert_str(struct ka_str s, const char *want)
-{
-	if (s.len != strlen(want) || memcmp(s.p, want, s.len) != 0)
-		fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.p, want);
 }
 
 /* ---- request line -------------------------------------------------------------------- */
@@ -390,7 +350,7 @@ static void test_pipelined_bytes_follow_the_head(void **state)
 	};
 	RUN(cases);
 	struct ka_http_request req;
-	const char *buf = place(two, sizeof(two) - 1);
+	const char *buf = guard_place(two, sizeof(two) - 1);
 	ssize_t n = ka_http_parse_request(buf, sizeof(two) - 1, 0, &default_limits, &req);
 	assert_int_equal(n, 28);
 	assert_memory_equal(buf + n, "GET /b", 6);
@@ -690,15 +650,15 @@ static void test_target_limit_boundaries_414(void **state)
 	run_parse_case(&(struct parse_case){ big, n, ERR, 414, NULL, "target one over max_target" }, &lim);
 	/* Early: only "GET " and 65 target bytes have arrived. */
 	struct ka_http_request req;
-	assert_int_equal(ka_http_parse_request(place(big, 4 + 65), 4 + 65, 0, &lim, &req), ERR);
+	assert_int_equal(ka_http_parse_request(guard_place(big, 4 + 65), 4 + 65, 0, &lim, &req), ERR);
 	assert_int_equal(req.status, 414);
-	assert_int_equal(ka_http_parse_request(place(big, 4 + 64), 4 + 64, 0, &lim, &req), PART);
+	assert_int_equal(ka_http_parse_request(guard_place(big, 4 + 64), 4 + 64, 0, &lim, &req), PART);
 	/* Default limits: KA_HTTP_MAX_TARGET exactly, then one over. */
 	const struct ka_http_limits dflt = { .max_head = 16384, .max_target = KA_HTTP_MAX_TARGET };
 	n = build_request(KA_HTTP_MAX_TARGET, 0);
-	assert_int_equal(ka_http_parse_request(place(big, n), n, 0, &dflt, &req), (ssize_t)n);
+	assert_int_equal(ka_http_parse_request(guard_place(big, n), n, 0, &dflt, &req), (ssize_t)n);
 	n = build_request(KA_HTTP_MAX_TARGET + 1, 0);
-	assert_int_equal(ka_http_parse_request(place(big, n), n, 0, &dflt, &req), ERR);
+	assert_int_equal(ka_http_parse_request(guard_place(big, n), n, 0, &dflt, &req), ERR);
 	assert_int_equal(req.status, 414);
 }
 
@@ -713,8 +673,8 @@ static void test_head_limit_boundaries_431(void **state)
 	run_parse_case(&(struct parse_case){ big, n, ERR, 431, NULL, "head one over max_head" }, &lim);
 	/* Incomplete: 255 bytes is still partial, 256 bytes without an end is 431. */
 	struct ka_http_request req;
-	assert_int_equal(ka_http_parse_request(place(big, 255), 255, 0, &lim, &req), PART);
-	assert_int_equal(ka_http_parse_request(place(big, 256), 256, 0, &lim, &req), ERR);
+	assert_int_equal(ka_http_parse_request(guard_place(big, 255), 255, 0, &lim, &req), PART);
+	assert_int_equal(ka_http_parse_request(guard_place(big, 256), 256, 0, &lim, &req), ERR);
 	assert_int_equal(req.status, 431);
 }
 
@@ -772,9 +732,9 @@ static void test_derived_fields_are_reset_each_call(void **state)
 	static const char a[] = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
 	                        "Connection: close, keep-alive\r\nExpect: 100-continue\r\n\r\n";
 	static const char b[] = "GET / HTTP/1.0\r\n\r\n";
-	assert_true(ka_http_parse_request(place(a, sizeof(a) - 1), sizeof(a) - 1, 0, &default_limits, &req) > 0);
+	assert_true(ka_http_parse_request(guard_place(a, sizeof(a) - 1), sizeof(a) - 1, 0, &default_limits, &req) > 0);
 	assert_true(req.is_chunked && req.conn_close && req.conn_keep_alive && req.expect_continue);
-	assert_true(ka_http_parse_request(place(b, sizeof(b) - 1), sizeof(b) - 1, 0, &default_limits, &req) > 0);
+	assert_true(ka_http_parse_request(guard_place(b, sizeof(b) - 1), sizeof(b) - 1, 0, &default_limits, &req) > 0);
 	assert_false(req.is_chunked || req.conn_close || req.conn_keep_alive || req.expect_continue);
 	assert_int_equal(req.num_headers, 0);
 	assert_int_equal(req.content_length, -1);
@@ -807,7 +767,7 @@ static void run_chunk_pieces(const struct chunk_case *c, const size_t *cuts, siz
 			rest_len += to - from;
 		} else if (got == PART) {
 			size_t n = to - from;
-			char *buf = place(c->in + from, n);
+			char *buf = guard_place(c->in + from, n);
 			got = ka_http_chunked_decode(&d, buf, &n);
 			memcpy(body + body_len, buf, n);
 			body_len += n;
@@ -1034,5 +994,5 @@ int main(void)
 		cmocka_unit_test(test_chunked_errors_are_sticky),
 		cmocka_unit_test(test_chunked_pending_counts_announced_bytes),
 	};
-	return cmocka_run_group_tests(tests, arena_setup, NULL);
+	return cmocka_run_group_tests(tests, guard_setup, NULL);
 }
