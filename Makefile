@@ -26,11 +26,13 @@ objs = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
 # $(call bins,BUILD_DIR,UNIT_SOURCES)
 bins = $(patsubst tests/unit/%.c,$(1)/tests/%,$(2))
 
-# ---- unit tests (cmocka): a binary per tests/unit/test_<module>.c, in build/ and build-asan/
-# A test of a core module (src/core/<module>.c) links the core library alone, so core
-# tests build even while server code is mid-change; the others link both libraries.
+# ---- unit tests (cmocka): a binary per tests/unit/test_*.c, in build/ and build-asan/
+# A test of a core module (src/core/<module>.c), test_<module>.c or a part of it split
+# off as test_<module>_<part>.c, links the core library alone, so core tests build even
+# while server code is mid-change; the others link both libraries.
 CORE_MODS  := $(notdir $(basename $(CORE_SRC)))
-CORE_UNIT  := $(filter $(addprefix tests/unit/test_,$(addsuffix .c,$(CORE_MODS))),$(UNIT_SRC))
+CORE_UNIT  := $(filter $(foreach m,$(CORE_MODS),tests/unit/test_$(m).c tests/unit/test_$(m)_%.c),\
+                       $(UNIT_SRC))
 OTHER_UNIT := $(filter-out $(CORE_UNIT),$(UNIT_SRC))
 
 # ---- build variants -----------------------------------------------------------------------

@@ -1,8 +1,8 @@
 /*
  * What the parser tests share (picohttpparser's trick): a guarded arena, where an input
  * is copied so that its last byte sits right before a PROT_NONE page and reading one
- * byte too far crashes the test instead of passing by luck; and the two small helpers
- * their tables use, S() and assert_str. Header-only, static: each test binary has its
+ * byte too far crashes the test instead of passing by luck; and the vocabulary of their
+ * tables (S, ALL, PART, ERR, assert_str). Header-only, static: each test binary has its
  * own arena, set up once by guard_setup as its cmocka group setup.
  */
 #ifndef KA_TEST_GUARD_H
@@ -46,7 +46,11 @@ static inline char *guard_place(const char *src, size_t n)
 	return dst;
 }
 
+/* The vocabulary of the parser tables. */
 #define S(lit) (lit), sizeof(lit) - 1  /* a literal and its length, NULs included */
+#define ALL 0                          /* want: the whole input is the head */
+#define PART KA_PARSE_PARTIAL
+#define ERR KA_PARSE_ERROR
 
 /* A slice equals a C string, or the test fails showing both. */
 static inline void assert_str(struct ka_str s, const char *want)

@@ -15,10 +15,6 @@
 
 /* ---- the table machinery ----------------------------------------------------------------- */
 
-#define ALL 0
-#define PART KA_PARSE_PARTIAL
-#define ERR KA_PARSE_ERROR
-
 struct resp_case {
 	const char *in;
 	size_t len;
