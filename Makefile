@@ -19,78 +19,92 @@ SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 PROBE_SRC  := $(wildcard src/probe/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 
-# $(call objs,BUILD_DIR,SOURCES)
-objs = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
-
 all: build/kahttpd $(if $(PROBE_SRC),build/kaprobe)
 
-# ---- normal build -----------------------------------------------------------------------
-build/obj/%.o: src/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+# $(call objs,BUILD_DIR,SOURCES)
+objs = $(patsubst src/%.c,$(1)/obj/%.o,$(2))
+# $(call bins,BUILD_DIR,UNIT_SOURCES)
+bins = $(patsubst tests/unit/%.c,$(1)/tests/%,$(2))
 
-build/libkacore.a: $(call objs,build,$(CORE_SRC))
-	ar rcs $@ $^
+# ---- unit tests (cmocka): a binary per tests/unit/test_*.c, in build/ and build-asan/
+# A test of a core module (src/core/<module>.c), test_<module>.c or a part of it split
+# off as test_<module>_<part>.c, links the core library alone, so core tests build even
+# while server code is mid-change; the others link both libraries.
+CORE_MODS  := $(notdir $(basename $(CORE_SRC)))
+CORE_UNIT  := $(filter $(foreach m,$(CORE_MODS),tests/unit/test_$(m).c tests/unit/test_$(m)_%.c),\
+                       $(UNIT_SRC))
+OTHER_UNIT := $(filter-out $(CORE_UNIT),$(UNIT_SRC))
 
-build/libkaserver.a: $(call objs,build,$(SERVER_SRC))
-	ar rcs $@ $^
+# ---- build variants -----------------------------------------------------------------------
+# Each variant is a directory with its own compiler and the flags it adds to CFLAGS;
+# the same sources build in each. build/ is the normal build; build-asan/ adds
+# AddressSanitizer + UBSan; build-fuzz/ builds the libraries again with clang and
+# libFuzzer's coverage hooks (fuzzer-no-link), so that only the targets link libFuzzer
+# itself (see tests/fuzz/README.md).
+FUZZ_CC   := clang
+FUZZFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+             -fno-sanitize-recover=undefined
 
-build/kahttpd: build/obj/server/main.o build/libkaserver.a build/libkacore.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+VARIANTS         := build build-asan build-fuzz
+build_CC          = $(CC)
+build_FLAGS       =
+build-asan_CC     = $(CC)
+build-asan_FLAGS  = $(ASANFLAGS)
+build-fuzz_CC     = $(FUZZ_CC)
+build-fuzz_FLAGS  = $(FUZZFLAGS) -fsanitize=fuzzer-no-link
+
+# $(call VARIANT,DIR): the objects and the two libraries of one variant.
+define VARIANT
+$(1)/obj/%.o: src/%.c
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(CPPFLAGS) $$(CFLAGS) $$($(1)_FLAGS) -c -o $$@ $$<
+
+$(1)/libkacore.a: $(call objs,$(1),$(CORE_SRC))
+	ar rcs $$@ $$^
+
+$(1)/libkaserver.a: $(call objs,$(1),$(SERVER_SRC))
+	ar rcs $$@ $$^
 
 # The dashboard page is linked into admin.o with .incbin: rebuild when it changes.
-build/obj/server/admin.o build-asan/obj/server/admin.o: src/server/dashboard.html
+$(1)/obj/server/admin.o: src/server/dashboard.html
+endef
 
-# kaprobe links the same core library (one parser, one loop).
-build/kaprobe: $(call objs,build,$(PROBE_SRC)) build/libkacore.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+# $(call PROGRAMS,DIR): kahttpd, kaprobe (which links the same core library: one parser,
+# one loop) and the unit test binaries of one variant.
+define PROGRAMS
+$(1)/kahttpd: $(1)/obj/server/main.o $(1)/libkaserver.a $(1)/libkacore.a
+	$$($(1)_CC) $$(CFLAGS) $$($(1)_FLAGS) -o $$@ $$^ $$(LDLIBS)
 
-# ---- sanitizer build ----------------------------------------------------------------------
-build-asan/obj/%.o: src/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -c -o $@ $<
+$(1)/kaprobe: $(call objs,$(1),$(PROBE_SRC)) $(1)/libkacore.a
+	$$($(1)_CC) $$(CFLAGS) $$($(1)_FLAGS) -o $$@ $$^ $$(LDLIBS)
 
-build-asan/libkacore.a: $(call objs,build-asan,$(CORE_SRC))
-	ar rcs $@ $^
+$(call bins,$(1),$(CORE_UNIT)): $(1)/tests/%: tests/unit/%.c $(1)/libkacore.a
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(CPPFLAGS) $$(CFLAGS) $$($(1)_FLAGS) -o $$@ $$(filter %.c %.a,$$^) -lcmocka $$(LDLIBS)
 
-build-asan/libkaserver.a: $(call objs,build-asan,$(SERVER_SRC))
-	ar rcs $@ $^
+$(call bins,$(1),$(OTHER_UNIT)): $(1)/tests/%: tests/unit/%.c $(1)/libkaserver.a $(1)/libkacore.a
+	@mkdir -p $$(dir $$@)
+	$$($(1)_CC) $$(CPPFLAGS) $$(CFLAGS) $$($(1)_FLAGS) -o $$@ $$(filter %.c %.a,$$^) -lcmocka $$(LDLIBS)
+endef
 
-build-asan/kahttpd: build-asan/obj/server/main.o build-asan/libkaserver.a build-asan/libkacore.a
-	$(CC) $(CFLAGS) $(ASANFLAGS) -o $@ $^ $(LDLIBS)
-
-build-asan/kaprobe: $(call objs,build-asan,$(PROBE_SRC)) build-asan/libkacore.a
-	$(CC) $(CFLAGS) $(ASANFLAGS) -o $@ $^ $(LDLIBS)
+$(foreach v,$(VARIANTS),$(eval $(call VARIANT,$(v))))
+$(foreach v,build build-asan,$(eval $(call PROGRAMS,$(v))))
 
 asan: build-asan/kahttpd $(if $(PROBE_SRC),build-asan/kaprobe)
 
+UNIT_BIN := $(call bins,build,$(UNIT_SRC)) $(call bins,build-asan,$(UNIT_SRC))
+
+unit-bins: $(UNIT_BIN)
+
 # ---- fuzzing (libFuzzer, Debian's clang) ----------------------------------------------------
-# The libraries are built again with clang and coverage hooks (fuzzer-no-link); only the
-# targets link libFuzzer itself. See tests/fuzz/README.md.
-FUZZ_CC      := clang
-FUZZFLAGS    := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
-                -fno-sanitize-recover=undefined
 FUZZ_TARGETS := http_parse chunked conn
 FUZZ_SECONDS ?= 60
-
-build-fuzz/obj/%.o: src/%.c
-	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
-
-build-fuzz/libkacore.a: $(call objs,build-fuzz,$(CORE_SRC))
-	ar rcs $@ $^
-
-build-fuzz/libkaserver.a: $(call objs,build-fuzz,$(SERVER_SRC))
-	ar rcs $@ $^
-
-build-fuzz/obj/server/admin.o: src/server/dashboard.html
 
 # Parser and decoder targets link the core alone; the connection target the server too.
 build-fuzz/fuzz_http_parse build-fuzz/fuzz_chunked: build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c \
 		build-fuzz/libkacore.a
-	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
-
 build-fuzz/fuzz_conn: tests/fuzz/fuzz_conn.c build-fuzz/libkaserver.a build-fuzz/libkacore.a
+$(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS)):
 	$(FUZZ_CC) $(CPPFLAGS) $(CFLAGS) $(FUZZFLAGS) -fsanitize=fuzzer -o $@ $(filter %.c %.a,$^) $(LDLIBS)
 
 fuzz-bins: $(addprefix build-fuzz/fuzz_,$(FUZZ_TARGETS))
@@ -101,34 +115,6 @@ fuzz: fuzz-bins
 # ---- memcheck: the main end-to-end scenarios under valgrind --------------------------------
 memcheck: build/kahttpd
 	@tests/memcheck.sh
-
-# ---- unit tests (cmocka), one binary per tests/unit/test_<module>.c, built twice ---------
-# A test of a core module (src/core/<module>.c) links the core library alone, so core
-# tests build even while server code is mid-change; the others link both libraries.
-CORE_MODS  := $(notdir $(basename $(CORE_SRC)))
-CORE_UNIT  := $(filter $(addprefix tests/unit/test_,$(addsuffix .c,$(CORE_MODS))),$(UNIT_SRC))
-OTHER_UNIT := $(filter-out $(CORE_UNIT),$(UNIT_SRC))
-bins = $(patsubst tests/unit/%.c,$(1)/tests/%,$(2))
-
-$(call bins,build,$(CORE_UNIT)): build/tests/%: tests/unit/%.c build/libkacore.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
-
-$(call bins,build,$(OTHER_UNIT)): build/tests/%: tests/unit/%.c build/libkaserver.a build/libkacore.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
-
-$(call bins,build-asan,$(CORE_UNIT)): build-asan/tests/%: tests/unit/%.c build-asan/libkacore.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
-
-$(call bins,build-asan,$(OTHER_UNIT)): build-asan/tests/%: tests/unit/%.c build-asan/libkaserver.a build-asan/libkacore.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ASANFLAGS) -o $@ $(filter %.c %.a,$^) -lcmocka $(LDLIBS)
-
-UNIT_BIN := $(call bins,build,$(UNIT_SRC)) $(call bins,build-asan,$(UNIT_SRC))
-
-unit-bins: $(UNIT_BIN)
 
 # ---- the two commands ---------------------------------------------------------------------
 run: build/kahttpd
@@ -156,9 +142,9 @@ soak: deps
 	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf $(VARIANTS)
 
 .PHONY: all asan run deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
 .SECONDARY:
 
--include $(shell find build build-asan build-fuzz -name '*.d' 2>/dev/null)
+-include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)

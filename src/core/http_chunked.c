@@ -53,102 +53,97 @@ static int after_size_line(const struct ka_chunked *d)
 	return d->chunk_left == 0 ? CH_TRAILER_START : CH_DATA;
 }
 
-/*
- * One byte of a size line (chunk-size [chunk-ext] CRLF). Returns NULL when the byte
- * was accepted, else the error to report. Unlike the head, a bare LF is an error:
- * framing is where two parsers reading one stream differently becomes request
- * smuggling, so chunk lines end with CRLF and nothing else.
- */
-static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
+/* Sets *error for a byte that was looked at and refused; true, as the byte is dealt with. */
+static bool refuse(const char **error, const char *what)
 {
-	if (++d->line_len > MAX_CHUNK_LINE)
-		return "chunk line too long";
-	bool line_may_end = true;  /* after a size, a name or a value; not after BWS */
-	switch (d->state) {
-	case CH_SIZE_FIRST:
-	case CH_SIZE: {
-		int hv = ka_hex_value(c);
-		if (hv >= 0) {
-			/* More than 16 digits is refused even as leading zeros: no honest
-			 * sender pads that much, and it bounds the work per size. */
-			if (d->line_len > 16)
-				return "bad chunk size";
-			d->chunk_left = d->chunk_left * 16 + (uint64_t)hv;
-			if (d->chunk_left > KA_MAX_BODY_LENGTH)
-				return "bad chunk size";
-			d->state = CH_SIZE;
-			return NULL;
-		}
+	*error = what;
+	return true;
+}
+
+/* A byte in chunk-size: a hex digit is taken (or refused past 16 digits or 2^62);
+ * anything else ends the size, and is read by separator_byte. */
+static bool size_digit(struct ka_chunked *d, unsigned char c, const char **error)
+{
+	int hv = ka_hex_value(c);
+	if (hv < 0) {
 		if (d->state == CH_SIZE_FIRST)
-			return "bad chunk size";
-		break;
+			return refuse(error, "bad chunk size");
+		return false;
 	}
+	/* More than 16 digits is refused even as leading zeros: no honest sender pads that
+	 * much, and it bounds the work per size. */
+	if (d->line_len > 16)
+		return refuse(error, "bad chunk size");
+	d->chunk_left = d->chunk_left * 16 + (uint64_t)hv;
+	if (d->chunk_left > KA_MAX_BODY_LENGTH)
+		return refuse(error, "bad chunk size");
+	d->state = CH_SIZE;
+	return true;
+}
+
+/* A byte in a chunk extension, by state: true when taken or refused (*error), false
+ * when it is for separator_byte; *line_may_end is cleared where BWS was last. */
+static bool ext_byte(struct ka_chunked *d, unsigned char c, const char **error,
+                     bool *line_may_end)
+{
+	switch (d->state) {
 	case CH_EXT_WS:
-		line_may_end = false;
-		break;
+		*line_may_end = false;
+		return false;
 	case CH_EXT_NAME_WS:
 		if (ka_is_ows((char)c))
-			return NULL;
+			return true;
 		if (!ka_tchar[c])
-			return "bad chunk extension";
+			return refuse(error, "bad chunk extension");
 		d->state = CH_EXT_NAME;
-		return NULL;
+		return true;
 	case CH_EXT_NAME:
 		if (ka_tchar[c])
-			return NULL;
-		if (c == '=') {
-			d->state = CH_EXT_VALUE_WS;
-			return NULL;
+			return true;
+		if (c == '=' || ka_is_ows((char)c)) {
+			d->state = c == '=' ? CH_EXT_VALUE_WS : CH_EXT_AFTER_NAME;
+			return true;
 		}
-		if (ka_is_ows((char)c)) {
-			d->state = CH_EXT_AFTER_NAME;
-			return NULL;
-		}
-		break;
+		return false;
 	case CH_EXT_AFTER_NAME:
-		if (c == '=') {
+		if (c == '=')
 			d->state = CH_EXT_VALUE_WS;
-			return NULL;
-		}
-		if (ka_is_ows((char)c))
-			return NULL;
-		line_may_end = false;
-		break;
+		else if (!ka_is_ows((char)c))
+			*line_may_end = false;
+		return c == '=' || ka_is_ows((char)c);
 	case CH_EXT_VALUE_WS:
 		if (ka_is_ows((char)c))
-			return NULL;
-		if (c == '"') {
-			d->state = CH_EXT_QUOTED;
-			return NULL;
-		}
-		if (!ka_tchar[c])
-			return "bad chunk extension";
-		d->state = CH_EXT_VALUE;
-		return NULL;
+			return true;
+		if (c != '"' && !ka_tchar[c])
+			return refuse(error, "bad chunk extension");
+		d->state = c == '"' ? CH_EXT_QUOTED : CH_EXT_VALUE;
+		return true;
 	case CH_EXT_VALUE:
-		if (ka_tchar[c])
-			return NULL;
-		break;
+		return ka_tchar[c];
 	case CH_EXT_QUOTED:
 		if (c == '"')
 			d->state = CH_EXT_AFTER_QUOTE;
 		else if (c == '\\')
 			d->state = CH_EXT_QUOTED_ESC;
 		else if (!ka_qdtext_char[c])
-			return "bad chunk extension";
-		return NULL;
+			return refuse(error, "bad chunk extension");
+		return true;
 	case CH_EXT_QUOTED_ESC:
 		/* quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ) */
-		if (c != '\t' && (c < 0x20 || c == 0x7f))
-			return "bad chunk extension";
+		if (c != '\t' && ka_is_ctl(c))
+			return refuse(error, "bad chunk extension");
 		d->state = CH_EXT_QUOTED;
-		return NULL;
-	case CH_EXT_AFTER_QUOTE:
-		break;
+		return true;
+	default:  /* CH_EXT_AFTER_QUOTE */
+		return false;
 	}
+}
 
-	/* RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), so
-	 * whitespace must lead to ";" (or "=" after a name); trailing BWS is an error. */
+/* What may follow a size, a name or a value: ";", BWS, or the CR that ends the line.
+ * RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ), so
+ * whitespace must lead to ";" (or "=" after a name); trailing BWS is an error. */
+static const char *separator_byte(struct ka_chunked *d, unsigned char c, bool line_may_end)
+{
 	if (c == ';') {
 		d->state = CH_EXT_NAME_WS;
 		return NULL;
@@ -164,6 +159,26 @@ static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
 	if (line_may_end && c == '\n')
 		return "bare LF in chunk line";
 	return d->state == CH_SIZE ? "bad chunk size" : "bad chunk extension";
+}
+
+/*
+ * One byte of a size line (chunk-size [chunk-ext] CRLF). Returns NULL when the byte
+ * was accepted, else the error to report. Unlike the head, a bare LF is an error:
+ * framing is where two parsers reading one stream differently becomes request
+ * smuggling, so chunk lines end with CRLF and nothing else.
+ */
+static const char *size_line_byte(struct ka_chunked *d, unsigned char c)
+{
+	if (++d->line_len > MAX_CHUNK_LINE)
+		return "chunk line too long";
+	const char *error = NULL;
+	bool line_may_end = true;  /* after a size, a name or a value; not after BWS */
+	bool is_dealt_with = (d->state == CH_SIZE_FIRST || d->state == CH_SIZE)
+	                     ? size_digit(d, c, &error)
+	                     : ext_byte(d, c, &error, &line_may_end);
+	if (is_dealt_with)
+		return error;
+	return separator_byte(d, c, line_may_end);
 }
 
 /* One byte of the trailer section (RFC 9112 7.1.2), checked like a header line. */

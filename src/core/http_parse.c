@@ -16,10 +16,6 @@
 #include "core/http_chars.h"
 #include "core/http_parse.h"
 
-/* Content-Length and chunk sizes above this are refused: 2^62 leaves headroom for
- * offset + length arithmetic anywhere in the server without overflow checks. */
-#define KA_MAX_BODY_LENGTH (UINT64_C(1) << 62)
-
 bool ka_str_ieq(struct ka_str s, const char *c)
 {
 	size_t i = 0;
@@ -30,24 +26,10 @@ bool ka_str_ieq(struct ka_str s, const char *c)
 	return c[i] == '\0';
 }
 
-/* ka_str_ieq for the parser's own lower-case literals: the hot path, inlined. */
-static inline bool ieq_lc(struct ka_str s, const char *lc, size_t lc_len)
-{
-	if (s.len != lc_len)
-		return false;
-	for (size_t i = 0; i < lc_len; i++)
-		if (ka_lower((unsigned char)s.p[i]) != (unsigned char)lc[i])
-			return false;
-	return true;
-}
-
 const struct ka_http_header *ka_http_header_find(const struct ka_http_request *req,
                                                  const char *name)
 {
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (ka_str_ieq(req->headers[i].name, name))
-			return &req->headers[i];
-	return NULL;
+	return ka_http_headers_find(req->headers, req->num_headers, name);
 }
 
 bool ka_http_token_list_has(struct ka_str list, const char *token)
@@ -60,32 +42,6 @@ bool ka_http_token_list_has(struct ka_str list, const char *token)
 		if (ka_str_ieq(m, token))
 			return true;
 	return false;
-}
-
-/*
- * Eight bytes per step over long runs (targets, field values): true when some byte of
- * w is below lo or is DEL. Exact for lo <= 128 (the classic "has less than" bit
- * trick: a borrow can only start at a byte that really is below lo), so a word that
- * passes needs no byte-wise look; one that fails is finished byte by byte.
- */
-static inline bool word_has_ctl(uint64_t w, unsigned lo)
-{
-	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
-	uint64_t below = (w - ones * lo) & ~w & highs;
-	uint64_t del = w ^ (ones * 0x7f);
-	return ((below | ((del - ones) & ~del)) & highs) != 0;
-}
-
-static inline const char *skip_plain_words(const char *q, const char *end, unsigned lo)
-{
-	uint64_t w;
-	while (end - q >= 8) {
-		memcpy(&w, q, 8);
-		if (word_has_ctl(w, lo))
-			break;
-		q += 8;
-	}
-	return q;
 }
 
 static ssize_t fail(struct ka_http_request *req, int status, const char *error)
@@ -188,10 +144,7 @@ struct framing {
 	unsigned host_count;
 	bool has_cl;
 	bool has_te;
-	bool te_malformed;     /* an empty member, or not a coding */
-	bool te_last_chunked;  /* the final coding so far is bare "chunked" */
-	bool te_other;         /* some coding other than chunked */
-	unsigned chunked_count;
+	struct ka_codings te;  /* the codings of every Transfer-Encoding line, in order */
 };
 
 static enum ka_http_method method_id(const char *m, size_t n)
@@ -211,20 +164,6 @@ static enum ka_http_method method_id(const char *m, size_t n)
 }
 
 /*
- * Ends a line at q: CRLF, or a bare LF (RFC 9112 2.2). Returns the next line's start,
- * or NULL when q holds anything else. Reading q[1] after a CR is safe: a complete head
- * ends with LF, so a CR inside it is never its last byte.
- */
-static inline const char *line_end(const char *q)
-{
-	if (q[0] == '\n')
-		return q + 1;
-	if (q[0] == '\r' && q[1] == '\n')
-		return q + 2;
-	return NULL;
-}
-
-/*
  * RFC 9112 3.2.2: the authority of an absolute-form target stands in for Host, so it is
  * held to Host's rules, and more: an http(s) URI with an empty host MUST be rejected
  * (RFC 9110 4.2.1), and userinfo ("user@host", not a host character) is an error
@@ -233,9 +172,9 @@ static inline const char *line_end(const char *q)
 static bool absolute_form_authority_ok(struct ka_str target)
 {
 	size_t skip;
-	if (target.len >= 7 && ieq_lc((struct ka_str){ target.p, 7 }, "http://", 7))
+	if (target.len >= 7 && ka_str_ieq_lc((struct ka_str){ target.p, 7 }, "http://", 7))
 		skip = 7;
-	else if (target.len >= 8 && ieq_lc((struct ka_str){ target.p, 8 }, "https://", 8))
+	else if (target.len >= 8 && ka_str_ieq_lc((struct ka_str){ target.p, 8 }, "https://", 8))
 		skip = 8;
 	else
 		return true;
@@ -268,17 +207,21 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	req->method_id = method_id(p, (size_t)(q - p));
 
 	const char *t = ++q;
-	q = skip_plain_words(q, stop, 0x21);
+	q = ka_skip_plain_words(q, stop, 0x21, true);
 	while (ka_target_char[(unsigned char)*q])
 		q++;
 	size_t tlen = (size_t)(q - t);
 	if (tlen > max_target)
 		return reject(req, 414, "request-target too long");
+	/* RFC 9112 3.2, RFC 3986 2: a target is ASCII; UTF-8 comes percent-encoded. Raw
+	 * bytes would reach path lookup, logs and error bodies unencoded. */
+	if ((unsigned char)*q >= 0x80)
+		return reject(req, 400, "request-target has a byte outside ASCII");
 	if (*q == '\r' && q[1] != '\n')
 		return reject(req, 400, "bare CR in request line");
 	if (tlen == 0)
 		return reject(req, 400, "empty request-target");
-	if (line_end(q) != NULL)
+	if (ka_http_line_end(q) != NULL)
 		return reject(req, 400, "missing HTTP version");
 	if (*q != ' ')
 		return reject(req, 400, "bad character in request-target");
@@ -298,7 +241,7 @@ static const char *parse_request_line(const char *p, const char *stop, size_t ma
 	if (stop - v < 8 || memcmp(v, "HTTP/", 5) != 0 || !ka_is_digit(v[5]) || v[6] != '.' ||
 	    !ka_is_digit(v[7]))
 		return reject(req, 400, "malformed HTTP version");
-	const char *next = line_end(v + 8);
+	const char *next = ka_http_line_end(v + 8);
 	if (next == NULL) {
 		if (v[8] == '\r')
 			return reject(req, 400, "bare CR in request line");
@@ -326,126 +269,36 @@ static ssize_t note_content_length(struct ka_str value, struct framing *f,
 
 	if (f->has_cl)
 		return fail(req, 400, "repeated Content-Length");
-	if (value.len == 0)
-		return fail(req, 400, "bad Content-Length");
-	for (size_t i = 0; i < value.len; i++) {
-		unsigned digit = (unsigned char)value.p[i] - '0';
-
-		if (digit > 9)
-			return fail(req, 400, "bad Content-Length");
-		/* Checked before multiplying, so that no value can wrap around. */
-		if (v > (KA_MAX_BODY_LENGTH - digit) / 10)
-			return fail(req, 400, "Content-Length too large");
-		v = v * 10 + digit;
-	}
+	const char *error = ka_http_parse_length(value, &v);
+	if (error != NULL)
+		return fail(req, 400, error);
 	f->has_cl = true;
 	req->content_length = (int64_t)v;
 	return 0;
-}
-
-/*
- * RFC 9112 6.1: the codings in order, across all Transfer-Encoding lines. A coding
- * with parameters is never the bare "chunked" framing we accept.
- */
-static void note_transfer_encoding(struct ka_str value, struct framing *f)
-{
-	struct ka_list_iter it = ka_list_begin(value);
-	struct ka_str m;
-	f->has_te = true;
-	while (ka_list_next(&it, &m)) {
-		size_t n = 0;
-		while (n < m.len && ka_tchar[(unsigned char)m.p[n]])
-			n++;
-		size_t rest = n;
-		while (rest < m.len && ka_is_ows(m.p[rest]))
-			rest++;
-		if (n == 0 || (n < m.len && m.p[rest] != ';')) {
-			f->te_malformed = true;
-			continue;
-		}
-		bool named_chunked = ieq_lc((struct ka_str){ m.p, n }, "chunked", 7);
-		f->chunked_count += named_chunked;
-		f->te_last_chunked = named_chunked && n == m.len;
-		if (!f->te_last_chunked)
-			f->te_other = true;
-	}
-}
-
-/* RFC 9110 7.6.1: connection options are tokens; we care about two of them. */
-static void note_connection(struct ka_str value, struct ka_http_request *req)
-{
-	struct ka_list_iter it = ka_list_begin(value);
-	struct ka_str m;
-	while (ka_list_next(&it, &m)) {
-		if (ieq_lc(m, "close", 5))
-			req->conn_close = true;
-		else if (ieq_lc(m, "keep-alive", 10))
-			req->conn_keep_alive = true;
-	}
 }
 
 /* The headers the parser itself must understand to decide framing (RFC 9112 6). */
 static ssize_t note_header(const struct ka_http_header *h, struct framing *f,
                            struct ka_http_request *req)
 {
-	struct ka_str name = h->name;  /* ieq_lc compares lengths first: cheap misses */
-	if (ieq_lc(name, "host", 4)) {
+	struct ka_str name = h->name;  /* ka_str_ieq_lc compares lengths first: cheap misses */
+	if (ka_str_ieq_lc(name, "host", 4)) {
 		if (++f->host_count > 1)
 			return fail(req, 400, "more than one Host header");
 		for (size_t i = 0; i < h->value.len; i++)
 			if (!ka_host_char[(unsigned char)h->value.p[i]])
 				return fail(req, 400, "bad Host header");
-	} else if (ieq_lc(name, "content-length", 14)) {
+	} else if (ka_str_ieq_lc(name, "content-length", 14)) {
 		return note_content_length(h->value, f, req);
-	} else if (ieq_lc(name, "transfer-encoding", 17)) {
-		note_transfer_encoding(h->value, f);
-	} else if (ieq_lc(name, "connection", 10)) {
-		note_connection(h->value, req);
-	} else if (ieq_lc(name, "expect", 6) && ieq_lc(h->value, "100-continue", 12)) {
+	} else if (ka_str_ieq_lc(name, "transfer-encoding", 17)) {
+		f->has_te = true;  /* RFC 9112 6.1: the codings in order, across all lines */
+		ka_http_note_codings(h->value, &f->te);
+	} else if (ka_str_ieq_lc(name, "connection", 10)) {
+		ka_http_note_connection(h->value, &req->conn_close, &req->conn_keep_alive);
+	} else if (ka_str_ieq_lc(name, "expect", 6) && ka_str_ieq_lc(h->value, "100-continue", 12)) {
 		req->expect_continue = true;
 	}
 	return 0;
-}
-
-/* RFC 9112 5: field-name ":" OWS field-value OWS, strictly. Returns the next line. */
-static const char *parse_header_line(const char *p, const char *stop,
-                                     struct ka_http_header *h, struct ka_http_request *req)
-{
-	/* RFC 9112 5.2: obs-fold is rejected by a server that does not unfold. */
-	if (ka_is_ows(*p))
-		return reject(req, 400, "obs-fold (line starts with whitespace)");
-	const char *q = p;
-	while (ka_tchar[(unsigned char)*q])
-		q++;
-	if (*q != ':') {
-		if (ka_is_ows(*q))  /* RFC 9112 5.1: MUST reject, a smuggling vector */
-			return reject(req, 400, "space before colon in header field");
-		if (line_end(q) != NULL)
-			return reject(req, 400, "no colon in header field");
-		if (*q == '\r')
-			return reject(req, 400, "bare CR in header field");
-		return reject(req, 400, "bad character in header field name");
-	}
-	if (q == p)
-		return reject(req, 400, "empty header field name");
-	h->name = (struct ka_str){ p, (size_t)(q - p) };
-
-	const char *v = q + 1;
-	while (ka_is_ows(*v))
-		v++;
-	q = skip_plain_words(v, stop, 0x20);
-	while (ka_value_char[(unsigned char)*q])
-		q++;
-	const char *next = line_end(q);
-	if (next == NULL) {
-		if (*q == '\r')
-			return reject(req, 400, "bare CR in header field");
-		return reject(req, 400, "control character in header field value");
-	}
-	while (q > v && ka_is_ows(q[-1]))
-		q--;
-	h->value = (struct ka_str){ v, (size_t)(q - v) };
-	return next;
 }
 
 /* Framing decisions once every header is seen (RFC 9112 3.2, 6.1, 6.3). */
@@ -459,13 +312,13 @@ static ssize_t judge_framing(const struct framing *f, struct ka_http_request *re
 		return fail(req, 400, "Transfer-Encoding with Content-Length");
 	if (req->minor_version == 0)  /* RFC 9112 6.1: framing is faulty */
 		return fail(req, 400, "Transfer-Encoding in HTTP/1.0");
-	if (f->te_malformed)
+	if (f->te.is_malformed)
 		return fail(req, 400, "bad Transfer-Encoding");
-	if (!f->te_last_chunked)  /* RFC 9112 6.3: length cannot be determined */
+	if (!f->te.is_last_chunked)  /* RFC 9112 6.3: length cannot be determined */
 		return fail(req, 400, "chunked not the final coding");
-	if (f->chunked_count > 1)  /* RFC 9112 7: MUST NOT apply chunked more than once */
+	if (f->te.chunked_count > 1)  /* RFC 9112 7: MUST NOT apply chunked more than once */
 		return fail(req, 400, "chunked applied more than once");
-	if (f->te_other)  /* RFC 9112 6.1: unknown transfer coding: 501 */
+	if (f->te.has_other)  /* RFC 9112 6.1: unknown transfer coding: 501 */
 		return fail(req, 501, "unsupported transfer coding");
 	req->is_chunked = true;
 	return 0;
@@ -485,7 +338,7 @@ static ssize_t parse_head(const char *buf, size_t start, size_t end,
 	if (p == NULL)
 		return KA_PARSE_ERROR;
 	for (;;) {
-		const char *next = line_end(p);
+		const char *next = ka_http_line_end(p);
 		if (next != NULL) {
 			p = next;  /* the empty line that ends the head */
 			break;
@@ -493,9 +346,10 @@ static ssize_t parse_head(const char *buf, size_t start, size_t end,
 		if (req->num_headers == KA_HTTP_MAX_HEADERS)
 			return fail(req, 431, "too many header fields");
 		struct ka_http_header *h = &req->headers[req->num_headers];
-		p = parse_header_line(p, stop, h, req);
+		const char *error = NULL;
+		p = ka_http_parse_field_line(p, stop, h, &error);
 		if (p == NULL)
-			return KA_PARSE_ERROR;
+			return fail(req, 400, error);
 		req->num_headers++;
 		if (note_header(h, &f, req) < 0)
 			return KA_PARSE_ERROR;

@@ -89,7 +89,8 @@ enum {
  * framing headers, Host is checked: one at most, required in HTTP/1.1, and made of
  * RFC 3986 host characters (an empty value is allowed, RFC 9112 3.2). The authority of
  * an http(s) absolute-form target is held to the same characters, and must name a
- * host and carry no userinfo.
+ * host and carry no userinfo. The request-target is visible ASCII (RFC 3986 2): a raw
+ * byte over 0x7f in it is a 400; percent-encoded, it is the handler's to decode.
  */
 ssize_t ka_http_parse_request(const char *buf, size_t len, size_t prev_len,
                               const struct ka_http_limits *limits,

@@ -81,31 +81,20 @@ static const char *status_prefix_error(const char *buf, size_t n)
 	return NULL;
 }
 
-/* Ends a line at q: CRLF or a bare LF. Reading q[1] after a CR is safe in a complete
- * head, which ends with LF. */
-static inline const char *line_end(const char *q)
-{
-	if (q[0] == '\n')
-		return q + 1;
-	if (q[0] == '\r' && q[1] == '\n')
-		return q + 2;
-	return NULL;
-}
-
 /* The whole status line of a complete head; status_prefix_error has passed. */
-static const char *parse_status_line(const char *buf, struct ka_http_response *resp)
+static const char *parse_status_line(const char *buf, const char *stop,
+                                     struct ka_http_response *resp)
 {
 	resp->minor_version = buf[7] - '0';
 	resp->status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
 	const char *q = buf + 12;
 	if (*q != ' ') {
 		resp->reason = (struct ka_str){ q, 0 };
-		return line_end(q);  /* a line end, as the prefix check made sure */
+		return ka_http_line_end(q);  /* a line end, as the prefix check made sure */
 	}
 	const char *r = ++q;
-	while (ka_value_char[(unsigned char)*q])
-		q++;
-	const char *next = line_end(q);
+	q = ka_http_value_end(q, stop);
+	const char *next = ka_http_line_end(q);
 	if (next == NULL)
 		return reject(resp, *q == '\r' ? "bare CR in status line"
 		                               : "control character in reason phrase");
@@ -117,25 +106,16 @@ static const char *parse_status_line(const char *buf, struct ka_http_response *r
 
 struct framing {
 	bool has_cl;
-	bool te_malformed;
-	bool te_last_chunked;
-	unsigned chunked_count;
+	struct ka_codings te;  /* the codings of every Transfer-Encoding line, in order */
 };
 
 static ssize_t note_content_length(struct ka_str v, struct framing *f,
                                    struct ka_http_response *resp)
 {
 	uint64_t n = 0;
-	if (v.len == 0)
-		return fail(resp, "bad Content-Length");
-	for (size_t i = 0; i < v.len; i++) {
-		unsigned digit = (unsigned char)v.p[i] - '0';
-		if (digit > 9)
-			return fail(resp, "bad Content-Length");
-		if (n > (KA_MAX_BODY_LENGTH - digit) / 10)
-			return fail(resp, "Content-Length too large");
-		n = n * 10 + digit;
-	}
+	const char *error = ka_http_parse_length(v, &n);
+	if (error != NULL)
+		return fail(resp, error);
 	/* RFC 9112 6.3 rule 5: a user agent facing an invalid length must not guess. */
 	if (f->has_cl && (uint64_t)resp->content_length != n)
 		return fail(resp, "conflicting Content-Length");
@@ -144,91 +124,19 @@ static ssize_t note_content_length(struct ka_str v, struct framing *f,
 	return 0;
 }
 
-/* The codings in order across all Transfer-Encoding lines (RFC 9112 6.1). */
-static void note_transfer_encoding(struct ka_str v, struct framing *f,
-                                   struct ka_http_response *resp)
-{
-	struct ka_list_iter it = ka_list_begin(v);
-	struct ka_str m;
-	resp->has_transfer_encoding = true;
-	if (v.len == 0)
-		f->te_malformed = true;
-	while (ka_list_next(&it, &m)) {
-		size_t n = 0;
-		while (n < m.len && ka_tchar[(unsigned char)m.p[n]])
-			n++;
-		size_t rest = n;
-		while (rest < m.len && ka_is_ows(m.p[rest]))
-			rest++;
-		if (n == 0 || (n < m.len && m.p[rest] != ';')) {
-			f->te_malformed = true;
-			continue;
-		}
-		bool chunked = ka_str_ieq((struct ka_str){ m.p, n }, "chunked");
-		f->chunked_count += chunked;
-		f->te_last_chunked = chunked && n == m.len;
-	}
-}
-
-static void note_connection(struct ka_str v, struct ka_http_response *resp)
-{
-	struct ka_list_iter it = ka_list_begin(v);
-	struct ka_str m;
-	while (ka_list_next(&it, &m)) {
-		if (ka_str_ieq(m, "close"))
-			resp->conn_close = true;
-		else if (ka_str_ieq(m, "keep-alive"))
-			resp->conn_keep_alive = true;
-	}
-}
-
 static ssize_t note_header(const struct ka_http_header *h, struct framing *f,
                            struct ka_http_response *resp)
 {
 	if (ka_str_ieq(h->name, "content-length"))
 		return note_content_length(h->value, f, resp);
-	if (ka_str_ieq(h->name, "transfer-encoding"))
-		note_transfer_encoding(h->value, f, resp);
-	else if (ka_str_ieq(h->name, "connection"))
-		note_connection(h->value, resp);
-	return 0;
-}
-
-/* RFC 9112 5: field-name ":" OWS field-value OWS. Returns the next line or NULL. */
-static const char *parse_header_line(const char *p, struct ka_http_header *h,
-                                     struct ka_http_response *resp)
-{
-	if (ka_is_ows(*p))
-		return reject(resp, "obs-fold (line starts with whitespace)");
-	const char *q = p;
-	while (ka_tchar[(unsigned char)*q])
-		q++;
-	if (*q != ':') {
-		if (ka_is_ows(*q))
-			return reject(resp, "space before colon in header field");
-		if (line_end(q) != NULL)
-			return reject(resp, "no colon in header field");
-		if (*q == '\r')
-			return reject(resp, "bare CR in header field");
-		return reject(resp, "bad character in header field name");
+	if (ka_str_ieq(h->name, "transfer-encoding")) {
+		/* RFC 9112 6.1: the codings in order across all lines */
+		resp->has_transfer_encoding = true;
+		ka_http_note_codings(h->value, &f->te);
+	} else if (ka_str_ieq(h->name, "connection")) {
+		ka_http_note_connection(h->value, &resp->conn_close, &resp->conn_keep_alive);
 	}
-	if (q == p)
-		return reject(resp, "empty header field name");
-	h->name = (struct ka_str){ p, (size_t)(q - p) };
-	const char *v = q + 1;
-	while (ka_is_ows(*v))
-		v++;
-	q = v;
-	while (ka_value_char[(unsigned char)*q])
-		q++;
-	const char *next = line_end(q);
-	if (next == NULL)
-		return reject(resp, *q == '\r' ? "bare CR in header field"
-		                               : "control character in header field value");
-	while (q > v && ka_is_ows(q[-1]))
-		q--;
-	h->value = (struct ka_str){ v, (size_t)(q - v) };
-	return next;
+	return 0;
 }
 
 /* Framing judged once every field is seen (RFC 9112 6.1, 6.3). */
@@ -240,11 +148,11 @@ static ssize_t judge_framing(const struct framing *f, struct ka_http_response *r
 		return fail(resp, "Transfer-Encoding with Content-Length");
 	if (resp->minor_version == 0)  /* RFC 9112 6.1: faulty framing */
 		return fail(resp, "Transfer-Encoding in HTTP/1.0");
-	if (f->te_malformed)
+	if (f->te.is_malformed)
 		return fail(resp, "bad Transfer-Encoding");
-	if (f->chunked_count > 1)  /* RFC 9112 7: never applied twice */
+	if (f->te.chunked_count > 1)  /* RFC 9112 7: never applied twice */
 		return fail(resp, "chunked applied more than once");
-	resp->is_chunked = f->te_last_chunked;
+	resp->is_chunked = f->te.is_last_chunked;
 	return 0;
 }
 
@@ -252,19 +160,20 @@ static ssize_t parse_head(const char *buf, size_t end, struct ka_http_response *
 {
 	struct framing f = { 0 };
 	const char *stop = buf + end;
-	const char *p = parse_status_line(buf, resp);
+	const char *p = parse_status_line(buf, stop, resp);
 	if (p == NULL)
 		return KA_PARSE_ERROR;
 	while (p < stop) {
-		const char *next = line_end(p);
+		const char *next = ka_http_line_end(p);
 		if (next != NULL)
 			return judge_framing(&f, resp) < 0 ? KA_PARSE_ERROR : next - buf;
 		if (resp->num_headers == KA_HTTP_MAX_HEADERS)
 			return fail(resp, "too many header fields");
 		struct ka_http_header *h = &resp->headers[resp->num_headers];
-		p = parse_header_line(p, h, resp);
+		const char *error = NULL;
+		p = ka_http_parse_field_line(p, stop, h, &error);
 		if (p == NULL)
-			return KA_PARSE_ERROR;
+			return fail(resp, error);
 		resp->num_headers++;
 		if (note_header(h, &f, resp) < 0)
 			return KA_PARSE_ERROR;
@@ -330,10 +239,7 @@ bool ka_http_response_keeps_open(const struct ka_http_response *resp,
 const struct ka_http_header *ka_http_response_header_find(const struct ka_http_response *resp,
                                                           const char *name)
 {
-	for (size_t i = 0; i < resp->num_headers; i++)
-		if (ka_str_ieq(resp->headers[i].name, name))
-			return &resp->headers[i];
-	return NULL;
+	return ka_http_headers_find(resp->headers, resp->num_headers, name);
 }
 
 /* ---- Keep-Alive: timeout=N, max=N ------------------------------------------------------------ */

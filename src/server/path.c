@@ -19,18 +19,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* ---- the request path ------------------------------------------------------------- */
+#include "core/http_chars.h"
 
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* ---- the request path ------------------------------------------------------------- */
 
 /* RFC 9112 3.2.2: a server must accept absolute-form; we serve its path. Anything else
  * that does not start with '/' comes back unchanged and is refused by the caller. */
@@ -66,8 +57,8 @@ const char *ka_path_clean(struct ka_str raw, char *out, size_t cap, size_t *out_
 	for (size_t i = 0; i < raw.len; i++) {
 		unsigned char c = (unsigned char)raw.p[i];
 		if (c == '%') {
-			int hi = i + 2 < raw.len ? hex_value((unsigned char)raw.p[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value((unsigned char)raw.p[i + 2]) : -1;
+			int hi = i + 2 < raw.len ? ka_hex_value((unsigned char)raw.p[i + 1]) : -1;
+			int lo = hi >= 0 ? ka_hex_value((unsigned char)raw.p[i + 2]) : -1;
 			if (lo < 0)
 				return "bad percent-escape";
 			c = (unsigned char)(hi << 4 | lo);
@@ -75,7 +66,7 @@ const char *ka_path_clean(struct ka_str raw, char *out, size_t cap, size_t *out_
 		}
 		if (c == '\0')
 			return "NUL byte in path";
-		if (c < 0x20 || c == 0x7f)
+		if (ka_is_ctl(c))
 			return "control byte in path";
 		if (len + 1 >= cap - sizeof("index.html")) {
 			*status = 404;  /* longer than any path the kernel opens */

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/http_chars.h"
 #include "server/resp.h"
 
 void ka_resp_init(struct ka_resp *r, int status)
@@ -25,32 +26,20 @@ void ka_resp_init(struct ka_resp *r, int status)
 	r->unpin = NULL;
 }
 
-/* A header name is a token (RFC 9110 5.1): anything else would let a caller's string
- * break the header section apart, so refuse it here rather than trust every caller. */
-static bool is_tchar(unsigned char c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		return true;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* RFC 9110 5.5: field values are VCHAR, obs-text, SP and HTAB. CR, LF and NUL in
- * particular are response splitting, so such a value is refused, never sanitised. */
-static bool is_field_value_byte(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
+/* A header name is a token (RFC 9110 5.1) and a value VCHAR, obs-text, SP and HTAB
+ * (RFC 9110 5.5): anything else (CR, LF and NUL in particular are response splitting)
+ * would let a caller's string break the header section apart, so it is refused here,
+ * never sanitised, rather than trusting every caller. */
 int ka_resp_add_header(struct ka_resp *r, const char *name, const char *value)
 {
 	size_t name_len = strlen(name), value_len = strlen(value);
 	if (name_len == 0)
 		return -1;
 	for (size_t i = 0; i < name_len; i++)
-		if (!is_tchar((unsigned char)name[i]))
+		if (!ka_tchar[(unsigned char)name[i]])
 			return -1;
 	for (size_t i = 0; i < value_len; i++)
-		if (!is_field_value_byte((unsigned char)value[i]))
+		if (!ka_value_char[(unsigned char)value[i]])
 			return -1;
 
 	/* name ": " value CRLF, and one byte to keep extra NUL-terminated for debugging. */
@@ -96,7 +85,7 @@ void ka_resp_text(struct ka_resp *r, int status, const char *text, size_t len)
  * that may not be UTF-8) becomes '?'. */
 static bool is_echo_safe(unsigned char c)
 {
-	return c >= 0x20 && c < 0x7f;
+	return c == ' ' || ka_is_vchar(c);
 }
 
 size_t ka_resp_format_text(char *buf, size_t cap, int status, const char *detail,

@@ -33,6 +33,7 @@
 
 #include "server/static_file.h"
 
+#include "core/http_chars.h"
 #include "server/conn.h"
 #include "server/path.h"
 
@@ -117,11 +118,6 @@ const char *ka_mime_type(const char *name, size_t len)
 
 /* ---- validators and preconditions (RFC 9110 8.8, 13) ------------------------------ */
 
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /* The only header with this name, or NULL when there is none or more than one: a
  * precondition or range sent twice is not one we can read a single way. */
 static const struct ka_str *single_header(const struct ka_http_request *req,
@@ -144,7 +140,7 @@ static bool etag_list_has(struct ka_str list, const char *etag, size_t etag_len)
 {
 	const char *p = list.p, *end = list.p + list.len;
 	for (;;) {
-		while (p < end && (is_ows(*p) || *p == ','))
+		while (p < end && (ka_is_ows(*p) || *p == ','))
 			p++;
 		if (p == end)
 			return false;
@@ -159,7 +155,7 @@ static bool etag_list_has(struct ka_str list, const char *etag, size_t etag_len)
 		if (tag_len == etag_len && memcmp(p, etag, etag_len) == 0)
 			return true;
 		p = close_quote + 1;
-		while (p < end && is_ows(*p))
+		while (p < end && ka_is_ows(*p))
 			p++;
 		if (p < end && *p != ',')
 			return false;
@@ -222,7 +218,7 @@ static bool parse_pos(const char **pp, const char *end, uint64_t *v)
 {
 	const char *p = *pp;
 	uint64_t n = 0;
-	while (p < end && *p >= '0' && *p <= '9') {
+	while (p < end && ka_is_digit(*p)) {
 		unsigned d = (unsigned)(*p++ - '0');
 		n = n > (UINT64_MAX - d) / 10 ? UINT64_MAX : n * 10 + d;
 	}
@@ -235,7 +231,7 @@ static bool parse_pos(const char **pp, const char *end, uint64_t *v)
 
 static void skip_ows(const char **pp, const char *end)
 {
-	while (*pp < end && is_ows(**pp))
+	while (*pp < end && ka_is_ows(**pp))
 		(*pp)++;
 }
 
@@ -251,7 +247,7 @@ static enum range_result parse_range(struct ka_str v, uint64_t size, uint64_t *f
 	const char *p = v.p, *end = v.p + v.len;
 	skip_ows(&p, end);
 	const char *unit = p;
-	while (p < end && *p != '=' && !is_ows(*p))
+	while (p < end && *p != '=' && !ka_is_ows(*p))
 		p++;
 	if (!ka_str_ieq((struct ka_str){ unit, (size_t)(p - unit) }, "bytes"))
 		return RANGE_WHOLE;
@@ -386,7 +382,7 @@ static void fail_errno(struct serve *s, int err)
  * because browsers read it as '/', which would turn "/\host" into "//host". */
 static bool is_location_safe(unsigned char c)
 {
-	return c > 0x20 && c < 0x7f && c != '\\';
+	return ka_is_vchar(c) && c != '\\';
 }
 
 static bool append_location(char *loc, size_t *n, const char *p, size_t len)

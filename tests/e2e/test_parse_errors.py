@@ -102,6 +102,30 @@ def test_parse_error_after_good_request_on_same_connection(server):
     assert_error_response(c, 400)
 
 
+# RFC 9112 3.2, RFC 3986 2: a request-target is ASCII. The file exists under its UTF-8
+# name, so only the parser can be what refuses the raw form.
+CAFE = "caf\u00e9.txt"
+
+
+def test_parse_target_raw_utf8_400(server, www):
+    www.add(CAFE, b"cafe\n")
+    srv = server()
+    c = srv.connect()
+    c.send(b"GET /caf\xc3\xa9.txt HTTP/1.1\r\nHost: test\r\n\r\n")
+    resp = assert_error_response(c, 400)
+    assert b"outside ASCII" in resp.body, resp.body
+
+
+def test_parse_target_percent_encoded_utf8_served(server, www):
+    www.add(CAFE, b"cafe\n")
+    srv = server()
+    c = srv.connect()
+    c.send(GET("/caf%C3%A9.txt"))
+    r = c.read_response()
+    assert (r.status, r.body) == (200, b"cafe\n")
+    assert_persistent(r)
+
+
 def test_parse_http10_without_host_accepted(server):
     srv = server()
     c = srv.connect()

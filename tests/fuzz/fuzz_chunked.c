@@ -13,24 +13,10 @@
 #include <string.h>
 
 #include "core/http_parse.h"
+#include "fuzz_util.h"
 
 /* One-byte feeds cost a call per byte: only for bodies up to this size. */
 #define BYTEWISE_MAX 4096
-
-static void require(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
-static char *dup_exact(const uint8_t *p, size_t n)
-{
-	char *b = malloc(n ? n : 1);
-	require(b != NULL);
-	if (n)
-		memcpy(b, p, n);
-	return b;
-}
 
 struct outcome {
 	ssize_t verdict;   /* the last call's result */

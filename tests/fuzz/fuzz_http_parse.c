@@ -12,22 +12,7 @@
 #include <string.h>
 
 #include "core/http_parse.h"
-
-static void require(bool ok)
-{
-	if (!ok)
-		abort();
-}
-
-/* An exact-size heap copy, so ASan catches any read past the end. */
-static char *dup_exact(const uint8_t *p, size_t n)
-{
-	char *b = malloc(n ? n : 1);
-	require(b != NULL);
-	if (n)
-		memcpy(b, p, n);
-	return b;
-}
+#include "fuzz_util.h"
 
 static bool slice_inside(struct ka_str s, const char *buf, size_t len)
 {
@@ -52,6 +37,8 @@ static void check_request(const char *buf, ssize_t r, const struct ka_http_reque
 	require(slice_inside(req->method, buf, n) && slice_inside(req->target, buf, n));
 	require(req->path.p == req->target.p && req->path.len <= req->target.len);
 	require(req->query.len == 0 || req->path.len + 1 + req->query.len == req->target.len);
+	for (size_t i = 0; i < req->target.len; i++)  /* RFC 3986 2: visible ASCII only */
+		require((unsigned char)req->target.p[i] > 0x20 && (unsigned char)req->target.p[i] < 0x7f);
 	for (size_t i = 0; i < req->num_headers; i++) {
 		require(req->headers[i].name.len > 0);
 		require(slice_inside(req->headers[i].name, buf, n));

@@ -4,40 +4,17 @@
  * before a PROT_NONE page so reading past the slice crashes. The formatter is checked
  * against the C library's gmtime_r over a wide sweep, and parse(format(t)) == t.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "core/http_parse.h"
-
-static char *guard;  /* first byte of a PROT_NONE page */
-
-static int guard_setup(void **state)
-{
-	(void)state;
-	long page = sysconf(_SC_PAGESIZE);
-	char *base = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED || mprotect(base + page, (size_t)page, PROT_NONE) != 0)
-		return -1;
-	guard = base + page;
-	return 0;
-}
+#include "guard.h"
 
 static int64_t parse_guarded(const char *s)
 {
 	size_t n = strlen(s);
-	char *p = guard - n;
-	memcpy(p, s, n);
-	return ka_http_date_parse((struct ka_str){ p, n });
+	return ka_http_date_parse((struct ka_str){ guard_place(s, n), n });
 }
 
 struct date_case {

@@ -6,51 +6,14 @@
  * two with prev_len, and byte by byte, and every way must end in the same verdict and
  * the same slices. Inputs end right before a PROT_NONE page, so an over-read crashes.
  */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
-
-#include <cmocka.h>
 
 #include "core/http_response.h"
-
-/* ---- guarded arena --------------------------------------------------------------------- */
-
-#define ARENA_SIZE (256 * 1024)
-static char *arena_end;  /* first byte of the PROT_NONE guard page */
-
-static int arena_setup(void **state)
-{
-	(void)state;
-	long page = sysconf(_SC_PAGESIZE);
-	char *base = mmap(NULL, ARENA_SIZE + (size_t)page, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (base == MAP_FAILED || mprotect(base + ARENA_SIZE, (size_t)page, PROT_NONE) != 0)
-		return -1;
-	arena_end = base + ARENA_SIZE;
-	return 0;
-}
-
-static char *place(const char *src, size_t n)
-{
-	assert_true(n <= ARENA_SIZE);
-	char *dst = arena_end - n;
-	memmove(dst, src, n);
-	return dst;
-}
+#include "guard.h"
 
 /* ---- the table machinery ----------------------------------------------------------------- */
-
-#define S(lit) (lit), sizeof(lit) - 1
-#define ALL 0
-#define PART KA_PARSE_PARTIAL
-#define ERR KA_PARSE_ERROR
 
 struct resp_case {
 	const char *in;
@@ -94,16 +57,16 @@ static void run_case(const struct resp_case *c)
 {
 	/* Large: the struct holds KA_HTTP_MAX_HEADERS slices; keep it off the stack. */
 	static struct ka_http_response ref, r;
-	ssize_t got = ka_http_parse_response(place(c->in, c->len), c->len, 0, &ref);
+	ssize_t got = ka_http_parse_response(guard_place(c->in, c->len), c->len, 0, &ref);
 	check_verdict(c, "whole", c->len, got, &ref);
 
 	for (size_t k = 0; k < c->len; k++) {
-		got = ka_http_parse_response(place(c->in, k), k, 0, &r);
+		got = ka_http_parse_response(guard_place(c->in, k), k, 0, &r);
 		if (got != PART) {
 			check_verdict(c, "prefix", k, got, &r);
 			continue;
 		}
-		got = ka_http_parse_response(place(c->in, c->len), c->len, k, &r);
+		got = ka_http_parse_response(guard_place(c->in, c->len), c->len, k, &r);
 		check_verdict(c, "split", k, got, &r);
 		check_same(c, k, &ref, &r);
 	}
@@ -111,7 +74,7 @@ static void run_case(const struct resp_case *c)
 	size_t prev = 0;
 	got = PART;
 	for (size_t k = 1; k <= c->len && got == PART; k++) {
-		got = ka_http_parse_response(place(c->in, k), k, prev, &r);
+		got = ka_http_parse_response(guard_place(c->in, k), k, prev, &r);
 		prev = k;
 	}
 	check_verdict(c, "bytewise", prev, got, &r);
@@ -130,15 +93,9 @@ static const char *parse_ok(const char *in, size_t len)
 {
 	struct resp_case c = { in, len, ALL, NULL, in };
 	run_case(&c);
-	const char *buf = place(in, len);
+	const char *buf = guard_place(in, len);
 	assert_int_equal(ka_http_parse_response(buf, len, 0, &parsed), (ssize_t)len);
 	return buf;
-}
-
-static void assert_str(struct ka_str s, const char *want)
-{
-	if (s.len != strlen(want) || memcmp(s.p, want, s.len) != 0)
-		fail_msg("got \"%.*s\", want \"%s\"", (int)s.len, s.p, want);
 }
 
 /* ---- status line ----------------------------------------------------------------------- */
@@ -498,7 +455,7 @@ static void test_keep_alive_parameters(void **state)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		/* Placed against the guard page: the parser must not read past the value. */
 		size_t len = strlen(rows[i].in);
-		struct ka_str v = { place(rows[i].in, len), len };
+		struct ka_str v = { guard_place(rows[i].in, len), len };
 		int64_t t = 0, m = 0;
 		ka_http_keep_alive_parse(v, &t, &m);
 		if (t != rows[i].timeout || m != rows[i].max)
@@ -527,5 +484,5 @@ int main(void)
 		cmocka_unit_test(test_chunked_body_after_head_decodes_with_the_core_decoder),
 		cmocka_unit_test(test_keep_alive_parameters),
 	};
-	return cmocka_run_group_tests(tests, arena_setup, NULL);
+	return cmocka_run_group_tests(tests, guard_setup, NULL);
 }
