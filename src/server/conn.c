@@ -152,6 +152,18 @@ static enum step conn_finish(struct ka_conn *c)
 	              (c->ex && !c->ex->body_done);
 	bool waited = c->ex && c->ex->send_queued;
 
+	/* Bytes that came after our last read may not have reached us as an event yet:
+	 * before closing with nothing thought unread, one look, so that close() does not
+	 * meet them unread and reset the response (a readiness flag alone, as nginx has,
+	 * leaves that window open). */
+	if (!unread && !ka_policy_linger(c->client_done, c->peer_closed, false, waited)) {
+		char byte;
+		ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+		unread = n > 0;
+		if (n == 0)
+			c->peer_closed = true;
+	}
 	if (!ka_policy_linger(c->client_done, c->peer_closed, unread, waited)) {
 		ka_conn_close(c, c->close_reason);
 		return STEP_CLOSED;
