@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include "core/util.h"
+
 bool ka_policy_client_closes(const struct ka_policy_request *req)
 {
 	return req->conn_close || (req->minor_version == 0 && !req->conn_keep_alive);
@@ -107,20 +109,6 @@ struct ka_decision ka_policy_error(enum ka_close_reason reason)
 	return d;
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 static char *put(char *p, const char *s)
 {
 	size_t n = strlen(s);
@@ -134,10 +122,10 @@ char *ka_policy_write_header(char *p, const struct ka_decision *d)
 	if (!d->keep)
 		return put(p, "Connection: close\r\n");
 	p = put(p, "Connection: keep-alive\r\nKeep-Alive: timeout=");
-	p = put_u64(p, (uint64_t)d->advertise_s);
+	p = ka_put_u64(p, (uint64_t)d->advertise_s);
 	if (d->advertise_max != UINT64_MAX) {
 		p = put(p, ", max=");
-		p = put_u64(p, d->advertise_max);
+		p = ka_put_u64(p, d->advertise_max);
 	}
 	return put(p, "\r\n");
 }

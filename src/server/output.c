@@ -6,7 +6,8 @@
  * sendfile after the buffered bytes. Framing is decided here and nowhere else
  * (RFC 9112 6.3): Content-Length when the length is known, chunked for a stream to
  * HTTP/1.1, the connection's close for a stream to HTTP/1.0, nothing for HEAD, 1xx,
- * 204 and 304.
+ * 204 and 304; a handler's stream goes out in pieces through ka_output_stream_*, which
+ * frame each piece here too.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/util.h"
 #include "server/conn.h"
 
 /* Bodies up to this size are copied into the write buffer: one pread and no second
@@ -60,26 +62,12 @@ static char *put_str(char *p, const char *s)
 	return put(p, s, strlen(s));
 }
 
-static char *put_u64(char *p, uint64_t v)
-{
-	char tmp[20];
-	size_t n = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		*p++ = tmp[--n];
-	return p;
-}
-
 /* A fixed part of every head: "HTTP/1.1 200 OK\r\nServer: kahttpd\r\nDate: ...\r\n".
  * The Date value is formatted once per wall-clock second per worker. */
 static char *put_status(char *p, struct ka_worker *w, int status)
 {
 	p = put(p, "HTTP/1.1 ", 9);
-	p = put_u64(p, (uint64_t)status);
+	p = ka_put_u64(p, (uint64_t)status);
 	*p++ = ' ';
 	p = put_str(p, ka_status_reason(status));
 	p = put(p, "\r\nServer: kahttpd\r\nDate: ", 25);
@@ -127,7 +115,7 @@ void ka_output_response(struct ka_conn *c)
 	if (!bodyless) {
 		if (r->content_length >= 0) {
 			p = put(p, "Content-Length: ", 16);
-			p = put_u64(p, (uint64_t)r->content_length);
+			p = ka_put_u64(p, (uint64_t)r->content_length);
 			p = put(p, "\r\n", 2);
 		} else if (ex->req.minor_version == 1) {
 			p = put(p, "Transfer-Encoding: chunked\r\n", 28);
