@@ -15,7 +15,6 @@ preconnect) shows up as accepted minus the connections in the log.
 Nothing here sleeps to synchronise: processes announce themselves on stdout, and
 server figures are polled with a deadline until they are complete.
 """
-import http.client
 import json
 import os
 import queue
@@ -30,6 +29,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+# The e2e suite's helpers for waiting on a server (stdlib only); appended, so that
+# nothing there shadows a module of this directory's scripts.
+sys.path.append(str(REPO / "tests" / "e2e"))
+from waiting import admin_get, stop_process, wait_for  # noqa: E402
+
 WWW = REPO / "www"
 PAGE_PATH = "/page/"
 LOAD_MJS = HERE / "load.cjs"
@@ -47,24 +51,12 @@ PAGE_RESOURCES = (["", "css/base.css", "css/layout.css", "css/gallery.css"]
 START_TIMEOUT = 15.0
 BROWSER_TIMEOUT = 90.0
 SETTLE_TIMEOUT = 10.0  # browser gone -> kahttpd has closed every connection, log flushed
-POLL = 0.02
 
 LISTEN_RE = re.compile(r"^kahttpd: listening on http://([^\s]+):(\d+)$")
 ADMIN_RE = re.compile(r"^kahttpd: admin on http://([^\s]+):(\d+)$")
 RELAY_RE = re.compile(r"^relay: listening on (\S+):(\d+)$")
 LOG_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/1\.[01]" (?P<status>\d{3}) .*'
                     r' conn=(?P<conn>\d+) req=(?P<req>\d+) persist=(?P<persist>[a-z-]+) ')
-
-
-def wait_for(fetch, cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if cond(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s; last seen {value!r}")
-        time.sleep(POLL)
 
 
 def missing_tools():
@@ -123,13 +115,8 @@ class Proc:
         return Path(self.stderr_path).read_text(errors="replace")
 
     def stop(self, timeout=10.0):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        """SIGTERM; returns the exit status, or None when it had to be killed."""
+        rc = stop_process(self.proc, timeout)
         self._reader.join(5)
         self.proc.stdout.close()
         self._err.close()
@@ -163,18 +150,6 @@ class Relay(Proc):
                           f"{upstream[0]}:{upstream[1]}", "--rtt-ms", str(rtt_ms)],
                          workdir / f"relay-{rtt_ms}.stderr")
         self.addr = addr_of(self.wait_lines([RELAY_RE])[0])
-
-
-def admin_status(admin):
-    conn = http.client.HTTPConnection(*admin, timeout=5)
-    try:
-        conn.request("GET", "/status")
-        r = conn.getresponse()
-        body = r.read()
-        assert r.status == 200, (r.status, body[:300])
-        return json.loads(body)
-    finally:
-        conn.close()
 
 
 def log_lines(path):
@@ -211,7 +186,7 @@ def browse(url, workdir, screenshot=None):
 def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None):
     """One load of the page through a relay adding rtt_ms; returns a record of what the
     browser and the server saw. The server must be idle when it is called."""
-    before = admin_status(admin)
+    before = admin_get(admin)
     assert before["connections"]["active"] == 0, before["connections"]
     wait_for(lambda: len(log_lines(log_path)), lambda n: n == before["requests"], SETTLE_TIMEOUT,
              "access log complete before the load")
@@ -220,7 +195,7 @@ def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None):
         url = f"http://{relay.addr[0]}:{relay.addr[1]}{PAGE_PATH}"
         seen = browse(url, workdir, screenshot)
         # The browser has exited: every connection ends, through the relay.
-        after = wait_for(lambda: admin_status(admin), lambda s: s["connections"]["active"] == 0,
+        after = wait_for(lambda: admin_get(admin), lambda s: s["connections"]["active"] == 0,
                          SETTLE_TIMEOUT, "kahttpd: every connection closed after the browser exited")
     finally:
         relay_rc = relay.stop()

@@ -16,7 +16,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import h11
 import pytest
+
+from waiting import stop_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -558,14 +559,8 @@ class Server:
         problems = []
         for c in self.conns:
             c.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            rc = None
+        rc = stop_process(self.proc, STOP_TIMEOUT)
+        if rc is None:
             problems.append(f"did not exit within {STOP_TIMEOUT}s of SIGTERM (killed)")
         self.stopped_rc = rc
         self._reader.join(5)

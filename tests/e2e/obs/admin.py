@@ -10,12 +10,10 @@ import http.client
 import json
 import re
 import signal
-import time
 from datetime import datetime
 
-ADMIN_RE = re.compile(r"^kahttpd: admin on http://(\[[^\]]+\]|[^:\s]+):(\d+)\r?\n?$")
-ADMIN_LINE_TIMEOUT = 5.0
-POLL_INTERVAL = 0.02
+from waiting import admin_addr, wait_for  # noqa: F401  (admin_addr: for the tests)
+
 
 CLOSE_REASONS = ("keepalive_timeout", "keepalive_requests", "keepalive_time", "client_close",
                  "connection_close", "header_timeout", "io_timeout", "bad_request",
@@ -23,33 +21,6 @@ CLOSE_REASONS = ("keepalive_timeout", "keepalive_requests", "keepalive_time", "c
 STATES = ("reading", "processing", "writing", "idle", "lingering")
 RPC_LE = [1, 2, 5, 10, 100, 1000, "+Inf"]
 LIFE_LE = [0.1, 1, 5, 15, 60, 300, 1800, 3600, "+Inf"]
-
-
-def wait_for(fetch, cond, timeout, what):
-    """Calls fetch() until cond(value) holds, for at most timeout seconds; returns the
-    value. Polling with a deadline: the figures are read, never assumed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if cond(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s; last seen {value!r}")
-        time.sleep(POLL_INTERVAL)
-
-
-def admin_addr(srv):
-    """(host, port) from the server's 'kahttpd: admin on http://HOST:PORT' line. The
-    fixture's reader thread keeps collecting stdout after the ready line, and the admin
-    line is printed (and flushed) together with the listening lines."""
-    def find():
-        for raw in list(srv.stdout_lines):
-            m = ADMIN_RE.match(raw.decode("latin-1"))
-            if m:
-                return m.group(1).strip("[]"), int(m.group(2))
-        return None
-    return wait_for(find, lambda v: v is not None, ADMIN_LINE_TIMEOUT,
-                    f"admin line on stdout (got {srv.stdout_lines!r})")
 
 
 class Admin:

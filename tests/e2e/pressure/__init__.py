@@ -9,8 +9,6 @@ stderr file and its sockets. Waiting is always done by reading (a socket, the tr
 file, /status) with a deadline, never by sleeping for the server.
 """
 import errno
-import http.client
-import json
 import re
 import resource
 import selectors
@@ -18,51 +16,21 @@ import socket
 import time
 from datetime import datetime, timezone
 
-POLL_INTERVAL = 0.01
-ADMIN_RE = re.compile(r"^kahttpd: admin on http://(\[[^\]]+\]|[^:\s]+):(\d+)\s*$")
+from waiting import admin_addr, admin_get, wait_for  # noqa: F401  (admin_addr: for the tests)
+
+POLL_INTERVAL = 0.01       # s: these tests poll twice as often as waiting.wait_for
 TRACE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})Z conn=(\d+) ([a-z_]+)((?: [a-z_]+=\S*)*)$")
-
-
-def wait_for(fetch, cond, timeout, what):
-    """fetch() until cond(value) holds, at most timeout seconds; returns the value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if cond(value):
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"{what}: not within {timeout}s; last seen {value!r}"[:3000])
-        time.sleep(POLL_INTERVAL)
 
 
 # ---- --admin -------------------------------------------------------------------------------
 
-def admin_addr(srv, timeout=5.0):
-    """(host, port) from the 'kahttpd: admin on http://HOST:PORT' line on stdout."""
-    def find():
-        for raw in list(srv.stdout_lines):
-            m = ADMIN_RE.match(raw.decode("latin-1"))
-            if m:
-                return m.group(1).strip("[]"), int(m.group(2))
-        return None
-    return wait_for(find, lambda v: v is not None, timeout, "the admin ready line")
-
-
 def status(addr):
     """GET /status on the admin listener, parsed."""
-    conn = http.client.HTTPConnection(*addr, timeout=5)
-    try:
-        conn.request("GET", "/status")
-        r = conn.getresponse()
-        body = r.read()
-        assert r.status == 200, (r.status, body[:300])
-        return json.loads(body)
-    finally:
-        conn.close()
+    return admin_get(addr, "/status")
 
 
 def wait_status(addr, cond, what, timeout=5.0):
-    return wait_for(lambda: status(addr), cond, timeout, what)
+    return wait_for(lambda: status(addr), cond, timeout, what, POLL_INTERVAL)
 
 
 def closed_nonzero(st):
@@ -132,7 +100,7 @@ class TraceTail:
         return self.events
 
     def wait(self, cond, what, timeout=5.0):
-        return wait_for(self.poll, cond, timeout, what)
+        return wait_for(self.poll, cond, timeout, what, POLL_INTERVAL)
 
 
 def local_peer(sock):
@@ -149,7 +117,7 @@ def conn_ids(events, socks):
 
 def wait_trace(srv, cond, what, timeout=5.0):
     """The trace once cond(events) holds."""
-    return wait_for(lambda: trace(srv), cond, timeout, what)
+    return wait_for(lambda: trace(srv), cond, timeout, what, POLL_INTERVAL)
 
 
 def wait_accepted(srv, socks, timeout=5.0):
@@ -157,7 +125,7 @@ def wait_accepted(srv, socks, timeout=5.0):
     def ids():
         return conn_ids(trace(srv), socks)
     return wait_for(ids, lambda m: all(v is not None for v in m.values()), timeout,
-                    "accept trace lines for every client socket")
+                    "accept trace lines for every client socket", POLL_INTERVAL)
 
 
 def closes(events):
