@@ -251,11 +251,11 @@ def main():
     notes = {
         "ka_small": fresh,
         "ka_4k": fresh,
-        "close": "by design, kahttpd closes in stages after every last response (shutdown, then "
-                 "close once the client's FIN has come: RFC 9112 9.6, so that bytes the "
-                 "client sent regardless never turn into a reset that destroys the "
-                 "response), where nginx closes at once; the wait costs a wake-up per "
-                 "connection",
+        "close": "a client that sent Connection: close with nothing unread is closed at "
+                 "once, as nginx does, but after one recv(MSG_PEEK) that nginx does not make: "
+                 "it catches bytes sent regardless whose event has not come yet, which "
+                 "close() would otherwise answer with a reset that destroys the response "
+                 "(RFC 9112 9.6)",
     }
 
     def why(scen, other):
