@@ -7,8 +7,10 @@
  * handler is working). Sockets are registered once, edge-triggered for input and
  * output, so a request costs no epoll_ctl; "readable" and "writable" remember an
  * edge until a short read or write shows the kernel has nothing more for us.
- * Whether a connection persists, its deadlines, eviction and the drain are in
- * conn_keepalive.c.
+ * Whether a connection persists is the keep-alive policy's answer
+ * (keepalive_policy.c); its deadlines, eviction and the drain are in conn_keepalive.c;
+ * a request's memory, body and queued response in conn_request.c. Handlers are
+ * reached only through the route table (route.h).
  */
 #include "server/conn.h"
 
