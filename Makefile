@@ -11,7 +11,7 @@
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror
-LDLIBS   := -lpthread -lm
+LDLIBS   := -lssl -lcrypto -lpthread -lm
 ASANFLAGS := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 CORE_SRC   := $(wildcard src/core/*.c)
@@ -117,7 +117,13 @@ memcheck: build/kahttpd
 	@tests/memcheck.sh
 
 # ---- the two commands ---------------------------------------------------------------------
-run: build/kahttpd
+# Building needs OpenSSL's headers (libssl-dev): make run and make bench install it when
+# missing, as make test installs everything its tests use.
+build-deps:
+	@tests/deps.sh build
+
+run: build-deps
+	@$(MAKE) --no-print-directory build/kahttpd
 	./build/kahttpd --listen 127.0.0.1:8080 --root www --demo --admin 127.0.0.1:9090 --access-log -
 
 deps:
@@ -128,7 +134,8 @@ test: deps
 	@$(MAKE) --no-print-directory all asan unit-bins fuzz-bins
 	@tests/run.sh
 
-bench: all
+bench: build-deps
+	@$(MAKE) --no-print-directory all
 	@bench/run.sh
 
 browser-report: deps all
@@ -144,7 +151,7 @@ soak: deps
 clean:
 	rm -rf $(VARIANTS)
 
-.PHONY: all asan run deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
+.PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
 .SECONDARY:
 
 -include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)

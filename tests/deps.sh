@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages the tests need, only those missing, and says so.
 # A fresh Debian 12 machine has gcc, make and python3; everything else comes from here.
+#   tests/deps.sh         what building and every test need (make test)
+#   tests/deps.sh build   only what building needs (make run, make bench)
 set -e
 missing=""
 need() {
@@ -8,32 +10,38 @@ need() {
 	shift
 	"$@" >/dev/null 2>&1 || missing="$missing $pkg"
 }
-need libcmocka-dev test -f /usr/include/cmocka.h
-need python3-pytest /usr/bin/python3 -c 'import pytest'
-need python3-h11 /usr/bin/python3 -c 'import h11'
-need curl command -v curl
-need iproute2 command -v ss
-need nftables command -v nft
-need tcpdump command -v tcpdump
-need nginx-light test -x /usr/sbin/nginx
-need lighttpd test -x /usr/sbin/lighttpd
-need prometheus command -v promtool
-need chromium command -v chromium
-need nodejs command -v node
-need npm command -v npm
-need clang command -v clang
-# libFuzzer's runtime (-fsanitize=fuzzer) comes with the compiler-rt package.
-need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
-need valgrind command -v valgrind
+# Building: OpenSSL 3's headers and libraries (TLS).
+need libssl-dev test -f /usr/include/openssl/ssl.h
+if [ "${1:-}" != build ]; then
+	need libcmocka-dev test -f /usr/include/cmocka.h
+	need python3-pytest /usr/bin/python3 -c 'import pytest'
+	need python3-h11 /usr/bin/python3 -c 'import h11'
+	need curl command -v curl
+	need iproute2 command -v ss
+	need nftables command -v nft
+	need tcpdump command -v tcpdump
+	need nginx-light test -x /usr/sbin/nginx
+	need lighttpd test -x /usr/sbin/lighttpd
+	need prometheus command -v promtool
+	need chromium command -v chromium
+	need nodejs command -v node
+	need npm command -v npm
+	need clang command -v clang
+	# libFuzzer's runtime (-fsanitize=fuzzer) comes with the compiler-rt package.
+	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
+	need valgrind command -v valgrind
+	# TLS tests: test certificates and a client (openssl s_client).
+	need openssl command -v openssl
+fi
 [ -z "$missing" ] && exit 0
 
-echo "make test: installing missing Debian packages:$missing"
+echo "make: installing missing Debian packages:$missing"
 if [ "$(id -u)" -eq 0 ]; then
 	sudo=""
 elif command -v sudo >/dev/null 2>&1; then
 	sudo="sudo"
 else
-	echo "make test: need root or sudo to install:$missing" >&2
+	echo "make: need root or sudo to install:$missing" >&2
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
