@@ -123,8 +123,17 @@ build-deps:
 	@tests/deps.sh build
 
 run: build-deps
-	@$(MAKE) --no-print-directory build/kahttpd
-	./build/kahttpd --listen 127.0.0.1:8080 --root www --demo --admin 127.0.0.1:9090 --access-log -
+	@$(MAKE) --no-print-directory build/kahttpd build/tls/localhost.crt
+	./build/kahttpd --listen 127.0.0.1:8080 --tls-listen 127.0.0.1:8443 \
+		--tls-cert build/tls/localhost.crt --tls-key build/tls/localhost.key \
+		--root www --demo --admin 127.0.0.1:9090 --access-log -
+
+# make run's self-signed certificate for localhost and 127.0.0.1 (ECDSA P-256), made once.
+build/tls/localhost.crt:
+	@mkdir -p $(dir $@)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+		-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+		-keyout build/tls/localhost.key -out $@
 
 deps:
 	@tests/deps.sh

@@ -10,8 +10,10 @@ need() {
 	shift
 	"$@" >/dev/null 2>&1 || missing="$missing $pkg"
 }
-# Building: OpenSSL 3's headers and libraries (TLS).
+# Building: OpenSSL 3's headers and libraries (TLS), and its command (make run's
+# certificate).
 need libssl-dev test -f /usr/include/openssl/ssl.h
+need openssl command -v openssl
 if [ "${1:-}" != build ]; then
 	need libcmocka-dev test -f /usr/include/cmocka.h
 	need python3-pytest /usr/bin/python3 -c 'import pytest'
@@ -30,8 +32,6 @@ if [ "${1:-}" != build ]; then
 	# libFuzzer's runtime (-fsanitize=fuzzer) comes with the compiler-rt package.
 	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
 	need valgrind command -v valgrind
-	# TLS tests: test certificates and a client (openssl s_client).
-	need openssl command -v openssl
 fi
 [ -z "$missing" ] && exit 0
 

@@ -16,6 +16,7 @@
 #include "core/sockopt.h"
 #include "core/util.h"
 #include "server/conn.h"
+#include "server/tls.h"
 #include "server/trace.h"
 
 #define LOG_BUF_SIZE (64 * 1024)
@@ -197,9 +198,12 @@ static void put_line(struct ka_conn *c, int status, uint64_t body_bytes, bool ke
 		*p++ = '-';
 	memcpy(p, ex->log + ex->log_head_len, ex->log_tail_len);
 	p += ex->log_tail_len;
-	p += sprintf(p, " conn=%llu req=%u persist=%s dur_ms=%lld\n", (unsigned long long)c->id,
+	p += sprintf(p, " conn=%llu req=%u persist=%s dur_ms=%lld", (unsigned long long)c->id,
 	             c->requests, keep_alive ? "keep-alive" : "close",
 	             (long long)((w->loop.now_us - ex->start_us) / 1000));
+	if (c->tls)
+		p += sprintf(p, " tls=%s resumed=%d", ka_tls_version(c->tls), ka_tls_resumed(c->tls));
+	*p++ = '\n';
 	w->log_len = (size_t)(p - w->log_buf);
 	ex->log_head_len = 0;
 }

@@ -91,7 +91,7 @@ static bool on_our_port(const struct inet_diag_msg *m, void *arg)
 	const struct ka_server *srv = arg;
 	uint16_t port = ntohs(m->id.idiag_sport);
 
-	for (unsigned i = 0; i < srv->cfg.n_listen; i++)
+	for (unsigned i = 0; i < srv->n_public; i++)
 		if (srv->ports[i] == port)
 			return true;
 	return false;
@@ -170,6 +170,16 @@ static void page_status(struct ka_worker *w, struct out *o)
 	out_printf(o, ",\n ");
 	json_histogram(o, "connection_lifetime_seconds", snap.s.life, KA_LIFE_BUCKETS, life_le,
 	               (double)ka_stat_get(&snap.s.life_sum_ms) / 1000.0);
+	out_printf(o, ",\n \"tls\": {\"handshakes\": {\"full\": %llu, \"resumed\": %llu}, "
+	              "\"versions\": {\"1.2\": %llu, \"1.3\": %llu}, \"failed\": {",
+	           (unsigned long long)ka_stat_get(&snap.s.tls_full),
+	           (unsigned long long)ka_stat_get(&snap.s.tls_resumed),
+	           (unsigned long long)ka_stat_get(&snap.s.tls_version[0]),
+	           (unsigned long long)ka_stat_get(&snap.s.tls_version[1]));
+	for (unsigned f = 0; f < KA_TLS_FAILS; f++)
+		out_printf(o, "%s\"%s\": %llu", f ? ", " : "", ka_tls_fail_name(f),
+		           (unsigned long long)ka_stat_get(&snap.s.tls_failed[f]));
+	out_printf(o, "}}");
 	out_printf(o, ",\n \"time_wait\": %ld, \"uptime_s\": %.3f, \"workers\": %u}\n",
 	           snap.time_wait < 0 ? 0 : snap.time_wait, snap.uptime_s, w->srv->n_workers);
 }
@@ -238,6 +248,21 @@ static void page_metrics(struct ka_worker *w, struct out *o)
 	prom_histogram(o, "connection_lifetime_seconds", "Lifetime of closed connections.",
 	               snap.s.life, KA_LIFE_BUCKETS, life_le,
 	               (double)ka_stat_get(&snap.s.life_sum_ms) / 1000.0);
+	metric_head(o, "tls_handshakes_total", "counter",
+	            "TLS handshakes completed, by kind (full or resumed from a ticket).");
+	out_printf(o, "kahttpd_tls_handshakes_total{kind=\"full\"} %llu\n"
+	              "kahttpd_tls_handshakes_total{kind=\"resumed\"} %llu\n",
+	           (unsigned long long)ka_stat_get(&snap.s.tls_full),
+	           (unsigned long long)ka_stat_get(&snap.s.tls_resumed));
+	metric_head(o, "tls_protocol_total", "counter", "TLS handshakes completed, by version.");
+	out_printf(o, "kahttpd_tls_protocol_total{version=\"1.2\"} %llu\n"
+	              "kahttpd_tls_protocol_total{version=\"1.3\"} %llu\n",
+	           (unsigned long long)ka_stat_get(&snap.s.tls_version[0]),
+	           (unsigned long long)ka_stat_get(&snap.s.tls_version[1]));
+	metric_head(o, "tls_handshake_failures_total", "counter", "TLS handshakes failed, by kind.");
+	for (unsigned f = 0; f < KA_TLS_FAILS; f++)
+		out_printf(o, "kahttpd_tls_handshake_failures_total{kind=\"%s\"} %llu\n",
+		           ka_tls_fail_name(f), (unsigned long long)ka_stat_get(&snap.s.tls_failed[f]));
 	metric_head(o, "time_wait_sockets", "gauge",
 	            "TIME_WAIT sockets on the listening ports: connections the server closed first.");
 	out_printf(o, "kahttpd_time_wait_sockets %ld\n", snap.time_wait < 0 ? 0 : snap.time_wait);

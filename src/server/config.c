@@ -27,6 +27,10 @@ enum opt_type {
 	OPT_TCP_KEEPALIVE,  /* IDLE:INTVL:CNT or off, stored as struct ka_tcp_keepalive */
 	OPT_MS_OR_OFF,      /* milliseconds or off (0), stored as unsigned */
 	OPT_FRACTION,       /* a number from 0 to 1, stored as double */
+	OPT_TLS_LISTEN,     /* repeatable HOST:PORT, or off */
+	OPT_TLS_CERT,       /* repeatable file: tls_cert[] */
+	OPT_TLS_KEY,        /* repeatable file: tls_key[] */
+	OPT_TLS_PROTOCOLS,  /* 1.2, 1.3 or both, stored as struct ka_tls_protocols */
 };
 
 struct option_def {
@@ -100,6 +104,21 @@ static const struct option_def options[] = {
 	  "close) on stderr",
 	  CFG(trace_connections), 0, 0 },
 	{ "demo", NULL, OPT_FLAG, "off", "enable the /_demo/ endpoints", CFG(demo), 0, 0 },
+	{ "tls-listen", "HOST:PORT", OPT_TLS_LISTEN, "off",
+	  "HTTPS address to listen on; repeatable; port 0 picks a free port", CFG(tls_listen), 0,
+	  0 },
+	{ "tls-cert", "FILE", OPT_TLS_CERT, NULL,
+	  "PEM certificate (and its chain); repeatable, in pairs with --tls-key; chosen by SNI, "
+	  "the first is the default", CFG(tls_cert), 0, 0 },
+	{ "tls-key", "FILE", OPT_TLS_KEY, NULL, "PEM private key of the --tls-cert of the same rank",
+	  CFG(tls_key), 0, 0 },
+	{ "tls-protocols", "LIST", OPT_TLS_PROTOCOLS, "1.2,1.3", "TLS versions: 1.2, 1.3 or 1.2,1.3",
+	  CFG(tls_protocols), 0, 0 },
+	{ "tls-handshake-timeout", "SEC", OPT_DURATION, "10", "time to complete a TLS handshake",
+	  CFG(tls_handshake_timeout), DAY_MS, 1 },
+	{ "tls-session-timeout", "SEC", OPT_DURATION, "300",
+	  "how long a session ticket lets a client resume without a full handshake",
+	  CFG(tls_session_timeout), DAY_MS, 1 },
 	{ "config", "FILE", OPT_CONFIG, NULL,
 	  "read 'name = value' lines (long option names, # comments); the command line wins",
 	  CFG(config_file), 0, 0 },
@@ -191,6 +210,71 @@ static int parse_bool(const char *s, bool *out)
 			return *out = false, 0;
 	}
 	return -1;
+}
+
+/* Parses HOST:PORT into l; -1 (with a message) when it is not one. */
+static int parse_listen(struct ka_listen *l, const char *value, const struct origin *from,
+                        const struct option_def *o, FILE *err)
+{
+	if (ka_sock_parse_addr(value, &l->addr, &l->addr_len) < 0) {
+		complain(err, from, o->name,
+		         "invalid address '%s' (HOST:PORT or [IPV6]:PORT, port 0-65535)", value);
+		return -1;
+	}
+	snprintf(l->text, sizeof(l->text), "%s", value);
+	return 0;
+}
+
+/* The HTTPS options: set_option's cases for them. */
+static int set_tls_option(struct ka_config *c, const struct option_def *o, const char *value,
+                          const struct origin *from, FILE *err)
+{
+	char *field = (char *)c + o->offset;
+
+	switch (o->type) {
+	case OPT_TLS_LISTEN:
+		if (strcmp(value, "off") == 0) {
+			c->n_tls_listen = 0;
+			return 0;
+		}
+		if (c->n_tls_listen == KA_MAX_LISTENERS) {
+			complain(err, from, o->name, "too many listeners (at most %d)", KA_MAX_LISTENERS);
+			return -1;
+		}
+		return parse_listen(&c->tls_listen[c->n_tls_listen++], value, from, o, err);
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY: {
+		char **files = o->type == OPT_TLS_CERT ? c->tls_cert : c->tls_key;
+		unsigned *n = o->type == OPT_TLS_CERT ? &c->n_tls_cert : &c->n_tls_key;
+
+		if (!*value) {
+			complain(err, from, o->name, "needs a value");
+			return -1;
+		}
+		if (*n == KA_MAX_CERTS) {
+			complain(err, from, o->name, "too many (at most %d)", KA_MAX_CERTS);
+			return -1;
+		}
+		files[(*n)++] = strdup(value);
+		return 0;
+	}
+	case OPT_TLS_PROTOCOLS: {
+		struct ka_tls_protocols *p = (struct ka_tls_protocols *)field;
+
+		if (strcmp(value, "1.2,1.3") == 0 || strcmp(value, "1.3,1.2") == 0) {
+			p->min = 0x0303;
+			p->max = 0x0304;
+		} else if (strcmp(value, "1.2") == 0 || strcmp(value, "1.3") == 0) {
+			p->min = p->max = value[2] == '2' ? 0x0303 : 0x0304;
+		} else {
+			complain(err, from, o->name, "invalid value '%s' (1.2, 1.3 or 1.2,1.3)", value);
+			return -1;
+		}
+		return 0;
+	}
+	default:
+		return -1;
+	}
 }
 
 /* Stores one option's value. listen_reset tells a first --listen from the command
@@ -309,6 +393,11 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 		snprintf(l->text, sizeof(l->text), "%s", value);
 		return 0;
 	}
+	case OPT_TLS_LISTEN:
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_TLS_PROTOCOLS:
+		return set_tls_option(c, o, value, from, err);
 	case OPT_LISTEN: {
 		struct ka_listen *l;
 
@@ -321,12 +410,8 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 			return -1;
 		}
 		l = &c->listen[c->n_listen];
-		if (ka_sock_parse_addr(value, &l->addr, &l->addr_len) < 0) {
-			complain(err, from, o->name,
-			         "invalid address '%s' (HOST:PORT or [IPV6]:PORT, port 0-65535)", value);
+		if (parse_listen(l, value, from, o, err) < 0)
 			return -1;
-		}
-		snprintf(l->text, sizeof(l->text), "%s", value);
 		c->n_listen++;
 		return 0;
 	}
@@ -473,6 +558,22 @@ static const struct option_def *read_arg(int argc, char **argv, int *i, const ch
 	return o;
 }
 
+/* What only the options together can say: certificates and keys come in pairs, and an
+ * HTTPS listener needs one. Whether the files hold what they should is tls.c's. */
+static int check_tls(const struct ka_config *c, FILE *err)
+{
+	if (c->n_tls_cert != c->n_tls_key) {
+		fprintf(err, "kahttpd: --tls-key: %u certificate(s) but %u key(s): give them in pairs\n",
+		        c->n_tls_cert, c->n_tls_key);
+		return -1;
+	}
+	if (c->n_tls_listen && c->n_tls_cert == 0) {
+		fprintf(err, "kahttpd: --tls-listen: needs a certificate (--tls-cert FILE --tls-key FILE)\n");
+		return -1;
+	}
+	return 0;
+}
+
 enum ka_config_result ka_config_load(struct ka_config *c, int argc, char **argv, FILE *out,
                                      FILE *err)
 {
@@ -512,7 +613,7 @@ enum ka_config_result ka_config_load(struct ka_config *c, int argc, char **argv,
 		    set_option(c, o, value, &cmdline, &listen_reset, err) < 0)
 			return KA_CONFIG_ERROR;
 	}
-	return KA_CONFIG_OK;
+	return check_tls(c, err) < 0 ? KA_CONFIG_ERROR : KA_CONFIG_OK;
 }
 
 void ka_config_free(struct ka_config *c)
@@ -521,4 +622,9 @@ void ka_config_free(struct ka_config *c)
 	free(c->config_file);
 	free(c->access_log);
 	c->root = c->config_file = c->access_log = NULL;
+	for (unsigned i = 0; i < c->n_tls_cert; i++)
+		free(c->tls_cert[i]);
+	for (unsigned i = 0; i < c->n_tls_key; i++)
+		free(c->tls_key[i]);
+	c->n_tls_cert = c->n_tls_key = 0;
 }

@@ -15,6 +15,7 @@
 #include "core/sockopt.h"
 
 #define KA_MAX_LISTENERS 16
+#define KA_MAX_CERTS 16
 
 struct ka_listen {
 	struct sockaddr_storage addr;
@@ -54,6 +55,18 @@ struct ka_config {
 	bool trace_connections;       /* lifecycle events on stderr */
 	bool demo;                    /* serve /_demo/ */
 	char *config_file;            /* --config, NULL when none */
+
+	/* HTTPS (tls.c) */
+	struct ka_listen tls_listen[KA_MAX_LISTENERS];
+	unsigned n_tls_listen;
+	char *tls_cert[KA_MAX_CERTS];  /* PEM files, in pairs with tls_key; the first is the */
+	char *tls_key[KA_MAX_CERTS];   /* default, the others are chosen by SNI */
+	unsigned n_tls_cert, n_tls_key;
+	struct ka_tls_protocols {
+		int min, max;             /* TLS1_2_VERSION or TLS1_3_VERSION */
+	} tls_protocols;
+	int64_t tls_handshake_timeout;  /* ms to complete a TLS handshake */
+	int64_t tls_session_timeout;    /* ms a session ticket stays valid */
 };
 
 enum ka_config_result {

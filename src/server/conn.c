@@ -49,7 +49,7 @@ static void peer_store(struct ka_peer *p, const struct sockaddr *sa)
 }
 
 struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer,
-                            enum ka_role role)
+                            const struct ka_listener *l)
 {
 	struct ka_conn *c = calloc(1, sizeof(*c));
 	int64_t now = w->loop.now;
@@ -62,7 +62,13 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->io.on_event = on_event;
 	c->w = w;
 	c->born = now;
-	c->role = (uint8_t)role;
+	c->role = (uint8_t)l->role;
+	if (l->tls && !(c->tls = ka_tls_accept(w->srv->tls, fd))) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->handshaking = c->tls != NULL;
 	/* The admin's own connections take no public id: they are counted nowhere. */
 	c->id = !ka_conn_public(c) ? ++w->admin_ids
 	                           : atomic_fetch_add_explicit(&w->srv->next_conn_id, 1,
@@ -70,6 +76,8 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->state = KA_CONN_HEAD;
 	/* TCP_NODELAY and TCP keepalive came with the socket from its listener (main.c). */
 	if (ka_loop_add(&w->loop, &c->io, KA_EV_IN | KA_EV_OUT | KA_EV_RDHUP | KA_EV_EDGE) < 0) {
+		if (c->tls)
+			ka_tls_conn_free(c->tls);
 		close(fd);
 		free(c);
 		return NULL;
@@ -83,8 +91,9 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	w->nconns++;
 	ka_stat_add(&w->stats.accepted, 1);
 	ka_stat_add(&w->stats.in_state[KA_CONN_HEAD], 1);
-	/* The first request's head must be complete within --header-timeout of the accept. */
-	ka_fifo_push(&w->header_q, &c->timer, now);
+	/* The first request's head must be complete within --header-timeout of the accept,
+	 * or of the TLS handshake, which has its own timeout. */
+	ka_fifo_push(c->tls ? &w->handshake_q : &w->header_q, &c->timer, now);
 	c->idle_timer.cb = ka_conn_idle_deadline;
 	peer_store(&c->peer, peer);
 	if (ka_conn_traced(c)) {
@@ -113,6 +122,13 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	if (c->ex) {
 		ka_access_log_cut(c, reason);
 		ka_exchange_release(c);
+	}
+	if (c->tls) {
+		/* The server's close, not a cut: close_notify before the FIN. */
+		if (!by_client && !c->shut_wr)
+			ka_tls_close_notify(c->tls);
+		ka_tls_conn_free(c->tls);
+		c->tls = NULL;
 	}
 	if (c->rbuf)
 		ka_buf_put(&w->bufs, c->rbuf);
@@ -170,6 +186,8 @@ static enum step conn_finish(struct ka_conn *c)
 		ka_conn_close(c, c->close_reason);
 		return STEP_CLOSED;
 	}
+	if (c->tls)
+		ka_tls_close_notify(c->tls);
 	shutdown(c->io.fd, SHUT_WR);
 	c->shut_wr = true;
 	c->fin_before_ours = c->fin_announced;
@@ -187,7 +205,7 @@ static enum step conn_finish(struct ka_conn *c)
 
 /* ---- reading ----------------------------------------------------------------------------- */
 
-enum { RECV_AGAIN = -1, RECV_ERROR = -2 };
+enum { RECV_AGAIN = KA_RECV_AGAIN, RECV_ERROR = KA_RECV_ERROR };
 
 /* One recv. A short read means the socket is drained: with edge-triggered epoll, any
  * byte that arrives later brings a new event, so no second recv to see EAGAIN. Not so
@@ -230,7 +248,8 @@ static ssize_t conn_recv_buf(struct ka_conn *c)
 		ka_buf_compact(b);
 	if (ka_buf_room(b) == 0)
 		return RECV_AGAIN;
-	n = conn_recv(c, b->data + b->len, ka_buf_room(b));
+	n = c->tls ? ka_conn_recv_tls(c, b->data + b->len, ka_buf_room(b))
+	           : conn_recv(c, b->data + b->len, ka_buf_room(b));
 	if (n > 0)
 		b->len += (uint32_t)n;
 	return n;
@@ -310,6 +329,11 @@ static enum step step_head(struct ka_conn *c)
 	struct ka_exchange *ex;
 	struct ka_buf *b;
 
+	if (c->handshaking) {
+		int r = ka_conn_handshake(c);
+
+		return r < 0 ? STEP_CLOSED : r > 0 ? STEP_AGAIN : STEP_WAIT;
+	}
 	if (!ka_conn_activate(c)) {
 		ka_conn_close(c, KA_CLOSE_ERROR);
 		return STEP_CLOSED;

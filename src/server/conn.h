@@ -23,6 +23,7 @@
 #include "server/route.h"
 #include "server/server.h"
 #include "server/stats.h"
+#include "server/tls.h"
 
 enum ka_body_framing { KA_FRAMING_NONE, KA_FRAMING_LENGTH, KA_FRAMING_CHUNKED };
 enum ka_tail_kind { KA_TAIL_NONE, KA_TAIL_MEM, KA_TAIL_FILE };
@@ -104,6 +105,7 @@ struct ka_conn {
 	struct ka_timer idle_timer;
 	struct ka_buf *rbuf, *wbuf;
 	struct ka_exchange *ex;
+	ka_tls_conn *tls;             /* HTTPS: reads and writes go through it; else NULL */
 	int64_t born;                 /* loop time of accept, ms */
 	int64_t idle_since_us;        /* loop time it last went idle: eviction order */
 	uint64_t id;
@@ -121,6 +123,7 @@ struct ka_conn {
 	bool fin_announced;           /* EPOLLRDHUP seen: a recv will return 0 once drained */
 	bool shut_wr;                 /* we sent our FIN (lingering close) */
 	bool fin_before_ours;         /* the client's FIN was known when we sent ours */
+	bool handshaking;             /* HTTPS: the TLS handshake is not complete yet */
 };
 
 /* Every state change goes through here, so the per-state gauges stay exact. */
@@ -146,10 +149,10 @@ static inline bool ka_conn_traced(const struct ka_conn *c)
 
 /* ---- for the worker (worker.c) ------------------------------------------------------- */
 
-/* Accepted socket fd from peer, on a listener of this role, becomes a connection of w;
- * NULL (fd closed) on failure. */
+/* Accepted socket fd from peer, on listener l, becomes a connection of w; NULL (fd
+ * closed) on failure. */
 struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *peer,
-                            enum ka_role role);
+                            const struct ka_listener *l);
 
 /* Ends the connection now, counting reason. The one place a connection is freed. */
 void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason);
@@ -162,8 +165,8 @@ void ka_conn_free_closed(void *worker);
 void ka_conn_drain(struct ka_conn *c);
 
 /* Timer callbacks, one per FIFO (server.h). */
-ka_fifo_cb ka_conn_header_timeout, ka_conn_idle_timeout, ka_conn_io_timeout,
-	ka_conn_linger_timeout;
+ka_fifo_cb ka_conn_handshake_timeout, ka_conn_header_timeout, ka_conn_idle_timeout,
+	ka_conn_io_timeout, ka_conn_linger_timeout;
 
 /* Closes a lingering connection, else w's least recently active idle one, to make
  * room at --max-connections; false when it has neither. */
@@ -173,7 +176,17 @@ bool ka_conn_evict_one(struct ka_worker *w);
  * INT64_MAX when there is none. */
 int64_t ka_conn_evict_key(const struct ka_worker *w);
 
-/* ---- between conn.c, conn_request.c and conn_keepalive.c ------------------------------- */
+/* ---- between conn.c, conn_request.c, conn_keepalive.c and conn_tls.c ------------------ */
+
+/* Besides a byte count: nothing to read now, or the connection failed (errno). */
+enum { KA_RECV_AGAIN = -1, KA_RECV_ERROR = -2 };
+
+/* HTTPS: carries the handshake on. 1 when the connection can go on to its request (the
+ * handshake is done, or plain HTTP was answered with a 400), 0 to wait for the socket,
+ * -1 when the connection was closed. */
+int ka_conn_handshake(struct ka_conn *c);
+/* HTTPS: reads plaintext: bytes, 0 at the client's end, KA_RECV_AGAIN, KA_RECV_ERROR. */
+ssize_t ka_conn_recv_tls(struct ka_conn *c, char *p, size_t len);
 
 /* Borrows read and write buffers and an exchange; false when memory ran out. */
 bool ka_conn_activate(struct ka_conn *c);

@@ -89,6 +89,17 @@ void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
 	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason);
 }
 
+void ka_conn_handshake_timeout(struct ka_fifo_node *node, void *data)
+{
+	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+
+	(void)data;
+	ka_stat_add(&c->w->stats.tls_failed[KA_TLS_FAIL_TIMEOUT], 1);
+	ka_trace(c, "tls_handshake", "ok=0 failure=timeout ms=%lld",
+	         (long long)(c->w->loop.now - c->born));
+	ka_conn_close(c, KA_CLOSE_TLS_HANDSHAKE);
+}
+
 void ka_conn_header_timeout(struct ka_fifo_node *node, void *data)
 {
 	struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);

@@ -24,6 +24,7 @@
 #include "server/config.h"
 #include "server/handlers.h"
 #include "server/server.h"
+#include "server/tls.h"
 
 #define BACKLOG 4096
 /* Descriptors besides the connections: listeners, epoll and eventfds, files being sent. */
@@ -132,8 +133,10 @@ static void bind_listeners(struct ka_server *srv)
 		perror("kahttpd");
 		exit(1);
 	}
-	for (unsigned i = 0; i < cfg->n_listen; i++) {
-		const struct ka_listen *l = &cfg->listen[i];
+	srv->n_public = cfg->n_listen + cfg->n_tls_listen;
+	for (unsigned i = 0; i < srv->n_public; i++) {
+		bool tls = i >= cfg->n_listen;
+		const struct ka_listen *l = tls ? &cfg->tls_listen[i - cfg->n_listen] : &cfg->listen[i];
 		struct sockaddr_storage bound;
 		socklen_t bound_len;
 		char text[KA_ADDR_TEXT_MAX];
@@ -153,11 +156,12 @@ static void bind_listeners(struct ka_server *srv)
 				err = ka_sock_local_addr(fd, &bound, &bound_len);
 		}
 		if (err) {
-			fprintf(stderr, "kahttpd: --listen %s: %s\n", l->text, strerror(-err));
+			fprintf(stderr, "kahttpd: --%s %s: %s\n", tls ? "tls-listen" : "listen", l->text,
+			        strerror(-err));
 			exit(1);
 		}
 		ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
-		printf("kahttpd: listening on http://%s\n", text);
+		printf("kahttpd: listening on %s://%s\n", tls ? "https" : "http", text);
 		srv->ports[i] = ntohs(bound.ss_family == AF_INET6
 		                          ? ((struct sockaddr_in6 *)&bound)->sin6_port
 		                          : ((struct sockaddr_in *)&bound)->sin_port);
@@ -271,6 +275,13 @@ int main(int argc, char **argv)
 	}
 	if (ka_handlers_build(&srv) < 0)
 		return 1;
+	{
+		bool failed;
+
+		srv.tls = ka_tls_new(cfg, stderr, &failed);
+		if (failed)
+			return 2;
+	}
 	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
 	raise_fd_limit(cfg);
@@ -312,6 +323,7 @@ int main(int argc, char **argv)
 	}
 	free(srv.workers);
 	free(srv.listen_fds);
+	ka_tls_free(srv.tls);
 	ka_static_root_close(&srv.root);
 	ka_access_log_close(&srv);
 	ka_config_free(cfg);

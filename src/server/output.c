@@ -245,6 +245,59 @@ static int send_file(struct ka_conn *c)
 	return 1;
 }
 
+/* One TLS write of the first thing queued: buffered bytes, else the memory tail, else
+ * a piece of the file tail read into the worker's scratch (no sendfile through TLS).
+ * As send_memory. A write that must wait is retried with the same bytes, which a file
+ * piece read again from the same offset is. */
+static int send_tls(struct ka_conn *c)
+{
+	struct ka_exchange *ex = c->ex;
+	struct ka_buf *b = c->wbuf;
+	bool buffered = b && ka_buf_used(b);
+	const char *p;
+	size_t len;
+	ssize_t n;
+
+	if (buffered) {
+		p = b->data + b->pos;
+		len = ka_buf_used(b);
+	} else if (ex->tail == KA_TAIL_MEM) {
+		p = ex->tail_mem;
+		len = ex->tail_len;
+	} else {
+		len = KA_MIN(ex->tail_len, sizeof(c->w->discard));
+		n = pread(ex->tail_fd, c->w->discard, len, ex->tail_off);
+		if (n <= 0) {
+			errno = n < 0 ? errno : EIO;  /* the file shrank: the length was promised */
+			return -1;
+		}
+		p = c->w->discard;
+		len = (size_t)n;
+	}
+	n = ka_tls_write(c->tls, p, len);
+	if (n == KA_TLS_WANT_WRITE || n == KA_TLS_WANT_READ) {
+		if (n == KA_TLS_WANT_WRITE)
+			c->writable = false;
+		else
+			c->readable = false;
+		return 0;
+	}
+	if (n < 0)
+		return -1;
+	if (buffered) {
+		ka_buf_consume(b, (size_t)n);
+		return 1;
+	}
+	if (ex->tail == KA_TAIL_MEM)
+		ex->tail_mem += n;
+	else
+		ex->tail_off += n;
+	ex->tail_len -= (size_t)n;
+	if (ex->tail_len == 0)
+		ka_output_drop_tail(ex);
+	return 1;
+}
+
 int ka_output_flush(struct ka_conn *c, bool last)
 {
 	struct ka_exchange *ex = c->ex;
@@ -258,7 +311,10 @@ int ka_output_flush(struct ka_conn *c, bool last)
 			return 1;
 		if (!c->writable)
 			return 0;
-		r = buffered || tail == KA_TAIL_MEM ? send_memory(c, last) : send_file(c);
+		if (c->tls)
+			r = send_tls(c);
+		else
+			r = buffered || tail == KA_TAIL_MEM ? send_memory(c, last) : send_file(c);
 		if (r <= 0)
 			return r;
 	}

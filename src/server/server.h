@@ -28,7 +28,11 @@ struct ka_listener {
 	struct ka_io io;
 	struct ka_worker *w;
 	enum ka_role role;  /* what it serves: srv->routes[role] */
+	bool tls;           /* HTTPS: its connections shake hands first (tls.h) */
 };
+
+/* The public listeners of a worker: --listen's, then --tls-listen's. */
+#define KA_MAX_PUBLIC (2 * KA_MAX_LISTENERS)
 
 /* Links every live connection of a worker, for shutdown. */
 struct ka_link {
@@ -54,10 +58,11 @@ struct ka_worker {
 	bool listening;           /* the listening sockets are in epoll */
 	struct ka_timer accept_retry;
 	int64_t accept_warned;    /* loop time of the last "accept: ..." message */
-	struct ka_listener listeners[KA_MAX_LISTENERS];
+	struct ka_listener listeners[KA_MAX_PUBLIC];
 	unsigned n_listeners;
 
 	/* One FIFO per timeout kind: every entry of a list shares its timeout. */
+	struct ka_fifo handshake_q;  /* --tls-handshake-timeout: TLS handshake incomplete */
 	struct ka_fifo header_q;  /* --header-timeout: request head incomplete */
 	struct ka_fifo idle_q;    /* --keepalive-timeout: between requests */
 	struct ka_fifo io_q;      /* --io-timeout: body read or response write stalled */
@@ -96,14 +101,16 @@ struct ka_server {
 	struct ka_routes routes[KA_ROLES];  /* what each listener role serves (main.c) */
 	size_t buf_size;
 	/* The listening sockets main() bound, one set per worker. */
-	int (*listen_fds)[KA_MAX_LISTENERS];
+	int (*listen_fds)[KA_MAX_PUBLIC];
+	unsigned n_public;           /* listeners per worker: --listen's, then --tls-listen's */
+	struct ka_tls *tls;          /* certificates and ticket keys; NULL without HTTPS */
 	unsigned n_workers;          /* request workers; the admin worker comes after them */
 	struct ka_worker *workers;
 	atomic_uint_fast64_t next_conn_id;
 	atomic_uint_fast64_t nconns;       /* open client connections, all workers */
 	atomic_uint_fast64_t evict_wanted; /* idle connections paused workers need closed */
 	int admin_fd;                /* -1 without --admin */
-	uint16_t ports[KA_MAX_LISTENERS];  /* the public listeners' real ports */
+	uint16_t ports[KA_MAX_PUBLIC];  /* the public listeners' real ports */
 	int64_t started;             /* CLOCK_MONOTONIC ms at start, for uptime */
 	int log_fd;                  /* --access-log, -1 when off */
 	pthread_mutex_t log_lock;    /* one worker's flush at a time, so lines never mix */

@@ -20,7 +20,17 @@ static const char *const reason_names[KA_CLOSE_REASONS] = {
 	[KA_CLOSE_EVICTED] = "evicted",
 	[KA_CLOSE_SHUTDOWN] = "shutdown",
 	[KA_CLOSE_ERROR] = "error",
+	[KA_CLOSE_TLS_HANDSHAKE] = "tls_handshake",
 };
+
+const char *ka_tls_fail_name(enum ka_tls_fail f)
+{
+	static const char *const names[KA_TLS_FAILS] = {
+		"timeout", "eof", "http", "alpn", "version", "protocol", "error",
+	};
+
+	return f < KA_TLS_FAILS ? names[f] : "?";
+}
 
 const char *ka_close_reason_name(enum ka_close_reason r)
 {

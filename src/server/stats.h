@@ -36,12 +36,27 @@ enum ka_close_reason {
 	KA_CLOSE_EVICTED,
 	KA_CLOSE_SHUTDOWN,
 	KA_CLOSE_ERROR,
+	KA_CLOSE_TLS_HANDSHAKE,  /* a TLS handshake failed or timed out */
 	KA_CLOSE_REASONS
 };
 
 const char *ka_close_reason_name(enum ka_close_reason r);
 /* As /connections reports it: reading, processing, writing, idle, lingering. */
 const char *ka_conn_state_name(enum ka_conn_state s);
+
+/* Why a TLS handshake failed: the kinds /status and /metrics count. */
+enum ka_tls_fail {
+	KA_TLS_FAIL_TIMEOUT,   /* not done within --tls-handshake-timeout */
+	KA_TLS_FAIL_EOF,       /* the client closed during it */
+	KA_TLS_FAIL_HTTP,      /* plain HTTP on an HTTPS port (answered 400) */
+	KA_TLS_FAIL_ALPN,      /* ALPN offered without http/1.1 */
+	KA_TLS_FAIL_VERSION,   /* no protocol version in common */
+	KA_TLS_FAIL_PROTOCOL,  /* anything else the client sent wrong */
+	KA_TLS_FAIL_ERROR,     /* a socket error */
+	KA_TLS_FAILS
+};
+
+const char *ka_tls_fail_name(enum ka_tls_fail f);
 
 /* Histogram buckets: upper bounds; the last bucket (+Inf) is implicit. */
 #define KA_RPC_BUCKETS 7   /* requests per connection: 1 2 5 10 100 1000 +Inf */
@@ -61,6 +76,11 @@ struct ka_stats {
 	ka_counter rpc_sum;
 	ka_counter life[KA_LIFE_BUCKETS];
 	ka_counter life_sum_ms;
+	/* HTTPS: handshakes completed, full or resumed, by version (1.2, 1.3); and failed,
+	 * by kind (KA_TLS_FAIL_*). */
+	ka_counter tls_full, tls_resumed;
+	ka_counter tls_version[2];
+	ka_counter tls_failed[KA_TLS_FAILS];
 };
 
 /* Single writer: a plain add, published with relaxed ordering. */

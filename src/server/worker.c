@@ -216,7 +216,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 		if (l->role == KA_ROLE_PUBLIC &&
 		    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
 			make_room(w);
-		ka_conn_new(w, fd, (struct sockaddr *)&peer, l->role);
+		ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
 	}
 }
 
@@ -265,7 +265,7 @@ static void worker_drain(struct ka_worker *w)
 				break;
 			if (w->listeners[i].role == KA_ROLE_PUBLIC)
 				atomic_fetch_add(&w->srv->nconns, 1);
-			ka_conn_new(w, fd, (struct sockaddr *)&peer, w->listeners[i].role);
+			ka_conn_new(w, fd, (struct sockaddr *)&peer, &w->listeners[i]);
 		}
 		close(w->listeners[i].io.fd);  /* also leaves epoll */
 		w->listeners[i].io.fd = -1;
@@ -343,11 +343,13 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	w->loop.after = after_pass;
 	w->loop.after_data = w;
 	atomic_init(&w->evict_key, INT64_MAX);
+	ka_fifo_init(&w->handshake_q, cfg->tls_handshake_timeout, ka_conn_handshake_timeout, w);
 	ka_fifo_init(&w->header_q, cfg->header_timeout, ka_conn_header_timeout, w);
 	ka_fifo_init(&w->idle_q, cfg->keepalive_timeout, ka_conn_idle_timeout, w);
 	ka_fifo_init(&w->io_q, cfg->io_timeout, ka_conn_io_timeout, w);
 	ka_fifo_init(&w->linger_q, KA_POLICY_LINGER_MS, ka_conn_linger_timeout, w);
 	ka_fifo_init(&w->drain_q, cfg->shutdown_timeout, drain_expired, w);
+	ka_loop_add_fifo(&w->loop, &w->handshake_q);
 	ka_loop_add_fifo(&w->loop, &w->header_q);
 	ka_loop_add_fifo(&w->loop, &w->idle_q);
 	ka_loop_add_fifo(&w->loop, &w->io_q);
@@ -365,11 +367,12 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 		return err;
 	/* The admin worker, after the request workers, owns the --admin socket alone. */
 	admin = index == srv->n_workers;
-	for (unsigned i = 0; i < (admin ? 1 : cfg->n_listen); i++) {
+	for (unsigned i = 0; i < (admin ? 1 : srv->n_public); i++) {
 		struct ka_listener *l = &w->listeners[i];
 
 		l->w = w;
 		l->role = admin ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
+		l->tls = !admin && i >= cfg->n_listen;
 		l->io.fd = admin ? srv->admin_fd : srv->listen_fds[index][i];
 		l->io.on_event = on_accept;
 		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))

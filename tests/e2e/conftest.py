@@ -44,7 +44,7 @@ START_TIMEOUT = 15.0  # ready line(s); generous for the sanitizer build
 STOP_TIMEOUT = 10.0   # SIGTERM to exit
 READ_TIMEOUT = 5.0    # default wait for one response
 SANITIZER_MARKERS = ("AddressSanitizer", "runtime error:", "LeakSanitizer")
-READY_RE = re.compile(rb"^kahttpd: listening on http://(\[[^\]]+\]|[^:\s]+):(\d+)\r?\n?$")
+READY_RE = re.compile(rb"^kahttpd: listening on (https?)://(\[[^\]]+\]|[^:\s]+):(\d+)\r?\n?$")
 
 # The files every test's document root starts with; distinct sizes so that a response
 # that belongs to another request is noticed.
@@ -492,6 +492,7 @@ class Server:
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         self.addrs = []
+        self.schemes = []  # "http" or "https", one per entry of addrs
         self.conns = []
         self.expected_exit = 0
         self.stopped_rc = None
@@ -518,8 +519,9 @@ class Server:
                             f"stdout {self.stdout_lines!r}; stderr {self.stderr_text()[-2000:]!r}")
             m = READY_RE.match(line)
             if m:
-                host = m.group(1).decode().strip("[]")
-                self.addrs.append((host, int(m.group(2))))
+                host = m.group(2).decode().strip("[]")
+                self.addrs.append((host, int(m.group(3))))
+                self.schemes.append(m.group(1).decode())
         return self
 
     @property
@@ -626,7 +628,8 @@ def server(www, tmp_path):
     """Factory: server(*args) starts kahttpd with --listen 127.0.0.1:0 (unless args
     have a --listen), --workers 1 (unless given), --root <the test's DocRoot> (unless
     given or root=False) and returns a ready Server. Keyword listeners= overrides how
-    many ready lines to wait for (default: one per --listen, at least one)."""
+    many ready lines to wait for (default: one per --listen, at least one, and one per
+    --tls-listen)."""
     _require_binary()
     started = []
 
@@ -639,7 +642,7 @@ def server(www, tmp_path):
         if root and "--root" not in args:
             args += ["--root", str(www.path)]
         if listeners is None:
-            listeners = max(1, args.count("--listen"))
+            listeners = max(1, args.count("--listen")) + args.count("--tls-listen")
         n = len(started)
         srv = Server(args, cwd or tmp_path, tmp_path / f"kahttpd-{n}.stderr")
         started.append(srv)

@@ -194,6 +194,7 @@ static void make_server(struct ka_server *srv, int *master, const char *const *e
 	require(ka_access_log_open(srv) == 0, "access log");
 	require(ka_handlers_build(srv) == 0, "routes");
 	srv->n_workers = 1;
+	srv->n_public = srv->cfg.n_listen;  /* as main.c binds them */
 	srv->buf_size = srv->cfg.max_header_size > 16384 ? srv->cfg.max_header_size : 16384;
 	srv->admin_fd = -1;
 	srv->listen_fds = calloc(1, sizeof(*srv->listen_fds));
@@ -477,7 +478,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	role = variant == ADMIN_VARIANT ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
 	if (role == KA_ROLE_PUBLIC)
 		atomic_fetch_add(&srv->nconns, 1);  /* as on_accept does */
-	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer, role) != NULL, "ka_conn_new");
+	/* As accepted on the worker's first listener: the admin's, or the first public one. */
+	require(ka_conn_new(&w, sv[0], (struct sockaddr *)&peer, &w.listeners[0]) != NULL,
+	        "ka_conn_new");
 	pump();
 
 	stream = malloc(size);

@@ -17,7 +17,7 @@ from waiting import admin_addr, wait_for  # noqa: F401  (admin_addr: for the tes
 
 CLOSE_REASONS = ("keepalive_timeout", "keepalive_requests", "keepalive_time", "client_close",
                  "connection_close", "header_timeout", "io_timeout", "bad_request",
-                 "tcp_keepalive", "evicted", "shutdown", "error")
+                 "tcp_keepalive", "evicted", "shutdown", "error", "tls_handshake")
 STATES = ("reading", "processing", "writing", "idle", "lingering")
 RPC_LE = [1, 2, 5, 10, 100, 1000, "+Inf"]
 LIFE_LE = [0.1, 1, 5, 15, 60, 300, 1800, 3600, "+Inf"]
