@@ -32,6 +32,10 @@ if [ "${1:-}" != build ]; then
 	# libFuzzer's runtime (-fsanitize=fuzzer) comes with the compiler-rt package.
 	need libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
 	need valgrind command -v valgrind
+	# HTTPS clients of test_tls_clients.py.
+	need wrk command -v wrk
+	need nghttp2-client command -v h2load
+	need apache2-utils command -v ab
 fi
 [ -z "$missing" ] && exit 0
 
