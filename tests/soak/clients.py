@@ -10,6 +10,7 @@ sleep; the sleeps here are a client being slow on purpose.
 """
 import collections
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -60,7 +61,7 @@ class Client(threading.Thread):
         "keepalive": 22, "pipeline": 14, "bodies": 12, "slow_write": 8,
         "close_mid_request": 8, "close_mid_response": 8, "idle_timeout": 6,
         "header_timeout": 4, "slow_head_408": 3, "http10": 6, "bad_request": 4,
-        "stalled_body": 2, "stalled_reader": 2,
+        "stalled_body": 2, "stalled_reader": 2, "tls_keepalive": 10,
     }
 
     def __init__(self, soak, index, rng, deadline, budget, barrier=None):
@@ -68,6 +69,8 @@ class Client(threading.Thread):
         self.soak, self.rng, self.deadline, self.budget = soak, rng, deadline, budget
         self.barrier = barrier
         self.addr = soak.server.addr
+        self.tls_addr = soak.server.tls_addr
+        self.tls_ctx = ssl.create_default_context(cafile=str(soak.server.cert[0]))
         self.files = soak.files
         self.etags = {}
         self.mixes = collections.Counter()
@@ -290,6 +293,25 @@ class Client(threading.Thread):
         if self.rng.random() < 0.5:
             c.shutdown_write()
             self.expect_fin(c, "after the client's FIN", READ_TIMEOUT)
+
+    def mix_tls_keepalive(self):
+        """The keep-alive mix over HTTPS: sequential requests on one TLS connection (a
+        session resumed now and then), some closing, others closed by the client."""
+        c = Conn(self.tls_addr, READ_TIMEOUT, None)
+        self.connects += 1
+        self.conns.append(c)
+        session = getattr(self, "tls_session", None) if self.rng.random() < 0.5 else None
+        c.sock = self.tls_ctx.wrap_socket(c.sock, server_hostname="localhost", session=session)
+        n = self.rng.choice([1, 2, 3, 5, 8])
+        ask_close = self.rng.random() < 0.3
+        for i in range(1, n + 1):
+            req = self.pick_request(close=ask_close and i == n, allow_stream=False)
+            c.send(req.data)
+            self.requests += 1
+            if self.read_checked(c, req, i):
+                self.expect_fin(c, "after the last response over TLS", READ_TIMEOUT)
+                break
+        self.tls_session = c.sock.session
 
     def mix_pipeline(self):
         """Several requests in one write, answered in order."""
