@@ -161,6 +161,16 @@ static void summarize(const struct kp_response *resp, char *out, size_t len)
 		         (unsigned long long)resp->body_len, framing[resp->framing]);
 }
 
+/* How the server ended it: "FIN", "RST"; over TLS "close_notify" when one came (the
+ * FIN follows it, and both count as the server's close), else "FIN without
+ * close_notify". */
+static const char *server_end_name(const struct kp_conn *c)
+{
+	if (c->end != KP_END_FIN || c->tls == NULL)
+		return kp_end_name(c->end);
+	return kp_tls_saw_close_notify(c->tls) ? "close_notify" : "FIN without close_notify";
+}
+
 /* "server FIN 0.21 ms after the response" */
 static const char *close_text(const struct run *r, const struct kp_conn *c, char *out, size_t len)
 {
@@ -168,10 +178,10 @@ static const char *close_text(const struct run *r, const struct kp_conn *c, char
 		snprintf(out, len, "then bytes that are not HTTP (%s)", c->parse_error);
 	else if ((c->end == KP_END_FIN || c->end == KP_END_RST) &&
 	         c->t_end_us - r->t_last_done_us >= 1000000)
-		snprintf(out, len, "server %s %.3f s after the response", kp_end_name(c->end),
+		snprintf(out, len, "server %s %.3f s after the response", server_end_name(c),
 		         ms_between(r->t_last_done_us, c->t_end_us) / 1000.0);
 	else if (c->end == KP_END_FIN || c->end == KP_END_RST)
-		snprintf(out, len, "server %s %.2f ms after the response", kp_end_name(c->end),
+		snprintf(out, len, "server %s %.2f ms after the response", server_end_name(c),
 		         ms_between(r->t_last_done_us, c->t_end_us));
 	else
 		snprintf(out, len, "%s (%s)", kp_end_name(c->end), strerror(c->err));

@@ -14,7 +14,10 @@ bounded by a subprocess timeout and, where it matters, by its elapsed time.
 import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
 
 import pytest
 
@@ -164,6 +167,59 @@ def test_kaprobe_tls_against_a_plain_http_port_fails_the_handshake(nginx_tls):
     assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
     assert b"TLS with 127.0.0.1:" in p.stderr, p.stderr
     assert p.elapsed < 5, p.elapsed
+
+
+@pytest.fixture
+def tls_server_without_close_notify(cert):
+    """A TLS server (Python's ssl) that answers each request with a 2-byte body and,
+    after 0.5 s without a request, closes the socket without close_notify."""
+    crt, key = cert
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(16)
+
+    def serve(raw):
+        try:
+            raw.settimeout(5)
+            conn = ctx.wrap_socket(raw, server_side=True)
+            conn.settimeout(0.5)
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(4096)  # socket.timeout (an OSError) when idle
+                    if not data:
+                        return
+                    buf += data
+                _, _, buf = buf.partition(b"\r\n\r\n")
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            raw.close()  # the TCP socket itself: a FIN, no close_notify
+
+    def accept():
+        while True:
+            try:
+                raw, _ = lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(raw,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield f"https://127.0.0.1:{lsock.getsockname()[1]}/"
+    lsock.close()
+
+
+def test_kaprobe_tls_fin_without_close_notify_is_the_servers_close(tls_server_without_close_notify,
+                                                                   cert):
+    url = tls_server_without_close_notify
+    r = probe_json(url, "--cacert", cert[0], "--only", "idle_timeout", timeout=30)
+    assert (r["closer"], r["close_kind"]) == ("server", "fin"), r
+    assert 0.5 - 0.05 <= r["idle_timeout_s"] <= 0.5 + 0.25, r
+    p = run_kaprobe("--cacert", cert[0], "--only", "idle_timeout", url, timeout=30)
+    assert p.returncode == 0 and b"server FIN without close_notify" in p.stdout, p.stdout
 
 
 # ---- the benchmark -------------------------------------------------------------------------------
