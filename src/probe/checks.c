@@ -183,6 +183,8 @@ static const char *close_text(const struct run *r, const struct kp_conn *c, char
 	else if (c->end == KP_END_FIN || c->end == KP_END_RST)
 		snprintf(out, len, "server %s %.2f ms after the response", server_end_name(c),
 		         ms_between(r->t_last_done_us, c->t_end_us));
+	else if (c->end == KP_END_TLS)
+		snprintf(out, len, "%s (%s)", kp_end_name(c->end), c->tls_error);
 	else
 		snprintf(out, len, "%s (%s)", kp_end_name(c->end), strerror(c->err));
 	return out;

@@ -76,12 +76,6 @@ static const struct option_def options[] = {
 	  1, 10000000 },
 	{ "timeout", "SEC", OPT_SECONDS, "10", "longest wait for one response", CMD_PROBE,
 	  CLI(probe.timeout_ms), 0, 0 },
-	{ "insecure", NULL, OPT_FLAG, "off",
-	  "https: do not verify the server's certificate or name", CMD_PROBE | CMD_BENCH,
-	  CLI(insecure), 0, 0 },
-	{ "cacert", "FILE", OPT_FILE, "system",
-	  "https: trust the PEM certificates in FILE instead of the system store",
-	  CMD_PROBE | CMD_BENCH, CLI(cacert), 0, 0 },
 
 	{ "json", NULL, OPT_FLAG, "off",
 	  "{\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X} instead of the table "
@@ -96,6 +90,14 @@ static const struct option_def options[] = {
 	  CLI(bench.timeout_ms), 0, 0 },
 	{ "time-limit", "SEC", OPT_SECONDS, "60", "a run stops after this long, done or not",
 	  CMD_BENCH, CLI(bench.time_limit_ms), 0, 0 },
+
+	/* Both commands, last in each. */
+	{ "insecure", NULL, OPT_FLAG, "off",
+	  "https: do not verify the server's certificate or name", CMD_PROBE | CMD_BENCH,
+	  CLI(insecure), 0, 0 },
+	{ "cacert", "FILE", OPT_FILE, "system",
+	  "https: trust the PEM certificates in FILE instead of the system store",
+	  CMD_PROBE | CMD_BENCH, CLI(cacert), 0, 0 },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
