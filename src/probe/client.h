@@ -40,7 +40,7 @@ struct kp_target {
 	struct kp_tls_ctx *tls;            /* set by the caller for https://, else NULL */
 };
 
-/* Parses "http[s]://HOST[:PORT][/PATH]" and resolves HOST. Returns 0; -2 when the URL
+/* (target.c) Parses "http[s]://HOST[:PORT][/PATH]" and resolves HOST. Returns 0; -2 when the URL
  * is malformed (bad usage), -1 when the host does not resolve; err says why. */
 int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_len);
 

@@ -217,7 +217,10 @@ enum kp_tls_io kp_tls_write(struct kp_tls *t, const char *buf, size_t len, size_
 
 bool kp_tls_has_pending(const struct kp_tls *t)
 {
-	return SSL_pending(t->ssl) > 0;
+	/* SSL_pending counts only decrypted bytes of the current record; SSL_has_pending
+	 * also counts whole records read ahead and not yet decrypted. Both are out of
+	 * epoll's sight. */
+	return SSL_has_pending(t->ssl) == 1;
 }
 
 void kp_tls_close_notify(struct kp_tls *t)
