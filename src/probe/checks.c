@@ -537,6 +537,7 @@ static void resume_offer(struct run *r)
 	struct kp_results *res = r->p->res;
 	struct kp_tls_info info;
 
+	memset(&info, 0, sizeof(info));
 	kp_conn_tls_info(r->conn, &info, &r->first_handshake_ms);
 	r->session = r->conn->tls ? kp_tls_session_get(r->conn->tls) : NULL;
 	if (r->session == NULL) {
@@ -576,6 +577,7 @@ static void resume_response(struct run *r, const struct kp_response *resp)
 		resume_offer(r);
 		return;
 	}
+	memset(&info, 0, sizeof(info));
 	kp_conn_tls_info(r->conn, &info, &ms);
 	res->tls_resumption_known = true;
 	res->tls_resumed = info.resumed;
