@@ -6,8 +6,10 @@
  * (Connection: close; the server closes first, as it must after that header, and we
  * close once we have read its FIN). Everything counted is counted, not estimated:
  * answered requests and their latencies by us, connections by successful connects,
- * TIME_WAIT sockets by the kernel after the run. Both runs are bounded by N and by
- * --time-limit, and go only to the URL given.
+ * TIME_WAIT sockets by the kernel after the run. For https a third run repeats the
+ * second with every connection offering the TLS session of an earlier one, so that the
+ * cost of the full handshake and of the TCP connection can be told apart. Every run is
+ * bounded by N and by --time-limit, and goes only to the URL given.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +41,8 @@ struct bench {
 	unsigned active;       /* slots not finished */
 	struct ka_timer limit; /* --time-limit */
 	int64_t t_begin_us, t_end_us;
+	bool resume;                        /* offer *session on every new connection */
+	struct kp_tls_session **session;    /* https: the latest resumable session seen */
 	char request[KP_PATH_MAX + KP_HOST_MAX + 256];
 	size_t request_len;
 };
@@ -95,6 +99,8 @@ static void slot_next(struct slot *s)
 			slot_finished(s);
 			return;
 		}
+		if (b->resume)
+			kp_conn_offer_session(s->conn, *b->session);
 	}
 	run->issued++;
 	s->request_out = true;
@@ -113,6 +119,27 @@ static void on_connected(struct kp_conn *c)
 	b->ports[c->local_port >> 3] |= (uint8_t)(1u << (c->local_port & 7));
 }
 
+/* After a connection's first response (for TLS 1.3 the tickets came before it): counts
+ * a resumed handshake, and keeps the connection's session for the connections to come
+ * when there is none yet or this run resumes (the newest ticket, as browsers use each
+ * ticket once). */
+static void keep_session(struct bench *b, struct kp_conn *c)
+{
+	struct kp_tls_info info;
+	double ms;
+
+	if (kp_conn_tls_info(c, &info, &ms) && info.resumed)
+		b->run->tls_resumed++;
+	if (*b->session != NULL && !b->resume)
+		return;
+	struct kp_tls_session *s = kp_tls_session_get(c->tls);
+	if (s == NULL)
+		return;
+	if (*b->session != NULL)
+		kp_tls_session_free(*b->session);
+	*b->session = s;
+}
+
 static void on_response(struct kp_conn *c, const struct kp_response *resp)
 {
 	struct slot *s = c->owner;
@@ -120,6 +147,8 @@ static void on_response(struct kp_conn *c, const struct kp_response *resp)
 	struct kp_bench_run *run = b->run;
 	b->latency_us[run->requests++] = resp->t_done_us - s->t_start_us;
 	s->request_out = false;
+	if (c->tls != NULL && resp->index == 1)
+		keep_session(b, c);
 	kp_conn_clear_timer(c);
 	if (b->run->keepalive && resp->keeps_open) {
 		slot_next(s);
@@ -137,10 +166,21 @@ static void on_closed(struct kp_conn *c)
 	s->conn = NULL;
 	if (c->end == KP_END_PARSE && c->responses == 0)
 		run->not_http = true;
+	if (c->end == KP_END_TLS && run->requests == 0 && !run->tls_failed) {
+		/* Every connection would fail the same way (a certificate that does not
+		 * verify, a server that does not speak TLS): stop here. */
+		run->tls_failed = true;
+		snprintf(run->first_error, sizeof(run->first_error), "%s", c->tls_error);
+		s->b->t_end_us = s->b->net.loop.now_us;
+		s->b->net.loop.stop = true;
+		return;
+	}
 	if (s->request_out) {
 		char why[160];
 		if (c->end == KP_END_PARSE)
 			snprintf(why, sizeof(why), "not HTTP: %s", c->parse_error);
+		else if (c->end == KP_END_TLS)
+			snprintf(why, sizeof(why), "TLS: %s", c->tls_error);
 		else if (c->end == KP_END_FIN || c->end == KP_END_RST)
 			snprintf(why, sizeof(why), "server %s before the response", kp_end_name(c->end));
 		else
@@ -201,7 +241,8 @@ static double percentile_ms(const int64_t *sorted, int64_t n, double p)
 }
 
 static int run_once(const struct kp_target *t, const struct kp_bench_opts *o,
-                    struct kp_bench_run *run, bool keepalive)
+                    struct kp_bench_run *run, bool keepalive, bool resume,
+                    struct kp_tls_session **session)
 {
 	struct bench b;
 	memset(&b, 0, sizeof(b));
@@ -211,6 +252,8 @@ static int run_once(const struct kp_target *t, const struct kp_bench_opts *o,
 	b.t = t;
 	b.o = o;
 	b.run = run;
+	b.resume = resume;
+	b.session = session;
 	b.request_len = kp_request_format(b.request, sizeof(b.request), t, "GET", 1,
 	                                  keepalive ? "" : "Connection: close\r\n");
 	b.slots = calloc((size_t)o->concurrency, sizeof(*b.slots));
@@ -264,6 +307,10 @@ static int run_once(const struct kp_target *t, const struct kp_bench_opts *o,
 static bool run_unusable(const struct kp_target *t, const struct kp_bench_run *run, char *fatal,
                          size_t fatal_len)
 {
+	if (run->tls_failed) {
+		snprintf(fatal, fatal_len, "TLS with %s failed: %s", t->addr_text, run->first_error);
+		return true;
+	}
 	if (run->not_http) {
 		snprintf(fatal, fatal_len, "%s did not answer with HTTP (%s)", t->addr_text,
 		         run->first_error);
@@ -277,21 +324,34 @@ static bool run_unusable(const struct kp_target *t, const struct kp_bench_run *r
 	return false;
 }
 
-int kp_bench_run_both(const struct kp_target *t, const struct kp_bench_opts *opts,
-                      struct kp_bench_run *keepalive, struct kp_bench_run *newconn,
-                      char *fatal, size_t fatal_len)
+int kp_bench_run_all(const struct kp_target *t, const struct kp_bench_opts *opts,
+                     struct kp_bench_result *r, char *fatal, size_t fatal_len)
 {
-	int err = run_once(t, opts, keepalive, true);
-	if (err) {
-		snprintf(fatal, fatal_len, "keep-alive run: %s", strerror(-err));
-		return 1;
+	static const struct {
+		const char *name;
+		bool keepalive, resume;
+	} plan[] = {
+		{ "keep-alive", true, false },
+		{ "new-connection", false, false },
+		{ "resumed new-connection", false, true },
+	};
+	struct kp_bench_run *runs[] = { &r->keepalive, &r->new_connection, &r->resumed };
+	struct kp_tls_session *session = NULL;
+	int rc = 0;
+
+	memset(r, 0, sizeof(*r));
+	r->is_tls = t->tls != NULL;
+	r->has_resumed = r->is_tls;
+	for (size_t i = 0; i < (r->has_resumed ? 3u : 2u) && rc == 0; i++) {
+		int err = run_once(t, opts, runs[i], plan[i].keepalive, plan[i].resume, &session);
+		if (err) {
+			snprintf(fatal, fatal_len, "%s run: %s", plan[i].name, strerror(-err));
+			rc = 1;
+		} else if (run_unusable(t, runs[i], fatal, fatal_len)) {
+			rc = 1;
+		}
 	}
-	if (run_unusable(t, keepalive, fatal, fatal_len))
-		return 1;
-	err = run_once(t, opts, newconn, false);
-	if (err) {
-		snprintf(fatal, fatal_len, "new-connection run: %s", strerror(-err));
-		return 1;
-	}
-	return run_unusable(t, newconn, fatal, fatal_len) ? 1 : 0;
+	if (session != NULL)
+		kp_tls_session_free(session);
+	return rc;
 }

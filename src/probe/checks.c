@@ -1,5 +1,6 @@
 /*
- * The probe: eight checks of how a server treats persistent connections, all started
+ * The probe: eight checks of how a server treats persistent connections (and for
+ * https a ninth, whether a new connection can resume the TLS session), all started
  * at once on one event loop, each on connections of its own, so that the whole probe
  * takes as long as its longest wait (the idle timeout) rather than the sum of them.
  * Every result is what happened on the wire: a second request answered or not, the
@@ -28,6 +29,9 @@ struct run {
 	int64_t t_last_done_us;    /* when the last response's last byte was read */
 	char first[200];           /* summary of the first response */
 	char last[200];            /* summary of the last response */
+	struct kp_tls_session *session;  /* tls_resumption: the first connection's */
+	bool second;               /* tls_resumption: on the connection that offers it */
+	double first_handshake_ms; /* tls_resumption: the full handshake's time */
 };
 
 struct probe {
@@ -54,6 +58,7 @@ struct check {
 };
 
 static const struct check checks[KP_CHECK_COUNT];
+static const struct kp_conn_ops run_ops;
 
 const char *kp_check_name(enum kp_check id)
 {
@@ -156,6 +161,16 @@ static void summarize(const struct kp_response *resp, char *out, size_t len)
 		         (unsigned long long)resp->body_len, framing[resp->framing]);
 }
 
+/* How the server ended it: "FIN", "RST"; over TLS "close_notify" when one came (the
+ * FIN follows it, and both count as the server's close), else "FIN without
+ * close_notify". */
+static const char *server_end_name(const struct kp_conn *c)
+{
+	if (c->end != KP_END_FIN || c->tls == NULL)
+		return kp_end_name(c->end);
+	return kp_tls_saw_close_notify(c->tls) ? "close_notify" : "FIN without close_notify";
+}
+
 /* "server FIN 0.21 ms after the response" */
 static const char *close_text(const struct run *r, const struct kp_conn *c, char *out, size_t len)
 {
@@ -163,11 +178,13 @@ static const char *close_text(const struct run *r, const struct kp_conn *c, char
 		snprintf(out, len, "then bytes that are not HTTP (%s)", c->parse_error);
 	else if ((c->end == KP_END_FIN || c->end == KP_END_RST) &&
 	         c->t_end_us - r->t_last_done_us >= 1000000)
-		snprintf(out, len, "server %s %.3f s after the response", kp_end_name(c->end),
+		snprintf(out, len, "server %s %.3f s after the response", server_end_name(c),
 		         ms_between(r->t_last_done_us, c->t_end_us) / 1000.0);
 	else if (c->end == KP_END_FIN || c->end == KP_END_RST)
-		snprintf(out, len, "server %s %.2f ms after the response", kp_end_name(c->end),
+		snprintf(out, len, "server %s %.2f ms after the response", server_end_name(c),
 		         ms_between(r->t_last_done_us, c->t_end_us));
+	else if (c->end == KP_END_TLS)
+		snprintf(out, len, "%s (%s)", kp_end_name(c->end), c->tls_error);
 	else
 		snprintf(out, len, "%s (%s)", kp_end_name(c->end), strerror(c->err));
 	return out;
@@ -506,6 +523,91 @@ static void pipe_timer(struct run *r)
 	finish_check(r);
 }
 
+/* ---- tls_resumption: does a second connection resume the first one's session? --------- */
+
+static void resume_start(struct run *r)
+{
+	send_request(r, "GET", 1, "");
+}
+
+/* The first response is in: the session (for TLS 1.3 the ticket, which the server
+ * sends after the handshake and so before any response) goes to a new connection. */
+static void resume_offer(struct run *r)
+{
+	struct kp_results *res = r->p->res;
+	struct kp_tls_info info;
+
+	memset(&info, 0, sizeof(info));
+	kp_conn_tls_info(r->conn, &info, &r->first_handshake_ms);
+	r->session = r->conn->tls ? kp_tls_session_get(r->conn->tls) : NULL;
+	if (r->session == NULL) {
+		res->tls_resumption_known = true;
+		evidence(r, "#1 %s; %s: the server gave no ticket and no resumable session id",
+		         r->first, info.version);
+		finish_check(r);
+		return;
+	}
+	res->tls_ticket = kp_tls_session_has_ticket(r->session);
+	if (res->tls_ticket) {
+		res->has_ticket_lifetime = true;
+		res->ticket_lifetime_s = (int64_t)kp_tls_session_ticket_lifetime(r->session);
+	}
+	kp_conn_close(r->conn);
+	r->conn = kp_conn_open(&r->p->net, r->p->t, &run_ops, r);
+	if (r->conn == NULL) {
+		evidence(r, "#1 %s; cannot open a second socket: %s", r->first, strerror(errno));
+		finish_check(r);
+		return;
+	}
+	kp_conn_offer_session(r->conn, r->session);
+	r->second = true;
+	r->answered = 0;
+	send_request(r, "GET", 1, "");
+}
+
+static void resume_response(struct run *r, const struct kp_response *resp)
+{
+	struct kp_results *res = r->p->res;
+	struct kp_tls_info info;
+	double ms = 0;
+	char offered[64];
+
+	(void)resp;
+	if (!r->second) {
+		resume_offer(r);
+		return;
+	}
+	memset(&info, 0, sizeof(info));
+	kp_conn_tls_info(r->conn, &info, &ms);
+	res->tls_resumption_known = true;
+	res->tls_resumed = info.resumed;
+	if (res->tls_ticket)
+		snprintf(offered, sizeof(offered), "a ticket (lifetime hint %lld s)",
+		         (long long)res->ticket_lifetime_s);
+	else
+		snprintf(offered, sizeof(offered), "a session id");
+	evidence(r, "%s, full handshake %.2f ms, gave %s; a new connection offering it: %s, "
+	         "handshake %.2f ms, #1 %s", info.version, r->first_handshake_ms, offered,
+	         info.resumed ? "resumed" : "not resumed (a full handshake)", ms, r->last);
+	finish_check(r);
+}
+
+static void resume_closed(struct run *r, const struct kp_conn *c)
+{
+	if (closed_unanswered(r, c))
+		return;
+	evidence(r, "the connection offering the session ended (%s) before any response",
+	         kp_end_name(c->end));
+	finish_check(r);
+}
+
+static void resume_timer(struct run *r)
+{
+	if (timeout_unanswered(r))
+		return;
+	finish_check(r);
+}
+
 static const struct check checks[KP_CHECK_COUNT] = {
 	[KP_PERSISTENT_HTTP11] = { { "persistent_http11" },
 	                           reuse_start, reuse_response, reuse_closed, reuse_timer },
@@ -522,6 +624,8 @@ static const struct check checks[KP_CHECK_COUNT] = {
 	[KP_MAX_REQUESTS] = { { "max_requests", "max_requests_signalled" },
 	                      max_start, max_response, max_closed, max_timer },
 	[KP_PIPELINING] = { { "pipelining" }, pipe_start, pipe_response, pipe_closed, pipe_timer },
+	[KP_TLS_RESUMPTION] = { { "tls_resumption", "ticket_lifetime_s" },
+	                        resume_start, resume_response, resume_closed, resume_timer },
 };
 
 /* ---- dispatch from the connections ------------------------------------------------------------- */
@@ -540,6 +644,10 @@ static void on_response(struct kp_conn *c, const struct kp_response *resp)
 			res->has_server = true;
 		}
 	}
+	/* The parameters of a full handshake: not those of the connection that resumes. */
+	if (!res->tls_seen && !r->second &&
+	    kp_conn_tls_info(c, &res->tls, &res->tls_handshake_ms))
+		res->tls_seen = true;
 	res->responses++;
 	r->answered = resp->index;
 	r->t_last_done_us = resp->t_done_us;
@@ -557,6 +665,10 @@ static void on_closed(struct kp_conn *c)
 	r->conn = NULL;  /* released by the client layer */
 	if (c->end == KP_END_CONNECT) {
 		fatal(r->p, "cannot connect to %s: %s", r->p->t->addr_text, strerror(c->err));
+		return;
+	}
+	if (c->end == KP_END_TLS && c->responses == 0 && !r->second) {
+		fatal(r->p, "TLS with %s failed: %s", r->p->t->addr_text, c->tls_error);
 		return;
 	}
 	if (c->end == KP_END_PARSE && c->responses == 0) {
@@ -616,9 +728,12 @@ int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
 	while (!p.net.loop.stop)
 		ka_loop_run_once(&p.net.loop, -1);
 
-	for (int i = 0; i < KP_CHECK_COUNT; i++)
+	for (int i = 0; i < KP_CHECK_COUNT; i++) {
 		if (p.runs[i].conn != NULL)
 			kp_conn_close(p.runs[i].conn);
+		if (p.runs[i].session != NULL)
+			kp_tls_session_free(p.runs[i].session);
+	}
 	kp_net_close(&p.net);
 	if (!p.failed && res->responses == 0) {
 		fatal(&p, "no HTTP response from %s", t->addr_text);

@@ -7,17 +7,22 @@
  * response of any size costs one buffer. Every timestamp comes from the loop's clock,
  * taken once per iteration right after epoll_wait returned: the moment a FIN or the
  * last byte of a response became readable, give or take the work of one batch.
+ *
+ * For https a TLS handshake (tls.c) sits between the connect and the first write, and
+ * every read and write goes through it (stream_recv, stream_send); the rest of this
+ * file sees the same plaintext either way. TLS changes two things about readiness: a
+ * read may need the socket writable and a write readable (OpenSSL's WANT_WRITE and
+ * WANT_READ), and decrypted bytes OpenSSL holds are invisible to epoll, so a read
+ * loop does not stop while OpenSSL has some pending.
  */
 #include "probe/client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,129 +32,7 @@
 #define IN_MAX (KA_HTTP_MAX_RESPONSE_HEAD + 16384)
 #define READ_ROOM_MIN 4096
 
-/* ---- the target ------------------------------------------------------------------------- */
-
-static int url_error(char *err, size_t err_len, int code, const char *what, const char *url)
-{
-	snprintf(err, err_len, "%s: \"%s\"", what, url);
-	return code;
-}
-
-/* The port after a host: "" (the default, RFC 3986 3.2.3 allows "host:") or ":1-65535".
- * Writes it as text to port_text; returns NULL or what is wrong. */
-static const char *parse_port(const char *after, const char *end, char *port_text, size_t len)
-{
-	size_t digits;
-	long v = 0;
-
-	if (after == end)
-		return NULL;
-	digits = (size_t)(end - after) - 1;
-	if (*after != ':' || digits > 5)
-		return "bad port in the URL";
-	for (size_t i = 0; i < digits; i++) {
-		if (after[1 + i] < '0' || after[1 + i] > '9')
-			return "bad port in the URL";
-		v = v * 10 + (after[1 + i] - '0');
-	}
-	if (digits > 0 && (v < 1 || v > 65535))
-		return "bad port in the URL";
-	if (digits > 0)
-		snprintf(port_text, len, "%ld", v);
-	return NULL;
-}
-
-/* The authority "NAME[:PORT]" or "[IPV6][:PORT]" (alen bytes, less than KP_HOST_MAX):
- * the name to resolve into name, the port into port_text. Returns NULL or what is
- * wrong. */
-static const char *parse_authority(const char *auth, size_t alen, char *name,
-                                   char *port_text, size_t port_len)
-{
-	size_t name_len;
-	const char *after;
-
-	if (auth[0] == '[') {
-		const char *close = memchr(auth, ']', alen);
-		if (close == NULL)
-			return "unterminated [IPv6] host in the URL";
-		name_len = (size_t)(close - auth - 1);
-		memcpy(name, auth + 1, name_len);
-		after = close + 1;
-	} else {
-		const char *colon = memchr(auth, ':', alen);
-		name_len = colon ? (size_t)(colon - auth) : alen;
-		memcpy(name, auth, name_len);
-		after = auth + name_len;
-	}
-	name[name_len] = '\0';
-	if (name_len == 0)
-		return "the URL has no host";
-	return parse_port(after, auth + alen, port_text, port_len);
-}
-
-/* What follows the authority, up to a fragment, as the request-target ("/" when
- * empty; "?q" becomes "/?q"). Returns NULL or what is wrong. */
-static const char *parse_path(const char *rest, char *path, size_t cap)
-{
-	size_t plen = strcspn(rest, "#");
-
-	if (plen + 2 > cap)
-		return "the URL's path is too long";
-	if (plen == 0)
-		strcpy(path, "/");
-	else if (rest[0] == '?')
-		snprintf(path, cap, "/%.*s", (int)plen, rest);
-	else
-		memcpy(path, rest, plen);
-	for (const char *p = path; *p; p++)
-		if ((unsigned char)*p <= ' ' || *p == 0x7f)
-			return "space or control character in the URL's path";
-	return NULL;
-}
-
-int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_len)
-{
-	memset(t, 0, sizeof(*t));
-	if (strncasecmp(url, "https://", 8) == 0)
-		return url_error(err, err_len, -2, "https is not supported, only http://", url);
-	if (strncasecmp(url, "http://", 7) != 0)
-		return url_error(err, err_len, -2, "the URL must start with http://", url);
-	if (strlen(url) >= sizeof(t->url))
-		return url_error(err, err_len, -2, "URL too long", url);
-	strcpy(t->url, url);
-
-	const char *auth = url + 7;
-	size_t alen = strcspn(auth, "/?#");
-	if (alen == 0 || alen >= KP_HOST_MAX)
-		return url_error(err, err_len, -2, "the URL has no host (or a huge one)", url);
-	if (memchr(auth, '@', alen) != NULL)
-		return url_error(err, err_len, -2, "user information in the URL is not supported", url);
-	for (size_t i = 0; i < alen; i++)
-		if ((unsigned char)auth[i] <= ' ' || auth[i] == 0x7f)
-			return url_error(err, err_len, -2, "bad character in the URL's host", url);
-	memcpy(t->host, auth, alen);
-
-	char name[KP_HOST_MAX];
-	char port_text[8] = "80";
-	const char *what = parse_authority(auth, alen, name, port_text, sizeof(port_text));
-	if (what == NULL)
-		what = parse_path(auth + alen, t->path, sizeof(t->path));
-	if (what != NULL)
-		return url_error(err, err_len, -2, what, url);
-
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *res;
-	int rc = getaddrinfo(name, port_text, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, err_len, "cannot resolve \"%s\": %s", name, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
-	t->addr_len = res->ai_addrlen;
-	freeaddrinfo(res);
-	ka_sock_addr_text((const struct sockaddr *)&t->addr, t->addr_text, sizeof(t->addr_text));
-	return 0;
-}
+/* ---- requests ----------------------------------------------------------------------------- */
 
 size_t kp_request_format(char *buf, size_t cap, const struct kp_target *t, const char *method,
                          int minor_version, const char *extra)
@@ -169,6 +52,7 @@ static void reap(void *data)
 	while (net->dead != NULL) {
 		struct kp_conn *c = net->dead;
 		net->dead = c->next_dead;
+		kp_tls_free(c->tls);  /* freed here, not at release: the closed callback may ask */
 		free(c->in);
 		free(c->out);
 		free(c);
@@ -229,13 +113,18 @@ void kp_conn_close(struct kp_conn *c)
 	if (c->end == KP_END_OPEN)
 		c->end = KP_END_CLIENT;
 	c->t_end_us = now_us(c);
+	if (c->tls_ready)
+		kp_tls_close_notify(c->tls);
 	release(c);
 }
 
 void kp_conn_shutdown(struct kp_conn *c)
 {
-	if (!c->closed)
-		shutdown(c->io.fd, SHUT_WR);
+	if (c->closed)
+		return;
+	if (c->tls_ready)
+		kp_tls_close_notify(c->tls);
+	shutdown(c->io.fd, SHUT_WR);
 }
 
 void kp_conn_set_timer(struct kp_conn *c, int64_t deadline_ms)
@@ -418,6 +307,41 @@ static void end_of_input(struct kp_conn *c, enum kp_end end, int err)
 	finish(c, end, err);
 }
 
+static void update_interest(struct kp_conn *c);
+
+/* One read from the byte stream: recv, or what TLS decrypts. Returns the bytes, 0 when
+ * the server closed (a FIN; for TLS a close_notify or a bare FIN), or -1 with errno:
+ * EAGAIN (wait), ECONNRESET, EPROTO (TLS failed: tls_error says why), another. */
+static ssize_t stream_recv(struct kp_conn *c, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (c->tls == NULL)
+		return recv(c->io.fd, buf, len, 0);
+	c->in_waits_out = false;
+	switch (kp_tls_read(c->tls, buf, len, &n)) {
+	case KP_TLS_DONE:
+		return (ssize_t)n;
+	case KP_TLS_EOF:
+		return 0;
+	case KP_TLS_WANT_WRITE:
+		c->in_waits_out = true;
+		errno = EAGAIN;
+		return -1;
+	case KP_TLS_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case KP_TLS_RESET:
+		errno = ECONNRESET;
+		return -1;
+	case KP_TLS_FAIL:
+		break;
+	}
+	c->tls_error = kp_tls_error(c->tls);
+	errno = EPROTO;
+	return -1;
+}
+
 static void read_ready(struct kp_conn *c)
 {
 	while (!c->closed) {
@@ -432,20 +356,26 @@ static void read_ready(struct kp_conn *c)
 			c->in_cap = cap;
 		}
 		size_t room = c->in_cap - c->in_len;
-		ssize_t n = recv(c->io.fd, c->in + c->in_len, room, 0);
+		ssize_t n = stream_recv(c, c->in + c->in_len, room);
 		if (n > 0) {
 			c->in_len += (size_t)n;
 			process(c);
-			if ((size_t)n < room)
-				return;  /* drained; level-triggered epoll tells us about the rest */
+			/* Drained: level-triggered epoll tells us about what the kernel holds,
+			 * but not about what OpenSSL decrypted and holds. */
+			if ((size_t)n < room && (c->tls == NULL || c->closed || !kp_tls_has_pending(c->tls)))
+				return;
 			continue;
 		}
 		if (n == 0) {
 			end_of_input(c, KP_END_FIN, 0);
 		} else if (errno == EINTR) {
 			continue;
+		} else if (errno == EPROTO && c->tls != NULL) {
+			finish(c, KP_END_TLS, 0);
 		} else if (errno != EAGAIN) {
 			end_of_input(c, errno == ECONNRESET ? KP_END_RST : KP_END_ERROR, errno);
+		} else if (c->tls != NULL) {
+			update_interest(c);  /* a read may now wait for writability, or no longer */
 		}
 		return;
 	}
@@ -461,12 +391,55 @@ static void set_interest(struct kp_conn *c, bool want_out)
 	ka_loop_mod(&c->net->loop, &c->io, KA_EV_IN | KA_EV_RDHUP | (want_out ? KA_EV_OUT : 0));
 }
 
+/* EPOLLOUT only while something waits for it: level-triggered, it would fire on every
+ * iteration otherwise. Readability is always of interest. */
+static void update_interest(struct kp_conn *c)
+{
+	if (c->closed)
+		return;
+	if (c->tls != NULL && !c->tls_ready)
+		set_interest(c, c->hs_waits_out);
+	else
+		set_interest(c, (c->out_len > 0 && !c->out_waits_in) || c->in_waits_out);
+}
+
+/* One write to the byte stream: send, or through TLS. Returns the bytes taken, or -1
+ * with errno: EAGAIN (wait), EPIPE or ECONNRESET, EPROTO (TLS failed), another. */
+static ssize_t stream_send(struct kp_conn *c, const char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (c->tls == NULL)
+		return send(c->io.fd, buf, len, MSG_NOSIGNAL);
+	c->out_waits_in = false;
+	switch (kp_tls_write(c->tls, buf, len, &n)) {
+	case KP_TLS_DONE:
+		return (ssize_t)n;
+	case KP_TLS_WANT_READ:
+		c->out_waits_in = true;
+		errno = EAGAIN;
+		return -1;
+	case KP_TLS_WANT_WRITE:
+		errno = EAGAIN;
+		return -1;
+	case KP_TLS_EOF:
+	case KP_TLS_RESET:
+		errno = EPIPE;
+		return -1;
+	case KP_TLS_FAIL:
+		break;
+	}
+	c->tls_error = kp_tls_error(c->tls);
+	errno = EPROTO;
+	return -1;
+}
+
 void kp_conn_flush(struct kp_conn *c)
 {
-	if (c->closed || !c->connected || c->write_err)
+	if (c->closed || !c->connected || c->write_err || (c->tls != NULL && !c->tls_ready))
 		return;
 	while (c->out_len > 0) {
-		ssize_t n = send(c->io.fd, c->out, c->out_len, MSG_NOSIGNAL);
+		ssize_t n = stream_send(c, c->out, c->out_len);
 		if (n > 0) {
 			memmove(c->out, c->out + n, c->out_len - (size_t)n);
 			c->out_len -= (size_t)n;
@@ -484,7 +457,7 @@ void kp_conn_flush(struct kp_conn *c)
 			break;
 		}
 	}
-	set_interest(c, c->out_len > 0);
+	update_interest(c);
 }
 
 int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_method method)
@@ -510,6 +483,48 @@ int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_
 
 /* ---- connecting ---------------------------------------------------------------------------- */
 
+/* Requests queued before the connection could carry them were stamped then; they
+ * leave now. */
+static void requests_leave_now(struct kp_conn *c)
+{
+	for (unsigned i = 0; i < c->inflight_len; i++)
+		c->inflight_sent_us[(c->inflight_first + i) % KP_INFLIGHT_MAX] = now_us(c);
+}
+
+/* One step of the TLS handshake; when it completes, queued requests go out. */
+static void handshake_step(struct kp_conn *c)
+{
+	enum kp_tls_io r = kp_tls_handshake(c->tls);
+
+	c->hs_waits_out = r == KP_TLS_WANT_WRITE;
+	switch (r) {
+	case KP_TLS_DONE:
+		/* The handshake's crypto takes a millisecond or more, and on loopback the
+		 * server's answer is often there before OpenSSL reads, so the whole handshake
+		 * can complete within one event: the clock of the loop's batch would say 0. */
+		ka_loop_update_time(&c->net->loop);
+		c->tls_ready = true;
+		c->t_tls_done_us = now_us(c);
+		requests_leave_now(c);
+		kp_conn_flush(c);  /* sets the interest */
+		return;
+	case KP_TLS_WANT_READ:
+	case KP_TLS_WANT_WRITE:
+		update_interest(c);
+		return;
+	case KP_TLS_EOF:
+		c->tls_error = "the server closed the connection during the TLS handshake";
+		break;
+	case KP_TLS_RESET:
+		c->tls_error = "the server reset the connection during the TLS handshake";
+		break;
+	case KP_TLS_FAIL:
+		c->tls_error = kp_tls_error(c->tls);
+		break;
+	}
+	finish(c, KP_END_TLS, 0);
+}
+
 static void on_connected(struct kp_conn *c)
 {
 	struct sockaddr_storage local;
@@ -524,11 +539,15 @@ static void on_connected(struct kp_conn *c)
 	 * could not finish. */
 	c->want_out = true;
 	set_interest(c, false);
-	/* Requests queued while connecting were stamped then; they leave now. */
-	for (unsigned i = 0; i < c->inflight_len; i++)
-		c->inflight_sent_us[(c->inflight_first + i) % KP_INFLIGHT_MAX] = c->t_connected_us;
 	if (c->ops->connected)
 		c->ops->connected(c);
+	if (c->closed)
+		return;
+	if (c->tls != NULL) {
+		handshake_step(c);  /* the ClientHello */
+		return;
+	}
+	requests_leave_now(c);
 	kp_conn_flush(c);
 }
 
@@ -548,8 +567,21 @@ static void conn_event(struct ka_io *io, uint32_t events)
 			return;
 		}
 		on_connected(c);
-		if (c->closed)
+		if (c->closed || (c->tls != NULL && !c->tls_ready))
 			return;
+	} else if (c->tls != NULL && !c->tls_ready) {
+		handshake_step(c);
+		if (c->closed || !c->tls_ready)
+			return;
+	}
+	if (c->tls != NULL) {
+		/* Either direction may wait for either readiness: try both. A read that
+		 * finds nothing costs one EAGAIN. */
+		if (c->out_len > 0)
+			kp_conn_flush(c);
+		if (!c->closed)
+			read_ready(c);
+		return;
 	}
 	if ((events & KA_EV_OUT) && c->out_len > 0)
 		kp_conn_flush(c);
@@ -596,6 +628,16 @@ struct kp_conn *kp_conn_open(struct kp_net *net, const struct kp_target *t,
 	c->owner = owner;
 	c->timer.cb = conn_timer;
 	c->t_connect_us = net->loop.now_us;
+	if (t->tls != NULL) {
+		c->tls = kp_tls_new(t->tls, fd, t->name, t->name_is_ip);
+		if (c->tls == NULL) {
+			close(fd);
+			free(c->in);
+			free(c);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	/* Requests are small and written whole: Nagle would only hold back a pipelined
 	 * batch's tail until the server's ACK. */
 	ka_sock_set_nodelay(fd);
@@ -614,6 +656,21 @@ struct kp_conn *kp_conn_open(struct kp_net *net, const struct kp_target *t,
 	return c;
 }
 
+void kp_conn_offer_session(struct kp_conn *c, struct kp_tls_session *s)
+{
+	if (c->tls != NULL && s != NULL)
+		kp_tls_offer(c->tls, s);
+}
+
+bool kp_conn_tls_info(const struct kp_conn *c, struct kp_tls_info *info, double *handshake_ms)
+{
+	if (c->tls == NULL || !c->tls_ready)
+		return false;
+	kp_tls_describe(c->tls, info);
+	*handshake_ms = (double)(c->t_tls_done_us - c->t_connected_us) / 1000.0;
+	return true;
+}
+
 /* ---- small helpers for messages ------------------------------------------------------------- */
 
 const char *kp_end_name(enum kp_end end)
@@ -626,6 +683,7 @@ const char *kp_end_name(enum kp_end end)
 	case KP_END_CONNECT: return "connect failed";
 	case KP_END_PARSE: return "not HTTP";
 	case KP_END_ERROR: return "socket error";
+	case KP_END_TLS: return "TLS failed";
 	}
 	return "?";
 }

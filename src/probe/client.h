@@ -1,6 +1,7 @@
 /*
- * kaprobe's HTTP/1 client on the core event loop: the target (a parsed http:// URL),
- * and client connections that connect without blocking, write requests (several at
+ * kaprobe's HTTP/1 client on the core event loop: the target (a parsed http:// or
+ * https:// URL), and client connections that connect without blocking, for https
+ * complete a TLS handshake (tls.h) without blocking either, write requests (several at
  * once when pipelining), read responses with the core response parser and chunked
  * decoder, and report how the connection ended (FIN, RST, or closed by us) with the
  * loop's microsecond clock. Callbacks run from the loop; a connection that is closed
@@ -18,6 +19,7 @@
 #include "core/http_response.h"
 #include "core/loop.h"
 #include "core/sockopt.h"
+#include "probe/tls.h"
 
 #define KP_VERSION "1.0"
 #define KP_PATH_MAX 2048
@@ -31,9 +33,14 @@ struct kp_target {
 	char host[KP_HOST_MAX];            /* Host header: the URL's authority */
 	char path[KP_PATH_MAX];            /* request-target, "/" by default */
 	char url[KP_PATH_MAX + KP_HOST_MAX + 16];
+	bool is_tls;                       /* https:// */
+	char name[KP_HOST_MAX];            /* the host alone (no port, no brackets): what
+	                                    * SNI names and the certificate must match */
+	bool name_is_ip;                   /* an IP literal: no SNI, an IP address check */
+	struct kp_tls_ctx *tls;            /* set by the caller for https://, else NULL */
 };
 
-/* Parses "http://HOST[:PORT][/PATH]" and resolves HOST. Returns 0; -2 when the URL
+/* (target.c) Parses "http[s]://HOST[:PORT][/PATH]" and resolves HOST. Returns 0; -2 when the URL
  * is malformed (bad usage), -1 when the host does not resolve; err says why. */
 int kp_target_parse(const char *url, struct kp_target *t, char *err, size_t err_len);
 
@@ -46,6 +53,7 @@ enum kp_end {
 	KP_END_CONNECT,    /* connect() failed; err holds the errno */
 	KP_END_PARSE,      /* the bytes were not an HTTP response; parse_error says why */
 	KP_END_ERROR,      /* another socket error; err */
+	KP_END_TLS,        /* the TLS handshake or a TLS record failed; tls_error says why */
 };
 
 /* One complete response, as the callback sees it. head's slices point into the
@@ -95,6 +103,13 @@ struct kp_conn {
 	enum kp_end end;
 	int err;
 	const char *parse_error;
+	const char *tls_error;
+	struct kp_tls *tls;            /* https only */
+	bool tls_ready;                /* the handshake is done: plaintext flows */
+	bool hs_waits_out;             /* the handshake waits for the socket to be writable */
+	bool in_waits_out;             /* a TLS read waits for writability (a record to send) */
+	bool out_waits_in;             /* a TLS write waits for readability */
+	int64_t t_tls_done_us;         /* the handshake completed */
 	uint16_t local_port;           /* our ephemeral port, once connected */
 	int64_t t_connect_us, t_connected_us, t_end_us;
 	unsigned responses;            /* complete responses so far */
@@ -151,12 +166,22 @@ size_t kp_request_format(char *buf, size_t cap, const struct kp_target *t, const
 void kp_conn_set_timer(struct kp_conn *c, int64_t deadline_ms);
 void kp_conn_clear_timer(struct kp_conn *c);
 
-/* Closes from our side (end = KP_END_CLIENT unless already ended); no callback. */
+/* https: offers a session of an earlier connection for resumption; call it right
+ * after kp_conn_open. The connection keeps its own reference. */
+void kp_conn_offer_session(struct kp_conn *c, struct kp_tls_session *s);
+
+/* https: the handshake's time in ms (TCP connected to handshake done), its parameters
+ * and the connection's session; false for http or before the handshake is done. */
+bool kp_conn_tls_info(const struct kp_conn *c, struct kp_tls_info *info, double *handshake_ms);
+
+/* Closes from our side (end = KP_END_CLIENT unless already ended); no callback. For
+ * https a close_notify goes first (RFC 8446 6.1). */
 void kp_conn_close(struct kp_conn *c);
 
-/* Half-closes our side (shutdown SHUT_WR): the server sees EOF and, normally, closes
- * too, which the closed callback reports. Used so that the side that closes first,
- * and so holds TIME_WAIT, is decided by the protocol and not by a race. */
+/* Half-closes our side (close_notify for https, then shutdown SHUT_WR): the server
+ * sees the end and, normally, closes too, which the closed callback reports. Used so
+ * that the side that closes first, and so holds TIME_WAIT, is decided by the protocol
+ * and not by a race. */
 void kp_conn_shutdown(struct kp_conn *c);
 
 /* "FIN", "RST", ... for messages. */

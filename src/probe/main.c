@@ -6,8 +6,9 @@
  * disagree; docs/kaprobe.md's tables are checked against --help by the tests. Each
  * value is checked, a bad one named in the message (exit code 2). Then the URL is
  * parsed, checks.c or bench.c runs, and report.c prints. Exit codes: 0 when everything
- * ran, 1 when the server could not be reached or did not answer with HTTP, 2 for bad
- * usage.
+ * ran, 1 when the server could not be reached, failed TLS (or its verification) or
+ * did not answer with HTTP, 2 for bad usage (a --cacert file that cannot be loaded
+ * too).
  */
 #include <errno.h>
 #include <math.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/util.h"
 #include "probe/probe.h"
@@ -26,6 +28,8 @@ enum { EXIT_OK = 0, EXIT_SERVER = 1, EXIT_USAGE = 2 };
 /* What one run of kaprobe was asked to do. */
 struct cli {
 	bool json;                   /* --json */
+	bool insecure;               /* --insecure */
+	const char *cacert;          /* --cacert FILE, NULL: the system store */
 	const char *url;
 	struct kp_probe_opts probe;  /* kaprobe URL */
 	struct kp_bench_opts bench;  /* kaprobe bench URL */
@@ -41,6 +45,7 @@ enum opt_type {
 	OPT_SECONDS,  /* seconds, decimals allowed, 0 < SEC <= 86400, stored as int64 ms */
 	OPT_COUNT,    /* a whole number from min to max, stored as int64 */
 	OPT_CHECKS,   /* CHECK,... (names or JSON keys), stored as an unsigned bit mask */
+	OPT_FILE,     /* a file name, stored as const char *; read when the run starts */
 };
 
 struct option_def {
@@ -73,7 +78,8 @@ static const struct option_def options[] = {
 	  CLI(probe.timeout_ms), 0, 0 },
 
 	{ "json", NULL, OPT_FLAG, "off",
-	  "{\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X} instead of the table",
+	  "{\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X} instead of the table "
+	  "(https adds \"new_connection_resumed\": RUN, \"speedup_vs_resumed\": X)",
 	  CMD_BENCH, CLI(json), 0, 0 },
 	{ "requests", "N", OPT_COUNT, "1000", "requests per run", CMD_BENCH, CLI(bench.requests),
 	  1, 1000000 },
@@ -84,6 +90,14 @@ static const struct option_def options[] = {
 	  CLI(bench.timeout_ms), 0, 0 },
 	{ "time-limit", "SEC", OPT_SECONDS, "60", "a run stops after this long, done or not",
 	  CMD_BENCH, CLI(bench.time_limit_ms), 0, 0 },
+
+	/* Both commands, last in each. */
+	{ "insecure", NULL, OPT_FLAG, "off",
+	  "https: do not verify the server's certificate or name", CMD_PROBE | CMD_BENCH,
+	  CLI(insecure), 0, 0 },
+	{ "cacert", "FILE", OPT_FILE, "system",
+	  "https: trust the PEM certificates in FILE instead of the system store",
+	  CMD_PROBE | CMD_BENCH, CLI(cacert), 0, 0 },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -98,7 +112,8 @@ static const struct {
 	  "idle timeout; default in brackets):" },
 	{ CMD_BENCH, "kaprobe bench",
 	  "bench options (the same load over persistent connections, then with a new connection "
-	  "per request; default in brackets):" },
+	  "per request, and for https a new connection per request that resumes the TLS "
+	  "session; default in brackets):" },
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -194,6 +209,11 @@ static int set_option(struct cli *cli, const struct option_def *o, const char *v
 		return 0;
 	case OPT_CHECKS:
 		return parse_only(value, (unsigned *)field);
+	case OPT_FILE:
+		if (value[0] == '\0')
+			return usage_error("--%s: expected a file name", o->name);
+		*(const char **)field = value;
+		return 0;
 	}
 	return EXIT_USAGE;
 }
@@ -205,8 +225,8 @@ static void set_defaults(struct cli *cli, enum command cmd)
 	for (size_t i = 0; i < NOPTIONS; i++) {
 		const struct option_def *o = &options[i];
 
-		if (!(o->commands & cmd) || o->type == OPT_FLAG)
-			continue;  /* flags start false: "off" */
+		if (!(o->commands & cmd) || o->type == OPT_FLAG || o->type == OPT_FILE)
+			continue;  /* flags start false ("off"), files NULL ("system") */
 		if (o->type == OPT_CHECKS)
 			*(unsigned *)((char *)cli + o->offset) = (1u << KP_CHECK_COUNT) - 1;  /* "all" */
 		else if (set_option(cli, o, o->def) != 0)
@@ -335,7 +355,8 @@ static void print_help(FILE *out)
 		width = KA_MAX(width, help_left(&options[i], left, sizeof(left)));
 	print_usage(out);
 	fputs("\nMeasures how an HTTP server treats persistent connections (HTTP keep-alive), over\n"
-	      "real TCP connections. URL is http://HOST[:PORT][/PATH]; the path defaults to /.\n",
+	      "real TCP connections. URL is http://HOST[:PORT][/PATH] or https://...; the path\n"
+	      "defaults to /. https verifies the server's certificate against the system store.\n",
 	      out);
 	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
 		struct wrap heading = { out, 0, 0, true };
@@ -359,16 +380,33 @@ static void print_help(FILE *out)
 			fputc('\n', out);
 		}
 	}
-	fputs("\nexit codes: 0 everything ran; 1 the server could not be reached or did not answer\n"
-	      "with HTTP; 2 bad usage.\n", out);
+	fputs("\nexit codes: 0 everything ran; 1 the server could not be reached, failed the TLS\n"
+	      "handshake or its verification, or did not answer with HTTP; 2 bad usage.\n", out);
 }
 
 /* ---- the two commands -------------------------------------------------------------------- */
 
-static int resolve(const char *url, struct kp_target *t)
+/* The URL, and for https the TLS context: --cacert is read here, before any
+ * connection, so that a bad file is bad usage like any bad value. */
+static int resolve(const struct cli *cli, struct kp_target *t)
 {
 	char err[512];
-	int rc = kp_target_parse(url, t, err, sizeof(err));
+	struct kp_tls_ctx *tls = NULL;
+
+	if (cli->cacert != NULL || strncasecmp(cli->url, "https://", 8) == 0) {
+		tls = kp_tls_ctx_new(cli->insecure, cli->cacert, err, sizeof(err));
+		if (tls == NULL && cli->cacert != NULL)
+			return usage_error("--cacert: %s", err);
+		if (tls == NULL) {
+			fprintf(stderr, "kaprobe: TLS: %s\n", err);
+			return EXIT_SERVER;
+		}
+	}
+	int rc = kp_target_parse(cli->url, t, err, sizeof(err));
+	if (rc == 0 && t->is_tls)
+		t->tls = tls;
+	else
+		kp_tls_ctx_free(tls);  /* --cacert with an http:// URL: checked, not needed */
 	if (rc == -2)
 		return usage_error("%s", err);
 	if (rc < 0) {
@@ -387,10 +425,19 @@ static int main_probe(int argc, char **argv)
 	int rc = read_args(&cli, CMD_PROBE, argc, argv, 1);
 
 	if (rc == EXIT_OK)
-		rc = resolve(cli.url, &t);
+		rc = resolve(&cli, &t);
 	if (rc != EXIT_OK)
 		return rc;
-	if (kp_probe_run(&t, &cli.probe, &res, fatal, sizeof(fatal)) != 0) {
+	if (!t.is_tls) {
+		cli.probe.only &= ~(1u << KP_TLS_RESUMPTION);
+		if (cli.probe.only == 0) {
+			kp_tls_ctx_free(t.tls);
+			return usage_error("--only: tls_resumption needs an https:// URL");
+		}
+	}
+	rc = kp_probe_run(&t, &cli.probe, &res, fatal, sizeof(fatal));
+	kp_tls_ctx_free(t.tls);
+	if (rc != 0) {
 		fprintf(stderr, "kaprobe: %s\n", fatal);
 		return EXIT_SERVER;
 	}
@@ -405,7 +452,7 @@ static int main_bench(int argc, char **argv)
 {
 	struct cli cli;
 	static struct kp_target t;
-	struct kp_bench_run ka, nc;
+	static struct kp_bench_result runs;
 	char fatal[1024];
 	int rc = read_args(&cli, CMD_BENCH, argc, argv, 2);
 
@@ -413,16 +460,18 @@ static int main_bench(int argc, char **argv)
 		return rc;
 	if (cli.bench.concurrency > cli.bench.requests)
 		cli.bench.concurrency = cli.bench.requests;
-	if ((rc = resolve(cli.url, &t)) != EXIT_OK)
+	if ((rc = resolve(&cli, &t)) != EXIT_OK)
 		return rc;
-	if (kp_bench_run_both(&t, &cli.bench, &ka, &nc, fatal, sizeof(fatal)) != 0) {
+	rc = kp_bench_run_all(&t, &cli.bench, &runs, fatal, sizeof(fatal));
+	kp_tls_ctx_free(t.tls);
+	if (rc != 0) {
 		fprintf(stderr, "kaprobe: %s\n", fatal);
 		return EXIT_SERVER;
 	}
 	if (cli.json)
-		kp_report_bench_json(stdout, &ka, &nc);
+		kp_report_bench_json(stdout, &runs);
 	else
-		kp_report_bench_table(stdout, &t, &cli.bench, &ka, &nc);
+		kp_report_bench_table(stdout, &t, &cli.bench, &runs);
 	return EXIT_OK;
 }
 

@@ -24,6 +24,7 @@ enum kp_check {
 	KP_IDLE_TIMEOUT,
 	KP_MAX_REQUESTS,
 	KP_PIPELINING,
+	KP_TLS_RESUMPTION,  /* https only */
 	KP_CHECK_COUNT
 };
 
@@ -78,6 +79,18 @@ struct kp_results {
 	char server[KP_TEXT_MAX];
 
 	unsigned responses;                   /* responses received by all checks */
+
+	/* https: the first connection whose handshake completed and was answered. */
+	bool tls_seen;
+	struct kp_tls_info tls;
+	double tls_handshake_ms;
+
+	/* tls_resumption: a second connection offered the first one's session. */
+	bool tls_resumption_known;
+	bool tls_resumed;
+	bool tls_ticket;                      /* the offered session was a ticket */
+	bool has_ticket_lifetime;
+	int64_t ticket_lifetime_s;
 };
 
 /* Runs the selected checks concurrently on one loop. Returns 0 when every check ran;
@@ -107,16 +120,26 @@ struct kp_bench_run {
 	double seconds;
 	double requests_per_s;
 	double p50_ms, p90_ms, p99_ms;
+	int64_t tls_resumed;          /* https: handshakes that resumed the offered session */
 	bool timed_out;               /* --time-limit cut the run short */
 	bool not_http;                /* a first response failed to parse */
+	bool tls_failed;              /* a handshake failed before any response: stopped */
 	char first_error[256];
 };
 
-/* Both runs, keep-alive first. Returns 0, or 1 when the server could not be reached
- * or did not speak HTTP (fatal says why). */
-int kp_bench_run_both(const struct kp_target *t, const struct kp_bench_opts *opts,
-                      struct kp_bench_run *keepalive, struct kp_bench_run *newconn,
-                      char *fatal, size_t fatal_len);
+struct kp_bench_result {
+	struct kp_bench_run keepalive;
+	struct kp_bench_run new_connection;  /* for https a full handshake each time */
+	struct kp_bench_run resumed;         /* https only: each new connection resumes */
+	bool has_resumed;
+	bool is_tls;
+};
+
+/* The runs in order: keep-alive, new connection, and for https new connection with
+ * resumption. Returns 0, or 1 when the server could not be reached, failed TLS or did
+ * not speak HTTP (fatal says why). */
+int kp_bench_run_all(const struct kp_target *t, const struct kp_bench_opts *opts,
+                     struct kp_bench_result *r, char *fatal, size_t fatal_len);
 
 /* ---- TIME_WAIT from the kernel ----------------------------------------------------------------- */
 
@@ -137,7 +160,7 @@ int64_t kp_time_wait_overflows(void);
 void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp_results *r);
 void kp_report_probe_json(FILE *out, const struct kp_results *r);
 void kp_report_bench_table(FILE *out, const struct kp_target *t, const struct kp_bench_opts *o,
-                           const struct kp_bench_run *ka, const struct kp_bench_run *nc);
-void kp_report_bench_json(FILE *out, const struct kp_bench_run *ka, const struct kp_bench_run *nc);
+                           const struct kp_bench_result *r);
+void kp_report_bench_json(FILE *out, const struct kp_bench_result *r);
 
 #endif

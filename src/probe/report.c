@@ -1,11 +1,12 @@
 /*
- * kaprobe's output: the probe's results and the benchmark's two runs, as a table for
+ * kaprobe's output: the probe's results and the benchmark's runs, as a table for
  * people or as one JSON object for programs. The JSON always has the same keys (a
  * check that did not run gives null), numbers are printed with the precision they
  * were measured to, and header values, which may hold any byte but CR, LF and NUL,
  * are escaped so the output is valid JSON whatever the server sent (bytes above 0x7f
  * are read as ISO-8859-1, as RFC 9110 5.5 suggests for obs-text).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -59,6 +60,14 @@ static void json_text(FILE *out, const char *key, bool *first, bool known, const
 
 /* ---- the probe ------------------------------------------------------------------------------ */
 
+/* How the second connection's handshake went: by a ticket, by a session id, or not. */
+static const char *resumption_text(const struct kp_results *r)
+{
+	if (!r->tls_resumed)
+		return "none";
+	return r->tls_ticket ? "ticket" : "session_id";
+}
+
 void kp_report_probe_json(FILE *out, const struct kp_results *r)
 {
 	bool first = true;
@@ -88,6 +97,16 @@ void kp_report_probe_json(FILE *out, const struct kp_results *r)
 	json_text(out, "closer", &first, idle_known, r->idle_closed_by_server ? "server" : "client");
 	json_text(out, "close_kind", &first, r->idle_closed_by_server, r->idle_rst ? "rst" : "fin");
 	json_text(out, "server", &first, r->has_server, r->server);
+	json_text(out, "tls_version", &first, r->tls_seen, r->tls.version);
+	json_text(out, "tls_cipher", &first, r->tls_seen, r->tls.cipher);
+	json_text(out, "alpn", &first, r->tls_seen && r->tls.alpn[0], r->tls.alpn);
+	json_key(out, "tls_handshake_ms", &first);
+	if (r->tls_seen)
+		fprintf(out, "%.3f", r->tls_handshake_ms);
+	else
+		fputs("null", out);
+	json_text(out, "tls_resumption", &first, r->tls_resumption_known, resumption_text(r));
+	json_int(out, "ticket_lifetime_s", &first, r->has_ticket_lifetime, r->ticket_lifetime_s);
 	fputs("\n}\n", out);
 }
 
@@ -142,6 +161,14 @@ static void result_text(const struct kp_results *r, enum kp_check id, char *buf,
 	case KP_PIPELINING:
 		snprintf(buf, len, "%s", yes_no(r->pipelining));
 		break;
+	case KP_TLS_RESUMPTION:
+		if (!r->tls_resumption_known)
+			snprintf(buf, len, "unknown");
+		else if (r->has_ticket_lifetime && r->tls_resumed)
+			snprintf(buf, len, "%s (%lld s)", resumption_text(r), (long long)r->ticket_lifetime_s);
+		else
+			snprintf(buf, len, "%s", resumption_text(r));
+		break;
 	case KP_CHECK_COUNT:
 		buf[0] = '\0';
 		break;
@@ -150,8 +177,12 @@ static void result_text(const struct kp_results *r, enum kp_check id, char *buf,
 
 void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp_results *r)
 {
-	fprintf(out, "kaprobe %s (%s)\nserver: %s\n\n", t->url, t->addr_text,
+	fprintf(out, "kaprobe %s (%s)\nserver: %s\n", t->url, t->addr_text,
 	        r->has_server ? r->server : "(no Server header)");
+	if (r->tls_seen)
+		fprintf(out, "tls: %s, %s, ALPN %s, handshake %.2f ms\n", r->tls.version, r->tls.cipher,
+		        r->tls.alpn[0] ? r->tls.alpn : "none", r->tls_handshake_ms);
+	fputc('\n', out);
 	fprintf(out, "%-21s %-20s %s\n", "check", "result", "evidence");
 	for (int i = 0; i < KP_CHECK_COUNT; i++) {
 		char result[64];
@@ -173,7 +204,7 @@ static double speedup(const struct kp_bench_run *ka, const struct kp_bench_run *
 	return nc->requests_per_s > 0 ? ka->requests_per_s / nc->requests_per_s : 0;
 }
 
-static void json_run(FILE *out, const struct kp_bench_run *r)
+static void json_run(FILE *out, const struct kp_bench_run *r, bool is_tls)
 {
 	fprintf(out, "{\"requests\": %lld, \"requests_per_s\": %.1f, "
 	        "\"latency_ms\": {\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f}, "
@@ -184,56 +215,117 @@ static void json_run(FILE *out, const struct kp_bench_run *r)
 		fprintf(out, "%lld", (long long)r->time_wait);
 	else
 		fputs("null", out);
+	if (is_tls)
+		fprintf(out, ", \"tls_resumed\": %lld", (long long)r->tls_resumed);
 	fprintf(out, ", \"errors\": %lld}", (long long)r->errors);
 }
 
-void kp_report_bench_json(FILE *out, const struct kp_bench_run *ka, const struct kp_bench_run *nc)
+static void json_speedup(FILE *out, const char *key, const struct kp_bench_run *ka,
+                         const struct kp_bench_run *other)
 {
-	fputs("{\n  \"keepalive\": ", out);
-	json_run(out, ka);
-	fputs(",\n  \"new_connection\": ", out);
-	json_run(out, nc);
-	fputs(",\n  \"speedup\": ", out);
-	if (nc->requests_per_s > 0)
-		fprintf(out, "%.2f", speedup(ka, nc));
+	fprintf(out, ",\n  \"%s\": ", key);
+	if (other->requests_per_s > 0)
+		fprintf(out, "%.2f", speedup(ka, other));
 	else
 		fputs("null", out);
+}
+
+void kp_report_bench_json(FILE *out, const struct kp_bench_result *r)
+{
+	fputs("{\n  \"keepalive\": ", out);
+	json_run(out, &r->keepalive, r->is_tls);
+	fputs(",\n  \"new_connection\": ", out);
+	json_run(out, &r->new_connection, r->is_tls);
+	if (r->has_resumed) {
+		fputs(",\n  \"new_connection_resumed\": ", out);
+		json_run(out, &r->resumed, r->is_tls);
+	}
+	json_speedup(out, "speedup", &r->keepalive, &r->new_connection);
+	if (r->has_resumed)
+		json_speedup(out, "speedup_vs_resumed", &r->keepalive, &r->resumed);
 	fputs("\n}\n", out);
 }
 
-void kp_report_bench_table(FILE *out, const struct kp_target *t, const struct kp_bench_opts *o,
-                           const struct kp_bench_run *ka, const struct kp_bench_run *nc)
+/* One row of the table: a label, then one column per run. */
+static void row(FILE *out, const char *label, const char *const *cells, size_t n)
 {
-	char tw_ka[32], tw_nc[32];
-	snprintf(tw_ka, sizeof(tw_ka), ka->time_wait >= 0 ? "%lld" : "unknown", (long long)ka->time_wait);
-	snprintf(tw_nc, sizeof(tw_nc), nc->time_wait >= 0 ? "%lld" : "unknown", (long long)nc->time_wait);
+	fprintf(out, "%-30s", label);
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, " %15s", cells[i]);
+	fputc('\n', out);
+}
+
+static void row_int(FILE *out, const char *label, const struct kp_bench_run *const *runs,
+                    size_t n, size_t field)
+{
+	char text[3][32];
+	const char *cells[3];
+	for (size_t i = 0; i < n; i++) {
+		int64_t v = *(const int64_t *)((const char *)runs[i] + field);
+		snprintf(text[i], sizeof(text[i]), v >= 0 ? "%lld" : "unknown", (long long)v);
+		cells[i] = text[i];
+	}
+	row(out, label, cells, n);
+}
+
+static void row_num(FILE *out, const char *label, const struct kp_bench_run *const *runs,
+                    size_t n, size_t field, const char *fmt)
+{
+	char text[3][32];
+	const char *cells[3];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(text[i], sizeof(text[i]), fmt,
+		         *(const double *)((const char *)runs[i] + field));
+		cells[i] = text[i];
+	}
+	row(out, label, cells, n);
+}
+
+#define RUN_FIELD(f) offsetof(struct kp_bench_run, f)
+
+void kp_report_bench_table(FILE *out, const struct kp_target *t, const struct kp_bench_opts *o,
+                           const struct kp_bench_result *r)
+{
+	static const char *const names[] = { "keep-alive", "new connection", "new, resumed" };
+	static const char *const error_names[] = { "keep-alive", "new-connection",
+		                                       "resumed new-connection" };
+	const struct kp_bench_run *runs[] = { &r->keepalive, &r->new_connection, &r->resumed };
+	size_t n = r->has_resumed ? 3 : 2;
+	int64_t overflow = 0;
+	bool timed_out = false;
+
 	fprintf(out, "kaprobe bench %s (%s): %lld requests per run, %lld at a time\n\n", t->url,
 	        t->addr_text, (long long)o->requests, (long long)o->concurrency);
-	fprintf(out, "%-30s %15s %15s\n", "", "keep-alive", "new connection");
-	fprintf(out, "%-30s %15lld %15lld\n", "requests answered", (long long)ka->requests,
-	        (long long)nc->requests);
-	fprintf(out, "%-30s %15lld %15lld\n", "errors", (long long)ka->errors, (long long)nc->errors);
-	fprintf(out, "%-30s %15.3f %15.3f\n", "seconds", ka->seconds, nc->seconds);
-	fprintf(out, "%-30s %15.1f %15.1f\n", "requests/s", ka->requests_per_s, nc->requests_per_s);
-	fprintf(out, "%-30s %15.3f %15.3f\n", "latency p50 (ms)", ka->p50_ms, nc->p50_ms);
-	fprintf(out, "%-30s %15.3f %15.3f\n", "latency p90 (ms)", ka->p90_ms, nc->p90_ms);
-	fprintf(out, "%-30s %15.3f %15.3f\n", "latency p99 (ms)", ka->p99_ms, nc->p99_ms);
-	fprintf(out, "%-30s %15lld %15lld\n", "TCP connections opened",
-	        (long long)ka->connections_opened, (long long)nc->connections_opened);
-	fprintf(out, "%-30s %15lld %15lld\n", "distinct local ports", (long long)ka->local_ports,
-	        (long long)nc->local_ports);
-	fprintf(out, "%-30s %15s %15s\n", "TIME_WAIT left on this host", tw_ka, tw_nc);
-	if (nc->requests_per_s > 0)
+	row(out, "", names, n);
+	row_int(out, "requests answered", runs, n, RUN_FIELD(requests));
+	row_int(out, "errors", runs, n, RUN_FIELD(errors));
+	row_num(out, "seconds", runs, n, RUN_FIELD(seconds), "%.3f");
+	row_num(out, "requests/s", runs, n, RUN_FIELD(requests_per_s), "%.1f");
+	row_num(out, "latency p50 (ms)", runs, n, RUN_FIELD(p50_ms), "%.3f");
+	row_num(out, "latency p90 (ms)", runs, n, RUN_FIELD(p90_ms), "%.3f");
+	row_num(out, "latency p99 (ms)", runs, n, RUN_FIELD(p99_ms), "%.3f");
+	row_int(out, "TCP connections opened", runs, n, RUN_FIELD(connections_opened));
+	if (r->is_tls)
+		row_int(out, "TLS sessions resumed", runs, n, RUN_FIELD(tls_resumed));
+	row_int(out, "distinct local ports", runs, n, RUN_FIELD(local_ports));
+	row_int(out, "TIME_WAIT left on this host", runs, n, RUN_FIELD(time_wait));
+	if (r->new_connection.requests_per_s > 0)
 		fprintf(out, "\nspeedup: %.2fx the requests per second over persistent connections\n",
-		        speedup(ka, nc));
-	if (ka->time_wait_overflow > 0 || nc->time_wait_overflow > 0)
-		fprintf(out, "(the kernel's TIME_WAIT table was full: %lld + %lld TIME_WAIT sockets on this "
+		        speedup(&r->keepalive, &r->new_connection));
+	if (r->has_resumed && r->resumed.requests_per_s > 0)
+		fprintf(out, "speedup: %.2fx over new connections that resume the TLS session\n",
+		        speedup(&r->keepalive, &r->resumed));
+	for (size_t i = 0; i < n; i++) {
+		overflow += runs[i]->time_wait_overflow;
+		timed_out = timed_out || runs[i]->timed_out;
+	}
+	if (overflow > 0)
+		fprintf(out, "(the kernel's TIME_WAIT table was full: %lld TIME_WAIT sockets on this "
 		        "host were not created during the runs, see net.ipv4.tcp_max_tw_buckets)\n",
-		        (long long)ka->time_wait_overflow, (long long)nc->time_wait_overflow);
-	if (ka->timed_out || nc->timed_out)
+		        (long long)overflow);
+	if (timed_out)
 		fprintf(out, "(a run reached --time-limit before all its requests were answered)\n");
-	if (ka->first_error[0])
-		fprintf(out, "first keep-alive error: %s\n", ka->first_error);
-	if (nc->first_error[0])
-		fprintf(out, "first new-connection error: %s\n", nc->first_error);
+	for (size_t i = 0; i < n; i++)
+		if (runs[i]->first_error[0])
+			fprintf(out, "first %s error: %s\n", error_names[i], runs[i]->first_error);
 }

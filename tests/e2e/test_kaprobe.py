@@ -37,7 +37,9 @@ KAPROBE = _binary()
 PROBE_KEYS = ["persistent_http11", "http10_keepalive", "http10_default_close",
               "connection_close_honored", "keep_alive_header", "advertised_timeout_s",
               "advertised_max", "idle_timeout_s", "max_requests", "max_requests_signalled",
-              "pipelining", "closer", "close_kind", "server"]
+              "pipelining", "closer", "close_kind", "server", "tls_version", "tls_cipher",
+              "alpn", "tls_handshake_ms", "tls_resumption", "ticket_lifetime_s"]
+TLS_KEYS = PROBE_KEYS[PROBE_KEYS.index("tls_version"):]
 CHECKS = ["persistent_http11", "http10_keepalive", "http10_default_close", "connection_close",
           "keep_alive_header", "idle_timeout", "max_requests", "pipelining"]
 START_TIMEOUT = 10.0
@@ -337,6 +339,16 @@ def test_kaprobe_reads_chunked_and_close_delimited_streams(server):
     assert "30 body bytes ended by the close" in out, out
 
 
+def test_kaprobe_http_urls_give_the_tls_keys_as_null(server):
+    srv = server("--keepalive-timeout", 1)
+    r = probe_json(srv.url("/a.txt"), "--only", "keep_alive_header")
+    assert r["keep_alive_header"].startswith("timeout=0"), r
+    assert {key: r[key] for key in TLS_KEYS} == dict.fromkeys(TLS_KEYS), r
+    p = run_kaprobe(srv.url("/a.txt"))  # the table has no TLS line and no TLS row
+    out = p.stdout.decode()
+    assert p.returncode == 0 and "tls" not in out.lower(), out
+
+
 def test_kaprobe_only_also_takes_the_json_keys_of_a_check(server):
     srv = server("--keepalive-timeout", 1)
     r = probe_json(srv.url("/a.txt"), "--only", "connection_close_honored,idle_timeout_s")
@@ -439,7 +451,10 @@ def test_kaprobe_bench_keepalive_uses_c_connections_and_beats_new_connections(se
     (["--only", "idle_timeout,nope", "http://127.0.0.1:1/"], "nope"),
     (["--only", "", "http://127.0.0.1:1/"], "--only"),
     (["--max-wait"], "--max-wait"),
-    (["https://127.0.0.1:1/"], "http://"),
+    (["ftp://127.0.0.1:1/"], "https://"),
+    (["--cacert", "/nonexistent/ca.pem", "https://127.0.0.1:1/"], "--cacert"),
+    (["bench", "--cacert", "/dev/null", "https://127.0.0.1:1/"], "--cacert"),
+    (["--only", "tls_resumption", "http://127.0.0.1:1/"], "https://"),
     (["http://127.0.0.1:99999/"], "port"),
     (["http://127.0.0.1:1/", "http://127.0.0.1:2/"], "URL"),
     (["bench", "--requests", "0", "http://127.0.0.1:1/"], "--requests"),
