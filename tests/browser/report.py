@@ -198,6 +198,17 @@ def write_https(w, records, tls_rtts, tls_loads):
                 text += (f" The {n_off - n_on:.0f} handshakes more of the keep-alive-off loads cost "
                          f"{extra:.0f} ms more, {extra / rtt:.1f} RTT, not one RTT each: chromium "
                          "opens up to 6 connections at once, so their handshakes overlap.")
+            if rtt and 0 in tls_rtts and recs("http", 0, True) and recs("http", 0, False):
+                c0_on = med("https", 0, True) - med("http", 0, True)
+                c0_off = med("https", 0, False) - med("http", 0, False)
+                spread0 = max(max(r["load_ms"] for r in rs) - min(r["load_ms"] for r in rs)
+                              for rs in (recs(sc, 0, ka) for sc in ("http", "https")
+                                         for ka in (True, False)))
+                text += (f" At 0 ms, where a round trip costs nothing, TLS added {c0_on:+.0f} ms with "
+                         f"keep-alive and {c0_off:+.0f} ms without: the computation of the "
+                         "handshakes and of the encryption in chromium and kahttpd, on a shared "
+                         f"machine where the 0 ms loads of one configuration vary by up to "
+                         f"{spread0:.0f} ms, so a rough figure.")
         w(text + "\n")
     for rtt in tls_rtts:
         on_recs, off_recs = recs("https", rtt, True), recs("https", rtt, False)
@@ -219,12 +230,14 @@ def write_https(w, records, tls_rtts, tls_loads):
         w("")
     if any(r["tls_resumed"] for rtt in tls_rtts for ka in (True, False) for r in recs("https", rtt, ka)):
         w("kahttpd sends one session ticket per handshake (`SSL_CTX_set_num_tickets(ctx, 1)` "
-          "in `src/server/tls.c`), and a ticket reaches chromium only after its handshake is "
-          "done: connections opened together in a burst, before the tickets of the earlier "
-          "ones arrived, take a full handshake. That full handshakes keep coming between "
-          "resumed ones later in a load, when many tickets have been sent, fits a client that "
-          "uses each ticket once, as RFC 8446 (appendix C.4) advises. A resumed TLS 1.3 "
-          "handshake saves the certificate and its signature, not the round trip.\n")
+          "in `src/server/tls.c`), and a ticket can only be used once the handshake that "
+          "carried it is done, so the connections chromium opens together at the start cannot "
+          "resume from one another. Why full handshakes keep coming between resumed ones "
+          "later in a load, when many tickets have been sent, these counts do not show: it is "
+          "chromium's choice (how many sessions its cache keeps per server, and that it uses a "
+          "TLS 1.3 ticket once, as RFC 8446 appendix C.4 advises, are the likely parts). "
+          "A resumed TLS 1.3 handshake saves the certificate and its signature, not the "
+          "round trip, so resumption would not shorten the load by round trips anyway.\n")
     w("Every HTTPS load:\n")
     w("| RTT | keep-alive | load times (ms), in order | connections accepted | TLS handshakes resumed |")
     w("|---:|---|---|---|---|")
@@ -261,7 +274,7 @@ def write_markdown(path, all_records, rtts, loads, tls_rtts, tls_loads, env, loa
       "an empty profile and the HTTP cache off. Connections and requests are kahttpd's own "
       "counts (`/status` on `--admin`, and `conn=ID req=N` in the access log); load time is "
       "the page's Navigation Timing, navigation start to the end of the load event."
-      + (f" The same loads over HTTPS, at {', '.join(f'{r} ms' for r in tls_rtts)}, follow "
+      + (f" The same loads over HTTPS, at {' and '.join(str(r) for r in tls_rtts)} ms, follow "
          "the plain-HTTP ones: what keep-alive saves when every new connection also pays a TLS "
          "handshake." if tls_rtts else "") + "\n")
     w(f"## The four runs, median of {loads} loads each\n")
