@@ -9,6 +9,9 @@
 // no HTTP cache, no learned preconnects, no history. The HTTP cache is also switched
 // off through the DevTools protocol, so every resource is really requested.
 //
+// An https:// URL is loaded with ignoreHTTPSErrors: the test certificate is
+// self-signed (tests/browser/pageload.py makes it), and chromium is to accept it.
+//
 // Runs on Debian 12's node 18 as on node 20 (playwright-core 1.60 supports both).
 'use strict';
 const { chromium } = require('playwright-core');
@@ -36,7 +39,8 @@ async function main() {
 		executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
 		headless: true,
 		args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-			'--disable-component-update', '--no-first-run'],
+			'--disable-component-update', '--no-first-run',
+			...(args.url.startsWith('https:') ? ['--ignore-certificate-errors'] : [])],
 		viewport: { width: 1280, height: 900 },
 		timeout: args.timeoutMs,
 	});

@@ -12,6 +12,12 @@ load, and its access log (conn=ID req=N on every line) gives the requests of eac
 connection. A connection accepted that never carried a request (a browser's unused
 preconnect) shows up as accepted minus the connections in the log.
 
+Over HTTPS (kahttpd started with tls=make_cert(...), load_page(..., scheme="https"))
+the relay carries the TLS bytes unchanged (it copies bytes and parses nothing), chromium
+is told to accept the self-signed certificate, and /status adds the TLS handshakes of
+the load, full and resumed from a session ticket; the access log says which connections
+resumed (tls=1.3 resumed=0|1 on every line).
+
 Nothing here sleeps to synchronise: processes announce themselves on stdout, and
 server figures are polled with a deadline until they are complete.
 """
@@ -53,10 +59,12 @@ BROWSER_TIMEOUT = 90.0
 SETTLE_TIMEOUT = 10.0  # browser gone -> kahttpd has closed every connection, log flushed
 
 LISTEN_RE = re.compile(r"^kahttpd: listening on http://([^\s]+):(\d+)$")
+TLS_LISTEN_RE = re.compile(r"^kahttpd: listening on https://([^\s]+):(\d+)$")
 ADMIN_RE = re.compile(r"^kahttpd: admin on http://([^\s]+):(\d+)$")
 RELAY_RE = re.compile(r"^relay: listening on (\S+):(\d+)$")
 LOG_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<target>\S+) HTTP/1\.[01]" (?P<status>\d{3}) .*'
-                    r' conn=(?P<conn>\d+) req=(?P<req>\d+) persist=(?P<persist>[a-z-]+) ')
+                    r' conn=(?P<conn>\d+) req=(?P<req>\d+) persist=(?P<persist>[a-z-]+) '
+                    r'(?:.* tls=(?P<tls>\S+) resumed=(?P<resumed>[01]))?')
 
 
 def missing_tools():
@@ -127,11 +135,24 @@ def addr_of(m):
     return m.group(1).strip("[]"), int(m.group(2))
 
 
+def make_cert(dirpath):
+    """An ECDSA P-256 self-signed certificate for localhost and 127.0.0.1, made with
+    the openssl command: (cert path, key path)."""
+    cert, key = Path(dirpath) / "localhost.crt", Path(dirpath) / "localhost.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 class Kahttpd(Proc):
     """kahttpd on port 0 serving www/ with an admin listener and an access log (for
-    report.py; the e2e test uses its own harness)."""
+    report.py; the e2e test uses its own harness). With tls=(cert, key) it also listens
+    for HTTPS on port 0: tls_addr."""
 
-    def __init__(self, binary, workdir, keepalive, extra=()):
+    def __init__(self, binary, workdir, keepalive, extra=(), tls=None):
         self.log_path = workdir / "access.log"
         if self.log_path.exists():
             self.log_path.unlink()  # the log appends; counting starts from an empty one
@@ -139,9 +160,14 @@ class Kahttpd(Proc):
                 "--admin", "127.0.0.1:0", "--access-log", str(self.log_path), *extra]
         if not keepalive:
             args += ["--keepalive-timeout", "0"]
+        if tls:
+            args += ["--tls-listen", "127.0.0.1:0", "--tls-cert", str(tls[0]),
+                     "--tls-key", str(tls[1])]
         super().__init__(args, workdir / "kahttpd.stderr")
-        listen, admin = self.wait_lines([LISTEN_RE, ADMIN_RE])
-        self.addr, self.admin = addr_of(listen), addr_of(admin)
+        wanted = [LISTEN_RE, ADMIN_RE] + ([TLS_LISTEN_RE] if tls else [])
+        found = self.wait_lines(wanted)
+        self.addr, self.admin = addr_of(found[0]), addr_of(found[1])
+        self.tls_addr = addr_of(found[2]) if tls else None
 
 
 class Relay(Proc):
@@ -183,16 +209,25 @@ def browse(url, workdir, screenshot=None):
     return json.loads(out.decode().strip().splitlines()[-1])
 
 
-def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None):
+def tls_counts(status):
+    """The TLS figures of a /status (zeros from a kahttpd without them)."""
+    tls = status.get("tls", {})
+    hs = tls.get("handshakes", {})
+    return {"full": hs.get("full", 0), "resumed": hs.get("resumed", 0),
+            "failed": sum(tls.get("failed", {}).values())}
+
+
+def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None, scheme="http"):
     """One load of the page through a relay adding rtt_ms; returns a record of what the
-    browser and the server saw. The server must be idle when it is called."""
+    browser and the server saw. The server must be idle when it is called. server_addr
+    is the listener of the scheme: kahttpd's tls_addr for "https"."""
     before = admin_get(admin)
     assert before["connections"]["active"] == 0, before["connections"]
     wait_for(lambda: len(log_lines(log_path)), lambda n: n == before["requests"], SETTLE_TIMEOUT,
              "access log complete before the load")
     relay = Relay(server_addr, rtt_ms, workdir)
     try:
-        url = f"http://{relay.addr[0]}:{relay.addr[1]}{PAGE_PATH}"
+        url = f"{scheme}://{relay.addr[0]}:{relay.addr[1]}{PAGE_PATH}"
         seen = browse(url, workdir, screenshot)
         # The browser has exited: every connection ends, through the relay.
         after = wait_for(lambda: admin_get(admin), lambda s: s["connections"]["active"] == 0,
@@ -204,14 +239,21 @@ def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None):
                      SETTLE_TIMEOUT, "access log lines for every request")[before["requests"]:]
     per_conn = {}
     logged = []
+    conn_tls = {}  # conn -> (version, resumed), over HTTPS
     for line in lines:
         m = LOG_RE.search(line)
         assert m, f"unexpected access log line {line!r}"
         logged.append((m["target"], int(m["status"]), m["persist"]))
         per_conn[m["conn"]] = max(per_conn.get(m["conn"], 0), int(m["req"]))
+        if m["tls"]:
+            conn_tls[m["conn"]] = (m["tls"], m["resumed"] == "1")
     accepted = after["accepted"] - before["accepted"]
     requests = after["requests"] - before["requests"]
+    tls_before, tls_after = tls_counts(before), tls_counts(after)
+    # Connections in the order kahttpd accepted them (conn ids grow): which resumed.
+    order = sorted(conn_tls, key=int)
     return {
+        "scheme": scheme,
         "rtt_ms": rtt_ms,
         "url": url,
         "browser": seen,
@@ -221,6 +263,11 @@ def load_page(server_addr, admin, log_path, rtt_ms, workdir, screenshot=None):
         "requests_per_connection": sorted(per_conn.values(), reverse=True),
         "unused_connections": accepted - len(per_conn),
         "logged": logged,
+        "tls_full": tls_after["full"] - tls_before["full"],
+        "tls_resumed": tls_after["resumed"] - tls_before["resumed"],
+        "tls_failed": tls_after["failed"] - tls_before["failed"],
+        "tls_versions": sorted({conn_tls[c][0] for c in order}),
+        "tls_resumed_in_order": [conn_tls[c][1] for c in order],
     }
 
 
@@ -254,6 +301,15 @@ def check_load(rec, keepalive):
         problems.append(f"kahttpd answered other than 200: {bad_logged}")
     if rec["requests"] != len(PAGE_RESOURCES):
         problems.append(f"kahttpd received {rec['requests']} requests, the page has {len(PAGE_RESOURCES)}")
+    if rec.get("scheme") == "https":
+        if rec["tls_full"] + rec["tls_resumed"] != rec["accepted"] or rec["tls_failed"]:
+            problems.append(f"TLS: {rec['accepted']} connections accepted, handshakes "
+                            f"{rec['tls_full']} full + {rec['tls_resumed']} resumed, "
+                            f"{rec['tls_failed']} failed")
+        if len(rec["tls_resumed_in_order"]) != len(rec["requests_per_connection"]):
+            problems.append(f"TLS: the access log has no tls= on some line: {rec['logged']}")
+        if not rec["url"].startswith("https://"):
+            problems.append(f"TLS: loaded {rec['url']}")
     if keepalive:
         if rec["accepted"] > 8:
             problems.append(f"keep-alive: {rec['accepted']} connections accepted, more than 8")
