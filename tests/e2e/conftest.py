@@ -672,6 +672,18 @@ def run_kahttpd(*args, timeout=10, cwd=None):
                     f"(expected it to exit); stdout {e.stdout!r}")
 
 
+def make_cert(dirpath, name="localhost", sans=("DNS:localhost", "IP:127.0.0.1")):
+    """A self-signed ECDSA P-256 certificate and its key, made with the openssl command
+    in dirpath: (certificate path, key path)."""
+    cert, key = Path(dirpath) / f"{name}.crt", Path(dirpath) / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", f"/CN={name}", "-addext",
+                    "subjectAltName=" + ",".join(sans)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
 # ---- shared assertions --------------------------------------------------------------------
 
 def assert_persistent(resp):

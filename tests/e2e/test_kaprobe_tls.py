@@ -21,6 +21,7 @@ import threading
 
 import pytest
 
+from conftest import make_cert
 from test_kaprobe import TLS_KEYS, External, _free_port, probe_json, run_kaprobe
 
 IDLE_S = 2            # keepalive_timeout
@@ -36,13 +37,7 @@ def cert(tmp_path):
     """(cert.pem, key.pem): self-signed, ECDSA P-256, for localhost and 127.0.0.1."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (tests/deps.sh installs it)")
-    crt, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
-                    str(crt), "-days", "2", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=30)
-    return crt, key
+    return make_cert(tmp_path)
 
 
 @pytest.fixture
@@ -243,3 +238,20 @@ def test_kaprobe_tls_bench_measures_three_runs(nginx_tls):
     assert nc["tls_resumed"] == 0 and res["tls_resumed"] == n, out
     assert ka["requests_per_s"] > nc["requests_per_s"] and out["speedup"] > 1, out
     assert out["speedup_vs_resumed"] > 0, out
+
+
+# ---- against kahttpd's own HTTPS listener ------------------------------------------------------
+
+def test_kaprobe_tls_against_kahttpd_finds_its_settings(server, cert):
+    srv = server("--tls-listen", "127.0.0.1:0", "--tls-cert", cert[0], "--tls-key", cert[1],
+                 "--keepalive-timeout", "2", "--keepalive-grace", "1", "--keepalive-requests", "5",
+                 "--tls-session-timeout", "120")
+    port = srv.addrs[srv.schemes.index("https")][1]
+    tls = probe_json(f"https://localhost:{port}/", "--cacert", cert[0], timeout=60)
+    plain = probe_json(f"http://127.0.0.1:{srv.port}/", timeout=60)
+    assert {k: tls[k] for k in VERDICTS} == {k: plain[k] for k in VERDICTS}, (tls, plain)
+    assert abs(tls["idle_timeout_s"] - 2) <= 0.25, tls
+    assert (tls["max_requests"], tls["max_requests_signalled"]) == (5, True), tls
+    assert (tls["tls_version"], tls["alpn"]) == ("TLSv1.3", "http/1.1"), tls
+    # kahttpd: one TLS 1.3 ticket per full handshake, its lifetime --tls-session-timeout.
+    assert (tls["tls_resumption"], tls["ticket_lifetime_s"]) == ("ticket", 120), tls

@@ -15,26 +15,15 @@ import time
 
 import pytest
 
-from conftest import GET, run_kahttpd
+from conftest import GET, make_cert, run_kahttpd
 from obs.admin import Admin, admin_addr
 
 TLS_READ_TIMEOUT = 5.0
 
 
-def make_cert(dirpath, name, sans):
-    """An ECDSA P-256 self-signed certificate and its key: (cert path, key path)."""
-    cert, key = dirpath / f"{name}.crt", dirpath / f"{name}.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", f"/CN={name}", "-addext",
-                    "subjectAltName=" + ",".join(sans)],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
-
-
 @pytest.fixture
 def cert(tmp_path):
-    return make_cert(tmp_path, "localhost", ["DNS:localhost", "IP:127.0.0.1"])
+    return make_cert(tmp_path)
 
 
 def start_tls(server, cert, *args, admin=True):

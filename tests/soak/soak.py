@@ -45,7 +45,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
-from conftest import Conn, http_request  # noqa: E402  (the e2e harness's client)
+from conftest import Conn, http_request, make_cert  # noqa: E402  (the e2e harness)
 from waiting import admin_get, stop_process  # noqa: E402
 
 from clients import Client  # noqa: E402  (this directory: the script's own)
@@ -65,22 +65,11 @@ FLUSH_ECHOES = 32          # 100 KiB echoes before each measurement (Server.flus
 
 # ---- the server ---------------------------------------------------------------------------
 
-def make_cert(workdir):
-    """A self-signed ECDSA P-256 certificate for localhost: (cert path, key path)."""
-    cert, key = workdir / "localhost.crt", workdir / "localhost.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=30)
-    return cert, key
-
-
 class Server:
     def __init__(self, binary, root, workdir, extra_env):
         self.stderr_path = workdir / "kahttpd.stderr"
         self._stderr = open(self.stderr_path, "wb")
-        self.cert = make_cert(workdir)
+        self.cert = make_cert(workdir)  # conftest's
         self.args = [binary, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
                      "--tls-listen", "127.0.0.1:0", "--tls-cert", str(self.cert[0]),
                      "--tls-key", str(self.cert[1]),
