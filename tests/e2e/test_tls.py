@@ -8,6 +8,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -51,7 +52,8 @@ def tls_connect(addr, ctx, hostname="localhost", session=None, ragged=True):
 
 def read_response(s):
     """One response with a Content-Length from a socket: (status line, headers dict,
-    body). Enough for the static files served here."""
+    body). Enough for the static files served here; for one response at a time (what
+    comes after it in the same read is dropped)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = s.recv(65536)
@@ -323,3 +325,53 @@ def test_stalled_handshakes_do_not_keep_others_out(server, cert):
         for s in stalled:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_ticket_is_refused_once_older_than_the_session_timeout(server, cert):
+    srv, https, admin = start_tls(server, cert, "--tls-session-timeout", "1")
+    ctx = client_ctx(cert)
+    s = tls_connect(https, ctx)
+    s.sendall(GET("/a.txt"))
+    read_response(s)
+    session = s.session
+    s.close()
+    assert 0 < session.ticket_lifetime_hint <= 1, session.ticket_lifetime_hint
+    s = tls_connect(https, ctx, session=session)
+    assert s.session_reused, "a fresh ticket did not resume"
+    s.close()
+    time.sleep(2.5)  # the behaviour under test is the ticket's age, not a synchronisation
+    s = tls_connect(https, ctx, session=session)
+    assert not s.session_reused, "a ticket older than --tls-session-timeout resumed"
+    s.close()
+
+
+def test_pipelined_requests_over_tls_are_answered_in_order(server, cert):
+    srv, https, admin = start_tls(server, cert)
+    s = tls_connect(https, client_ctx(cert))
+    s.sendall(GET("/a.txt") + GET("/b.txt") + GET("/a.txt", headers=[("Connection", "close")]))
+    data = b""
+    while True:  # the server closes after the third: read to the end
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    bodies = []
+    while data:
+        head, data = data.split(b"\r\n\r\n", 1)
+        n = int(re.search(rb"\r\nContent-Length: (\d+)", head).group(1))
+        bodies.append(data[:n])
+        data = data[n:]
+    assert len(bodies) == 3 and bodies[0] == bodies[2] and bodies[0] != bodies[1], bodies
+
+
+def test_drain_closes_idle_tls_connections_with_close_notify(server, cert):
+    srv, https, admin = start_tls(server, cert, admin=False)
+    s = tls_connect(https, client_ctx(cert), ragged=False)
+    s.sendall(GET("/a.txt"))
+    read_response(s)
+    srv.proc.send_signal(signal.SIGTERM)
+    s.settimeout(5)
+    assert s.recv(100) == b"", "expected close_notify, then the end, at the drain"
+    s.close()
+    assert srv.proc.wait(10) == 0
