@@ -168,11 +168,11 @@ tls_check() { # NAME PORT
 	local proto suite group tickets default_suite tls12=yes
 	mkdir -p "$RUN/tls"
 	# shellcheck disable=SC2059
-	printf "$req" | OPENSSL_CONF=$TLS_DIR/client.cnf timeout 10 openssl s_client \
+	printf "$req" | OPENSSL_CONF=$TLS_DIR/client.cnf timeout 10 openssl s_client -tls1_3 \
 		-connect "127.0.0.1:$2" -servername localhost -ign_eof -msg >"$f.bench" 2>&1 || true
 	# shellcheck disable=SC2059
-	printf "$req" | timeout 10 openssl s_client -connect "127.0.0.1:$2" -servername localhost \
-		-ign_eof >"$f.default" 2>&1 || true
+	printf "$req" | timeout 10 openssl s_client -tls1_3 -connect "127.0.0.1:$2" \
+		-servername localhost -ign_eof >"$f.default" 2>&1 || true
 	timeout 10 openssl s_client -connect "127.0.0.1:$2" -servername localhost -tls1_2 \
 		</dev/null >"$f.tls12" 2>&1 || true
 	proto=$(sed -n 's/^New, \([^,]*\), Cipher is .*/\1/p' "$f.bench" | head -n 1)
