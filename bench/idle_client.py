@@ -14,6 +14,12 @@ prints one line:
   idle_client: n=N closed=K rss_before_kib=A rss_after_kib=B bytes_per_conn=X
                smaps_rss_before_kib=... smaps_rss_after_kib=... smaps_bytes_per_conn=...
 
+With --tls every connection is HTTPS: a full TLS handshake (Python's ssl, no certificate
+verification, no session reuse; versions, suites and groups as OPENSSL_CONF allows, see
+bench/servers.sh's tls_setup), then the same one request, then idle. The difference
+between a server's TLS and plain figures is what TLS adds per idle connection, mostly
+OpenSSL's SSL object and what hangs from it.
+
 bytes_per_conn = (B - A) * 1024 / N. smaps_rollup's Rss is an exact page-table walk,
 printed beside VmRSS as a cross-check (VmRSS may lag by a few per-CPU counter batches).
 
@@ -27,8 +33,10 @@ import argparse
 import errno
 import ipaddress
 import os
+import resource
 import select
 import socket
+import ssl
 import sys
 import time
 
@@ -66,11 +74,12 @@ def response_complete(buf):
     return len(buf) >= end + 4 + length
 
 
-def open_idle(args, request, count, deadline):
+def open_idle(args, request, count, deadline, ctx):
     """Opens count connections, at most args.inflight unanswered at a time, sends one
-    request on each and reads its response; returns the sockets, all open and idle."""
+    request on each (after a TLS handshake with ctx, if not None) and reads its
+    response; returns the sockets, all open and idle."""
     ep = select.epoll()
-    pending = {}    # fd -> [socket, response bytes so far, request sent]
+    pending = {}    # fd -> [socket, response bytes so far, request sent, TLS handshaken]
     idle = []       # sockets whose one request is answered
     opened = 0
     while len(idle) < count:
@@ -84,13 +93,32 @@ def open_idle(args, request, count, deadline):
             err = s.connect_ex((args.host, args.port))
             if err not in (0, errno.EINPROGRESS):
                 sys.exit(f"idle_client: connect #{opened}: {os.strerror(err)}")
-            pending[s.fileno()] = [s, b"", False]
+            pending[s.fileno()] = [s, b"", False, ctx is None]
             ep.register(s.fileno(), select.EPOLLOUT)
             opened += 1
         for fd, events in ep.poll(1.0):
             entry = pending[fd]
             s = entry[0]
-            if not entry[2]:  # connected (or failed): send the request
+            if not entry[2] and not entry[3] and not isinstance(s, ssl.SSLSocket):
+                err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    sys.exit(f"idle_client: connect: {os.strerror(err)} "
+                             f"after {len(idle)} idle connections")
+                s = entry[0] = ctx.wrap_socket(s, server_hostname=args.server_name,
+                                               do_handshake_on_connect=False)
+            if not entry[3]:  # TLS handshake, one step per readiness report
+                try:
+                    s.do_handshake()
+                    entry[3] = True
+                except ssl.SSLWantReadError:
+                    ep.modify(fd, select.EPOLLIN)
+                    continue
+                except ssl.SSLWantWriteError:
+                    ep.modify(fd, select.EPOLLOUT)
+                    continue
+                except (ssl.SSLError, OSError) as e:
+                    sys.exit(f"idle_client: TLS handshake: {e} after {len(idle)} idle connections")
+            if not entry[2]:  # connected (or failed), handshaken: send the request
                 err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if err:
                     sys.exit(f"idle_client: connect: {os.strerror(err)} "
@@ -101,7 +129,9 @@ def open_idle(args, request, count, deadline):
                 continue
             try:
                 data = s.recv(65536)
-            except ConnectionResetError:
+            except ssl.SSLWantReadError:
+                continue  # a TLS record that carried no data (a session ticket)
+            except (ConnectionResetError, ssl.SSLError):
                 data = b""
             if not data:
                 sys.exit(f"idle_client: server closed a connection after {len(idle)} idle ones")
@@ -131,7 +161,23 @@ def main():
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds to wait before the second RSS reading")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--tls", action="store_true", help="HTTPS connections")
+    ap.add_argument("--server-name", default="localhost", help="SNI, with --tls")
     args = ap.parse_args()
+
+    # A descriptor per connection: take the hard limit.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and args.n + args.inflight + 50 > soft:
+        sys.exit(f"idle_client: {args.n} connections need more descriptors than the limit {soft}")
+    ctx = None
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["http/1.1"])
 
     if not ipaddress.ip_address(args.host).is_loopback:
         sys.exit("idle_client: loopback addresses only")
@@ -150,6 +196,8 @@ def main():
     # megabyte, a pool's worth of buffers, from run to run).
     warm = [socket.create_connection((args.host, args.port), timeout=10)
             for _ in range(args.inflight)]
+    if ctx:
+        warm = [ctx.wrap_socket(s, server_hostname=args.server_name) for s in warm]
     for s in warm:
         s.sendall(request[:-2])
     time.sleep(0.3)
@@ -167,17 +215,29 @@ def main():
     before = rss_kib(args.pid)
     smaps_before = smaps_rss_kib(args.pid)
 
-    idle = open_idle(args, request, args.n, deadline)
+    idle = open_idle(args, request, args.n, deadline, ctx)
 
     time.sleep(args.settle)
     after = rss_kib(args.pid)
     smaps_after = smaps_rss_kib(args.pid)
 
-    # A connection the server closed is readable (EOF) now.
+    # A connection the server closed is readable (EOF) now. Over TLS a readable one may
+    # only hold a late session ticket: read to tell.
     poller = select.poll()
+    by_fd = {}
     for s in idle:
         poller.register(s, select.POLLIN)
-    closed = len(poller.poll(0))
+        by_fd[s.fileno()] = s
+    closed = 0
+    for fd, _ in poller.poll(0):
+        s = by_fd[fd]
+        try:
+            s.setblocking(False)
+            closed += not s.recv(65536)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            pass
+        except (OSError, ssl.SSLError):
+            closed += 1
     for s in idle:
         s.close()
 

@@ -1,15 +1,18 @@
 #!/bin/bash
 # Resident memory per idle HTTP keep-alive connection.
 #
-#   bench/idle_memory.sh [-n N] [SERVER]          start SERVER (default kahttpd, or
+#   bench/idle_memory.sh [-n N] [--tls] [SERVER]  start SERVER (default kahttpd, or
 #                                                 nginx, h2o, lighttpd) with one worker,
 #                                                 measure, stop it
-#   bench/idle_memory.sh [-n N] --pid PID --port PORT [--name NAME]
+#   bench/idle_memory.sh [-n N] [--tls] --pid PID --port PORT [--name NAME]
 #                                                 measure a server already running
+#
+# --tls: HTTPS connections, each after a full TLS handshake, to the server's TLS port
+# (servers.sh's configuration; the certificate from $BENCH_TLS_DIR, else made here).
 #
 # Opens N (default 15,000) keep-alive connections to the server, each completing one
 # request and then staying idle, and prints
-#   idle_memory: server=NAME n=N closed=0 rss_before_kib=... rss_after_kib=...
+#   idle_memory: server=NAME tls=0|1 n=N closed=0 rss_before_kib=... rss_after_kib=...
 #                bytes_per_conn=... (smaps cross-check ...)
 # where bytes_per_conn = (VmRSS after - VmRSS before) / N, read from /proc/PID/status.
 # Connections come from 127.0.0.2, .3, ... (5,000 each). Bounded: 120 s at most.
@@ -19,13 +22,15 @@ n=15000
 name=""
 pid=""
 port=""
+tls=0
 while [ $# -gt 0 ]; do
 	case $1 in
+	--tls) tls=1; shift ;;
 	-n) n=$2; shift 2 ;;
 	--pid) pid=$2; shift 2 ;;
 	--port) port=$2; shift 2 ;;
 	--name) name=$2; shift 2 ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0"; exit 0 ;;
 	-*) echo "idle_memory: unknown option $1" >&2; exit 2 ;;
 	*) name=$1; shift ;;
 	esac
@@ -61,9 +66,20 @@ if [ -z "$pid" ]; then
 	printf 'Hello, world\n' >"$BENCH_ROOT/hello.txt"
 	chmod 755 "$BENCH_TMP" "$BENCH_ROOT"
 	trap 'server_stop; rm -rf "$BENCH_TMP"' EXIT
+	if [ "$tls" = 1 ]; then
+		if [ -z "${BENCH_TLS_DIR:-}" ]; then
+			BENCH_TLS_DIR=$BENCH_TMP/tls
+			tls_setup "$BENCH_TLS_DIR"
+		fi
+		export BENCH_TLS_DIR
+	else
+		# A plain measurement starts the server exactly as before TLS existed.
+		unset BENCH_TLS_DIR
+	fi
 	server_start "$name"
 	pid=$SRV_PID
 	port=$SRV_PORT
+	[ "$tls" = 1 ] && port=$SRV_TLS_PORT
 	started=1
 fi
 if [ -z "$port" ]; then
@@ -72,11 +88,17 @@ if [ -z "$port" ]; then
 fi
 name=${name:-pid$pid}
 
-out=$(/usr/bin/python3 "$BENCH_DIR/idle_client.py" --port "$port" --pid "$pid" -n "$n" \
-	--timeout 120) || {
-	echo "idle_memory: server=$name failed: $out" >&2
+client=(/usr/bin/python3 "$BENCH_DIR/idle_client.py" --port "$port" --pid "$pid" -n "$n"
+	--timeout 120)
+if [ "$tls" = 1 ]; then
+	client+=(--tls)
+	# Every client offers the same TLS settings (servers.sh, tls_setup).
+	[ -n "${BENCH_TLS_DIR:-}" ] && export OPENSSL_CONF=$BENCH_TLS_DIR/client.cnf
+fi
+out=$("${client[@]}") || {
+	echo "idle_memory: server=$name tls=$tls failed: $out" >&2
 	exit 1
 }
-echo "idle_memory: server=$name ${out#idle_client: }"
+echo "idle_memory: server=$name tls=$tls ${out#idle_client: }"
 [ -n "$started" ] && server_stop
 exit 0

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """Splits a server's perf samples (perf record -g) into where its CPU time went: its own
-code ("user"), each system call by name (the whole kernel path under it, the loopback
+code ("user"), OpenSSL's ("OpenSSL": user-space samples whose innermost frame is in
+libcrypto or libssl: the TLS handshake's signature and key exchange, the record
+encryption), each system call by name (the whole kernel path under it, the loopback
 softirq work it triggered included), and "other kernel" (interrupts, page faults,
 scheduling outside system calls).
 
@@ -14,6 +16,8 @@ import re
 import subprocess
 import sys
 
+DSO = re.compile(r"^(.*?)\s*\(([^()]*)\)$")
+OPENSSL = re.compile(r"/lib(?:crypto|ssl)\.so")
 KERNEL_ENTRY = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|__sys_|ksys_|do_)")
 PREFIXES = re.compile(r"^(?:__x64_sys_|__se_sys_|__do_sys_|__sys_|ksys_|do_|__GI___|__libc_|libc_|_+)")
 # libc wrapper names that differ from the kernel's name for the same call
@@ -30,16 +34,17 @@ def syscall_name(symbol):
 
 
 def main():
-    script = subprocess.run(["perf", "script", "-i", sys.argv[1], "-F", "ip,sym"],
+    script = subprocess.run(["perf", "script", "-i", sys.argv[1], "-F", "ip,sym,dso"],
                             capture_output=True, text=True, errors="replace", check=True)
     counts = {}
     frames = []  # (is_kernel, symbol), leaf first
+    leaf_dso = []  # the innermost frame's object file
 
     def flush():
         if not frames:
             return
         if not any(k for k, _ in frames):
-            cat = "user"
+            cat = "OpenSSL" if leaf_dso and OPENSSL.search(leaf_dso[0]) else "user"
         else:
             cat = "other kernel"
             for i, (_, sym) in enumerate(frames):
@@ -59,6 +64,7 @@ def main():
                     break
         counts[cat] = counts.get(cat, 0) + 1
         frames.clear()
+        leaf_dso.clear()
 
     for line in script.stdout.splitlines():
         t = line.split(None, 1)
@@ -66,6 +72,11 @@ def main():
             flush()
             continue
         addr, sym = t[0], (t[1].strip() if len(t) > 1 else "[unknown]")
+        m = DSO.match(sym)
+        if m:
+            sym = m.group(1) or "[unknown]"
+            if not frames:
+                leaf_dso.append(m.group(2))
         frames.append((addr.startswith("ffffffff"), sym))
     flush()
     for cat, n in sorted(counts.items(), key=lambda kv: -kv[1]):

@@ -8,6 +8,8 @@ RUN_DIR holds:
   meta.txt  key=value lines (date, cpu, kernel, versions, rounds, duration, clk_tck, ...)
   runs.tsv  scenario server round ticks_before ticks_after wrk_output_file
   idle.tsv  server round n closed rss_before_kib rss_after_kib bytes_per_conn
+  idle_tls.tsv  the same over TLS
+  tls.tsv   server protocol suite group tickets default_suite tls12_refused (s_client)
   perf/     SCENARIO.SERVER.tsv: perf samples by category (bench/perf_split.py)
   profile-ka.txt, profile-pipe.txt: bench/profile.sh's output for kahttpd
 """
@@ -21,9 +23,13 @@ SCENARIOS = [
     ("ka_4k", "2. Keep-alive, 50 connections, 4 KiB file"),
     ("pipeline16", "3. Pipelined, depth 16, 50 connections, 13-byte file"),
     ("close", "4. New connection per request (Connection: close), 50 connections, 13-byte file"),
+    ("tls_ka_small", "6. HTTPS keep-alive, 50 connections, 13-byte file"),
+    ("tls_close", "7. New HTTPS connection per request, full TLS handshake each "
+                  "(bench/tls_close_client.py), 50 connections, 13-byte file"),
 ]
 SHORT = {"ka_small": "keep-alive 13 B", "ka_4k": "keep-alive 4 KiB",
-         "pipeline16": "pipelined x16", "close": "new conn/request"}
+         "pipeline16": "pipelined x16", "close": "new conn/request",
+         "tls_ka_small": "TLS keep-alive 13 B", "tls_close": "TLS new conn/request"}
 ORDER = ["kahttpd", "nginx", "h2o", "lighttpd"]
 
 # (id, text, scenario or "idle", metric, kind, other server or None, factor)
@@ -37,6 +43,11 @@ TARGETS = [
     ("close", "cpu", "le", "nginx", 0.9, "new connection per request: CPU/request <= 0.9 x nginx"),
     ("idle", "bytes", "le", None, 256, "idle keep-alive connection: <= 256 bytes"),
     ("idle", "bytes", "le", "nginx", 0.5, "idle keep-alive connection: memory <= 0.5 x nginx"),
+    ("tls_ka_small", "cpu", "le", "nginx", 0.6, "HTTPS keep-alive 13 B: CPU/request <= 0.6 x nginx"),
+    ("tls_ka_small", "cpu", "le", "h2o", 0.9, "HTTPS keep-alive 13 B: CPU/request <= 0.9 x h2o"),
+    ("tls_close", "cpu", "le", "nginx", 0.95,
+     "new HTTPS connection, full handshake, per request: CPU/request <= 0.95 x nginx"),
+    ("tls_idle", "bytes", "le", "nginx", 0.9, "idle TLS keep-alive connection: memory <= 0.9 x nginx"),
 ]
 
 
@@ -134,21 +145,35 @@ def main():
         r["busy"] = 100 * r["ticks"] / clk / r["seconds"] if r["requests"] else float("nan")
         runs.setdefault((scen, srv), []).append(r)
 
-    idle = {}  # server -> list of dicts
-    idle_path = os.path.join(run_dir, "idle.tsv")
-    if os.path.exists(idle_path):
-        for line in open(idle_path):
-            srv, rnd, n, closed, before, after, bpc = line.rstrip("\n").split("\t")
-            idle.setdefault(srv, []).append({"round": int(rnd), "n": int(n), "closed": int(closed),
-                                             "before": int(before), "after": int(after),
-                                             "bytes": float(bpc)})
+    def read_idle(name):
+        rows = {}  # server -> list of dicts
+        path = os.path.join(run_dir, name)
+        if os.path.exists(path):
+            for line in open(path):
+                srv, rnd, n, closed, before, after, bpc = line.rstrip("\n").split("\t")
+                rows.setdefault(srv, []).append({"round": int(rnd), "n": int(n),
+                                                 "closed": int(closed), "before": int(before),
+                                                 "after": int(after), "bytes": float(bpc)})
+        return rows
+    idle = read_idle("idle.tsv")
+    idle_tls = read_idle("idle_tls.tsv")
+    tls_info = {}  # server -> what s_client negotiated
+    try:
+        for line in open(os.path.join(run_dir, "tls.tsv")):
+            f = line.rstrip("\n").split("\t")
+            tls_info[f[0]] = dict(zip(("protocol", "suite", "group", "tickets", "default_suite",
+                                       "tls12_refused"), f[1:]))
+    except OSError:
+        pass
 
-    servers = [s for s in ORDER if any(k[1] == s for k in runs) or s in idle]
+    servers = [s for s in ORDER if any(k[1] == s for k in runs) or s in idle or s in idle_tls]
     medians = {}  # (scenario, server) -> {metric: median}
     for (scen, srv), rs in runs.items():
         medians[(scen, srv)] = {k: med([r[k] for r in rs]) for k in ("rps", "p50", "p99", "cpu", "busy")}
     for srv, rs in idle.items():
         medians[("idle", srv)] = {"bytes": med([r["bytes"] for r in rs])}
+    for srv, rs in idle_tls.items():
+        medians[("tls_idle", srv)] = {"bytes": med([r["bytes"] for r in rs])}
 
     def metric(scen, srv, m):
         return medians.get((scen, srv), {}).get(m, float("nan"))
@@ -183,6 +208,26 @@ def main():
       f"of open files, lighttpd a stat cache), kahttpd `--max-connections` as many as "
       f"descriptors allow and `--idle-watermark 1` (the others never shorten their idle "
       f"timeout), same document root. Files: hello.txt (13 bytes), 4k.txt (4,096 bytes).")
+    if tls_info or idle_tls:
+        w(f"- HTTPS (scenarios 6 to 8; {meta.get('v_openssl', 'OpenSSL')}): every server on a "
+          f"second port of the same process, with one self-signed ECDSA P-256 certificate "
+          f"(localhost, 127.0.0.1) made by `openssl req` at the start, TLS 1.3 only, session "
+          f"tickets on and no server-side session cache, each configured as far as it can be "
+          f"(nginx: `ssl_protocols TLSv1.3; ssl_ecdh_curve X25519; ssl_conf_command "
+          f"Ciphersuites TLS_AES_128_GCM_SHA256; ssl_session_tickets on;`; h2o 2.2: "
+          f"`minimum-version: TLSv1.3`, `ssl-session-resumption: {{mode: ticket}}`, and no "
+          f"setting for TLS 1.3 suites or groups; lighttpd: the same OpenSSL commands through "
+          f"`ssl.openssl.ssl-conf-cmd`; kahttpd: `--tls-protocols 1.3`, no setting for suites "
+          f"or groups). What the servers cannot set the clients do: wrk, "
+          f"tls_close_client.py and idle_client.py run with an `OPENSSL_CONF` that offers only "
+          f"TLS 1.3, TLS_AES_128_GCM_SHA256 and X25519, so every server negotiates the same "
+          f"(checked with `openssl s_client` at the start: table in section 8). "
+          f"{meta.get('tls_duration', '?')} s per TLS run. wrk cannot make a full handshake "
+          f"per connection (it resumes every other session), so scenario 7 uses "
+          f"bench/tls_close_client.py: 50 Python threads, each connecting, handshaking without "
+          f"a session to resume, sending one request with Connection: close and reading until "
+          f"the server closes. It is slower than the servers (their CPU busy column): the "
+          f"figure to compare is CPU/request.")
     if meta.get("steal"):
         w(f"- CPU time stolen by the hypervisor during the throughput runs: "
           f"{meta['steal']} % of wall time on the two CPUs (high values mean noisy numbers).")
@@ -225,6 +270,8 @@ def main():
             if busy == busy and busy < 90:
                 met += f" (kahttpd only {busy:.0f} % busy: wrk was the bottleneck)"
         w(f"| {text} | {fmt(mine, digits)}{unit} | {ref_text} | {r_text} | {met} |")
+        if met == "not measured":
+            continue  # not in this run (BENCH_SCENARIOS, BENCH_IDLE, BENCH_SERVERS)
         target_lines.append(f"{'MET ' if met.startswith('**yes**') else 'MISS'} {text}: kahttpd "
                             f"{fmt(mine, digits)}{unit}, ratio {r_text}")
     w("")
@@ -251,6 +298,23 @@ def main():
     notes = {
         "ka_small": fresh,
         "ka_4k": fresh,
+        "tls_ka_small": "what dominates: the same as without TLS, the system calls; on a "
+                        "kept-alive TLS connection each request is one record to decrypt and "
+                        "one to encrypt, AES-128-GCM in OpenSSL's record layer, about 2 µs in "
+                        "every server (the OpenSSL column in \"Where the CPU goes\"). Beyond "
+                        "that servers differ in their own loop and in how they feed OpenSSL: "
+                        "by strace -c when this note was written (December 2026) kahttpd made "
+                        "about 3 read() calls per request, nginx 2 and h2o 1, since OpenSSL "
+                        "without read-ahead reads a record's 5-byte header and its body "
+                        "apart, kahttpd then reads once more until EAGAIN, and h2o reads the "
+                        "socket itself into a memory BIO; each made one write per response",
+        "tls_close": "what dominates: the full TLS 1.3 handshake, whose ECDSA P-256 "
+                     "signature (CertificateVerify) and X25519 key exchange are OpenSSL's, "
+                     "the same for every server (the OpenSSL column in \"Where the CPU "
+                     "goes\"; the allocations OpenSSL makes count as user, in libc); the "
+                     "servers differ in the session tickets they send (section 8: kahttpd "
+                     "one, OpenSSL's default two), their accept and close path and their "
+                     "own code",
         "close": "a client that sent Connection: close with nothing unread is closed at "
                  "once, as nginx does, but after one recv(MSG_PEEK) that nginx does not make: "
                  "it catches bytes sent regardless whose event has not come yet, which "
@@ -277,6 +341,18 @@ def main():
         note = notes.get(scen, "")
         return text + (f". {note[0].upper()}{note[1:]}" if note else "")
 
+    def tls_share_text():
+        """What TLS adds per idle connection, server by server: TLS minus plain."""
+        parts = []
+        for s in servers:
+            t, p = metric("tls_idle", s, "bytes"), metric("idle", s, "bytes")
+            if t == t and p == p:
+                parts.append(f"{s} {fmt(t - p, 0)}")
+        if not parts:
+            return ""
+        return ("What TLS adds per idle connection (TLS − plain figure, mostly OpenSSL's SSL "
+                "object with its cipher contexts and session): " + ", ".join(parts) + " bytes.")
+
     misses = []
     for scen, m, kind, other, factor, text in TARGETS:
         mine = metric(scen, "kahttpd", m)
@@ -298,6 +374,9 @@ def main():
                          f"the work of {other} per CPU second.")
             else:
                 line += f"the server was the bottleneck; {why(scen, other)}."
+        elif m == "bytes" and scen == "tls_idle":
+            line = (f"**{text}**: {fmt(r, 3)} ×, {fmt(mine, 0)} bytes per connection against "
+                    f"{fmt(metric(scen, other, m), 0)}. {tls_share_text()}")
         elif m == "bytes":
             line = f"**{text}**: {fmt(mine, 0)} bytes per connection."
         else:
@@ -317,11 +396,12 @@ def main():
             w(f"- {line}")
         w("")
 
-    # ---- one table per throughput scenario
-    for scen, title in SCENARIOS:
+    # ---- one table per throughput scenario: plain ones (1-4) here, TLS ones (6, 7) after
+    # the idle memory (5)
+    def write_scenario(scen, title):
         present = [s for s in servers if (scen, s) in runs]
         if not present:
-            continue
+            return
         w(f"## {title}")
         w("")
         w("| server | requests/s | p50 | p99 | server CPU busy | CPU µs/request | CPU range | "
@@ -338,6 +418,17 @@ def main():
               f"{fmt(ratio(metric(scen, s, 'rps'), metric(scen, 'nginx', 'rps')))} | "
               f"{fmt(ratio(metric(scen, s, 'rps'), metric(scen, 'h2o', 'rps')))} |")
         w("")
+        if scen.startswith("tls_"):
+            shares = [f"{s} {split[(scen, s)].get('OpenSSL', 0):.1f} of {fmt(metric(scen, s, 'cpu'))}"
+                      for s in present if (scen, s) in split]
+            w(f"{notes[scen][0].upper()}{notes[scen][1:]}." + (
+                f" µs per request inside OpenSSL's libraries (perf): {'; '.join(shares)}."
+                if shares else ""))
+            w("")
+
+    for scen, title in SCENARIOS:
+        if not scen.startswith("tls_"):
+            write_scenario(scen, title)
 
     # ---- idle memory
     if idle:
@@ -371,6 +462,53 @@ def main():
               "limit it holds fewer connections: its N is smaller.")
         w("")
 
+    for scen, title in SCENARIOS:
+        if scen.startswith("tls_"):
+            write_scenario(scen, title)
+
+    # ---- TLS: what was negotiated, and idle TLS memory
+    if tls_info or idle_tls:
+        w("## 8. HTTPS: what each server negotiated, and memory per idle TLS connection")
+        w("")
+    if tls_info:
+        w("`openssl s_client -tls1_3` against each server's TLS port at the start, once with "
+          "the bench's client configuration (what every measured client offered) and once "
+          "with OpenSSL's default client offer (what wrk would get without it), and once with "
+          "`-tls1_2`. Tickets: NewSessionTicket messages after one full handshake.")
+        w("")
+        w("| server | protocol | suite | group | tickets per full handshake | "
+          "suite for a default client | TLS 1.2 refused |")
+        w("|---|---|---|---|---:|---|---|")
+        for s in servers:
+            if s in tls_info:
+                t = tls_info[s]
+                w(f"| {s} | {t['protocol']} | {t['suite']} | {t['group']} | {t['tickets']} | "
+                  f"{t['default_suite']} | {t['tls12_refused']} |")
+        w("")
+    if idle_tls:
+        w(f"bench/idle_memory.sh --tls, {meta.get('idle_tls_rounds', '?')} round(s): as in "
+          "section 5, but every connection made a full TLS handshake (bench/idle_client.py "
+          "--tls, Python's ssl) before its one request. *TLS adds* is this figure minus the "
+          "server's plain one in section 5 (a different N, but both per connection): mostly "
+          "OpenSSL's per-connection SSL object, its two AES-GCM contexts and the session.")
+        w("")
+        w("| server | N | bytes/connection | range | vs nginx | vs h2o | plain | TLS adds | "
+          "VmRSS before → after (KiB, last round) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for s in servers:
+            if s not in idle_tls:
+                continue
+            rs = idle_tls[s]
+            b = metric("tls_idle", s, "bytes")
+            p = metric("idle", s, "bytes")
+            last = rs[-1]
+            w(f"| {s} | {last['n']:,} | {fmt(b, 0)} | "
+              f"{fmt(min(r['bytes'] for r in rs), 0)}–{fmt(max(r['bytes'] for r in rs), 0)} | "
+              f"{fmt(ratio(b, metric('tls_idle', 'nginx', 'bytes')))} | "
+              f"{fmt(ratio(b, metric('tls_idle', 'h2o', 'bytes')))} | {fmt(p, 0)} | "
+              f"{fmt(b - p, 0)} | {last['before']:,} → {last['after']:,} |")
+        w("")
+
     def write_profiles():
         if split:
             w("## Where the CPU goes")
@@ -380,7 +518,8 @@ def main():
               "by the server's median CPU µs/request above. A system call's figure is its whole "
               "kernel path, including the loopback softirq work it triggered (the receiving "
               "side's TCP processing runs on the sender's CPU); *user* is the server's own code "
-              "and its libraries; *other kernel* is interrupts, page faults and scheduling "
+              "and its libraries but OpenSSL; *OpenSSL* the samples inside libcrypto and libssl "
+              "(handshake signature and key exchange, record encryption); *other kernel* is interrupts, page faults and scheduling "
               "outside system calls. µs per request:")
             w("")
             for scen, title in SCENARIOS:
@@ -449,10 +588,12 @@ def main():
                                 f"latency percentile of 0 (its histogram overflowed): n/a")
             if not r["requests"]:
                 warnings.append(f"{SHORT[scen]}, {srv}, round {r['round']}: no requests counted")
-    for srv, rs in idle.items():
-        for r in rs:
-            if r["closed"]:
-                warnings.append(f"idle, {srv}, round {r['round']}: {r['closed']} connections closed")
+    for label, rows in (("idle", idle), ("idle TLS", idle_tls)):
+        for srv, rs in rows.items():
+            for r in rs:
+                if r["closed"]:
+                    warnings.append(f"{label}, {srv}, round {r['round']}: "
+                                    f"{r['closed']} connections closed")
     for note in meta.get("notes", "").split("|"):
         if note:
             warnings.append(note)
@@ -483,25 +624,34 @@ def main():
     # ---- chart data: one row per scenario, one column per server
     with open(out_dat, "w") as f:
         f.write("scenario " + " ".join(servers) + "\n")
+        # The TLS scenarios' tens or hundreds of µs would flatten the others' bars: they
+        # are in RESULTS.md's tables only.
         for scen, _ in SCENARIOS:
             vals = [metric(scen, s, "cpu") for s in servers]
+            if scen.startswith("tls_") or all(v != v for v in vals):
+                continue
             f.write(f'"{SHORT[scen]}" ' + " ".join("NaN" if v != v else f"{v:.3f}" for v in vals)
                     + "\n")
         f.write("\n\n")  # gnuplot index 1: idle memory
         f.write("scenario " + " ".join(servers) + "\n")
         vals = [metric("idle", s, "bytes") for s in servers]
-        f.write('"idle connection" ' + " ".join("NaN" if v != v else f"{v:.1f}" for v in vals)
-                + "\n")
+        if any(v == v for v in vals):
+            f.write('"idle connection" ' + " ".join("NaN" if v != v else f"{v:.1f}" for v in vals)
+                    + "\n")
 
     # ---- summary on stdout
     print("bench: medians (CPU µs/request, requests/s)")
     for scen, _ in SCENARIOS:
         row = [f"{s} {fmt(metric(scen, s, 'cpu'))} µs {fmt(metric(scen, s, 'rps'))}/s"
                for s in servers if (scen, s) in runs]
-        print(f"  {SHORT[scen]:18} " + " | ".join(row))
+        if row:
+            print(f"  {SHORT[scen]:20} " + " | ".join(row))
     if idle:
-        print(f"  {'idle bytes/conn':18} " + " | ".join(
+        print(f"  {'idle bytes/conn':20} " + " | ".join(
             f"{s} {fmt(metric('idle', s, 'bytes'), 0)}" for s in servers if s in idle))
+    if idle_tls:
+        print(f"  {'idle TLS bytes/conn':20} " + " | ".join(
+            f"{s} {fmt(metric('tls_idle', s, 'bytes'), 0)}" for s in servers if s in idle_tls))
     for t in target_lines:
         print("  " + t)
     for x in warnings:

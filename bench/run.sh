@@ -9,6 +9,12 @@
 #   3. pipelined, depth 16 (bench/pipeline.lua), 50 connections
 #   4. a new connection per request (Connection: close), 50 connections
 #   5. resident memory per idle keep-alive connection (bench/idle_memory.sh)
+# and over HTTPS, every server with the same TLS configuration (servers.sh, tls_setup:
+# one ECDSA P-256 certificate, TLS 1.3, X25519, TLS_AES_128_GCM_SHA256, tickets):
+#   6. tls_ka_small: keep-alive, 50 connections, the 13-byte file (wrk https://)
+#   7. tls_close: a new connection with a full handshake per request, 50 connections
+#      (bench/tls_close_client.py: wrk resumes sessions)
+#   8. resident memory per idle TLS keep-alive connection, beside 5 for OpenSSL's share
 # For each: requests/s, latency p50/p99 and the server's CPU time per request. Rounds
 # are interleaved (each scenario on each server in turn) and the medians reported in
 # bench/RESULTS.md and bench/results.png, both regenerated here, never edited by hand.
@@ -19,10 +25,13 @@
 #   BENCH_ROUNDS=N     rounds (default 3)
 #   BENCH_DURATION=S   seconds per wrk run (default 5)
 #   BENCH_SERVERS="…"  servers to compare (default "kahttpd nginx h2o lighttpd")
-#   BENCH_IDLE_N=N     idle connections (default 15000)
-#   BENCH_IDLE_ROUNDS=N  idle-memory rounds (default 5)
+#   BENCH_IDLE_N=N     idle connections (default 15000; over TLS at most 10000)
+#   BENCH_IDLE_ROUNDS=N  idle-memory rounds (default 5; over TLS BENCH_IDLE_TLS_ROUNDS, 2)
+#   BENCH_IDLE="…"     idle-memory measurements: "plain tls" (default), "plain", "tls", ""
 #   BENCH_OUT=DIR      where RESULTS.md and results.png go (default bench/)
-#   BENCH_SCENARIOS="…" throughput scenarios (default "ka_small ka_4k pipeline16 close")
+#   BENCH_SCENARIOS="…" throughput scenarios (default "ka_small ka_4k pipeline16 close
+#                      tls_ka_small tls_close")
+#   BENCH_TLS_DURATION=S  seconds per run of the TLS scenarios (default 3)
 #   BENCH_PERF=0       no perf profile of each server and scenario
 #   BENCH_PROFILE=0    no callgrind/strace profile of kahttpd (bench/profile.sh)
 #
@@ -38,6 +47,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	duration=${BENCH_DURATION:-2}
 	idle_n=${BENCH_IDLE_N:-5000}
 	idle_rounds=${BENCH_IDLE_ROUNDS:-1}
+	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-1}
+	tls_duration=${BENCH_TLS_DURATION:-$duration}
 	out_dir=${BENCH_OUT:-/tmp/kahttpd-bench-quick}
 else
 	rounds=${BENCH_ROUNDS:-3}
@@ -46,15 +57,41 @@ else
 	# The allocator's layout makes one idle-memory reading wander by ±30 %: more rounds,
 	# at about 5 s each.
 	idle_rounds=${BENCH_IDLE_ROUNDS:-5}
+	# The TLS additions must keep make bench near 12 minutes on two CPUs. One TLS idle
+	# measurement takes about 16 s (10,000 handshakes), and its per-connection figure,
+	# some 13 KiB and more, hardly wanders with the allocator's layout: two rounds. A
+	# 3 s TLS run still counts some 80 ticks of handshakes and 300 of keep-alive.
+	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-2}
+	tls_duration=${BENCH_TLS_DURATION:-3}
 	out_dir=${BENCH_OUT:-$BENCH_DIR}
 fi
 want_servers=${BENCH_SERVERS:-kahttpd nginx h2o lighttpd}
 conns=50
 depth=16
-SCENARIOS=${BENCH_SCENARIOS:-ka_small ka_4k pipeline16 close}
+SCENARIOS=${BENCH_SCENARIOS:-ka_small ka_4k pipeline16 close tls_ka_small tls_close}
+IDLE_KINDS=${BENCH_IDLE-plain tls}
+# Every TLS idle connection costs a handshake and OpenSSL's state on both sides: 10,000.
+idle_tls_n=$((idle_n < 10000 ? idle_n : 10000))
 start_time=$(date +%s)
+tls_load=0
+for scen in $SCENARIOS; do
+	case $scen in
+	ka_small | ka_4k | pipeline16 | close) ;;
+	tls_ka_small | tls_close) tls_load=1 ;;
+	*) echo "bench: unknown scenario $scen (BENCH_SCENARIOS)" >&2; exit 2 ;;
+	esac
+done
+for kind in $IDLE_KINDS; do
+	case $kind in
+	plain | tls) ;;
+	*) echo "bench: unknown idle measurement $kind (BENCH_IDLE)" >&2; exit 2 ;;
+	esac
+done
+tls_any=$tls_load
+case " $IDLE_KINDS " in *" tls "*) tls_any=1 ;; esac
 
 "$BENCH_DIR/deps.sh" wrk nginx-light h2o lighttpd gnuplot-nox
+[ "$tls_any" = 1 ] && "$BENCH_DIR/deps.sh" lighttpd-mod-openssl
 KAHTTPD=$REPO/build/kahttpd
 if [ ! -x "$KAHTTPD" ]; then
 	echo "bench: $KAHTTPD is missing: run make first (make bench does)" >&2
@@ -81,8 +118,15 @@ sleep 2.1
 export BENCH_TMP BENCH_ROOT REPO KAHTTPD
 # shellcheck source=bench/servers.sh
 . "$BENCH_DIR/servers.sh"
+TLS_DIR=$BENCH_TMP/tls
+if [ "$tls_any" = 1 ]; then
+	tls_setup "$TLS_DIR" || { echo "bench: openssl could not make a certificate" >&2; exit 1; }
+fi
+# The servers serve HTTPS beside HTTP only for the TLS scenarios: without them they
+# start exactly as before.
+[ "$tls_load" = 1 ] && export BENCH_TLS_DIR=$TLS_DIR
 
-declare -A PID PORT
+declare -A PID PORT TLS_PORT TLS_OK
 servers=""
 notes=""
 cleanup() {
@@ -115,6 +159,35 @@ check_server() { # NAME PORT
 	return $ok
 }
 
+# What a server negotiates over TLS, with openssl s_client: once as the bench's clients
+# offer (client.cnf), with the body checked, once as OpenSSL's default client offers
+# (what plain wrk would get), and whether TLS 1.2 is refused. One line of tls.tsv:
+# server protocol suite group tickets default_suite tls12_refused
+tls_check() { # NAME PORT
+	local f=$RUN/tls/$1 req='GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+	local proto suite group tickets default_suite tls12=yes
+	mkdir -p "$RUN/tls"
+	# shellcheck disable=SC2059
+	printf "$req" | OPENSSL_CONF=$TLS_DIR/client.cnf timeout 10 openssl s_client -tls1_3 \
+		-connect "127.0.0.1:$2" -servername localhost -ign_eof -msg >"$f.bench" 2>&1 || true
+	# shellcheck disable=SC2059
+	printf "$req" | timeout 10 openssl s_client -tls1_3 -connect "127.0.0.1:$2" \
+		-servername localhost -ign_eof >"$f.default" 2>&1 || true
+	timeout 10 openssl s_client -connect "127.0.0.1:$2" -servername localhost -tls1_2 \
+		</dev/null >"$f.tls12" 2>&1 || true
+	proto=$(sed -n 's/^New, \([^,]*\), Cipher is .*/\1/p' "$f.bench" | head -n 1)
+	suite=$(sed -n 's/^New, [^,]*, Cipher is //p' "$f.bench" | head -n 1)
+	group=$(sed -n 's/^Server Temp Key: \([^,]*\).*/\1/p' "$f.bench" | head -n 1)
+	tickets=$(grep -c '<<< .*NewSessionTicket' "$f.bench" || true)
+	default_suite=$(sed -n 's/^New, [^,]*, Cipher is //p' "$f.default" | head -n 1)
+	grep -q '^New, TLSv1.2, Cipher is [A-Z]' "$f.tls12" && tls12=no
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "${proto:-none}" "${suite:-none}" \
+		"${group:-none}" "$tickets" "${default_suite:-none}" "$tls12" >>"$RUN/tls.tsv"
+	echo "bench: $1 over TLS: $proto $suite $group, $tickets ticket(s); a default client gets $default_suite"
+	[ "$proto" = TLSv1.3 ] && [ "$suite" = TLS_AES_128_GCM_SHA256 ] && [ "$group" = X25519 ] &&
+		grep -q '^Hello, world$' "$f.bench"
+}
+
 for s in $want_servers; do
 	if ! server_start "$s"; then
 		[ "$s" = lighttpd ] && { note "lighttpd did not start: left out"; continue; }
@@ -135,6 +208,18 @@ for s in $want_servers; do
 	fi
 	servers="$servers $s"
 	echo "bench: $s on 127.0.0.1:$SRV_PORT (pid $SRV_PID)"
+	if [ "$tls_load" = 1 ]; then
+		TLS_PORT[$s]=$SRV_TLS_PORT
+		TLS_OK[$s]=1
+		if ! tls_check "$s" "$SRV_TLS_PORT"; then
+			if [ "$s" = kahttpd ]; then
+				echo "bench: kahttpd failed the TLS check ($RUN/tls/kahttpd.bench)" >&2
+				exit 1
+			fi
+			note "$s did not negotiate TLS 1.3, X25519, TLS_AES_128_GCM_SHA256 and answer: left out of the TLS scenarios"
+			TLS_OK[$s]=0
+		fi
+	fi
 done
 read -r -a server_list <<<"$servers"
 nserv=${#server_list[@]}
@@ -147,17 +232,37 @@ wrk_args() { # SCENARIO PORT
 	ka_4k) WRK_ARGS=("$url/4k.txt") ;;
 	pipeline16) WRK_ARGS=(-s "$BENCH_DIR/pipeline.lua" "$url/hello.txt") ;;
 	close) WRK_ARGS=(-H "Connection: close" "$url/hello.txt") ;;
+	tls_ka_small) WRK_ARGS=("https://127.0.0.1:$2/hello.txt") ;;
 	esac
 }
 
+# Whether SERVER takes part in SCENARIO: the TLS ones need its TLS check passed.
+takes_part() { # SCENARIO SERVER
+	case $1 in tls_*) [ "${TLS_OK[$2]:-0}" = 1 ] ;; *) return 0 ;; esac
+}
+
 run_wrk() { # SCENARIO SERVER ROUND SECONDS [record]
-	local scen=$1 s=$2 round=$3 secs=$4 pid=${PID[$2]} out t0 t1
+	local scen=$1 s=$2 round=$3 secs=$4 pid=${PID[$2]} out t0 t1 port=${PORT[$2]}
 	out=$RUN/wrk/$scen.$s.$round.txt
+	case $scen in tls_*) port=${TLS_PORT[$s]} ;; esac
 	t0=$(cpu_ticks "$pid")
-	wrk_args "$scen" "${PORT[$s]}"
-	BENCH_DEPTH=$depth timeout $((secs + 20)) taskset -c 1 wrk -t1 -c$conns -d"${secs}s" \
-		--timeout 2s --latency "${WRK_ARGS[@]}" >"$out" 2>&1 ||
-		echo "wrk exited with $?" >>"$out"
+	case $scen in
+	tls_close)
+		# wrk would resume every other session: a full handshake each time here.
+		OPENSSL_CONF=$TLS_DIR/client.cnf timeout $((secs + 20)) taskset -c 1 \
+			$PY "$BENCH_DIR/tls_close_client.py" --port "$port" -c $conns -d "$secs" \
+			>"$out" 2>&1 || echo "tls_close_client.py exited with $?" >>"$out"
+		;;
+	*)
+		wrk_args "$scen" "$port"
+		# Over TLS wrk offers only what tls_setup allows.
+		local env=(BENCH_DEPTH=$depth)
+		case $scen in tls_*) env+=(OPENSSL_CONF="$TLS_DIR/client.cnf") ;; esac
+		env "${env[@]}" timeout $((secs + 20)) taskset -c 1 wrk -t1 -c$conns -d"${secs}s" \
+			--timeout 2s --latency "${WRK_ARGS[@]}" >"$out" 2>&1 ||
+			echo "wrk exited with $?" >>"$out"
+		;;
+	esac
 	t1=$(cpu_ticks "$pid")
 	if [ "${5:-}" = record ]; then
 		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$s" "$round" "$t0" "$t1" "$out" >>"$RUN/runs.tsv"
@@ -174,14 +279,21 @@ steal_sample() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $
 # Warm-up: page cache, allocator, caches of every server (not recorded).
 for s in "${server_list[@]}"; do
 	run_wrk ka_small "$s" 0 1
+	if [ "$tls_load" = 1 ] && takes_part tls_ka_small "$s"; then
+		run_wrk tls_ka_small "$s" 0 1
+	fi
 done
 
 read -r steal0 total0 < <(steal_sample)
 for ((round = 1; round <= rounds; round++)); do
 	for scen in $SCENARIOS; do
 		# The first server rotates from round to round.
+		secs=$duration
+		case $scen in tls_*) secs=$tls_duration ;; esac
 		for ((k = 0; k < nserv; k++)); do
-			run_wrk "$scen" "${server_list[$(((k + round - 1) % nserv))]}" "$round" "$duration" record
+			s=${server_list[$(((k + round - 1) % nserv))]}
+			takes_part "$scen" "$s" || continue
+			run_wrk "$scen" "$s" "$round" "$secs" record
 		done
 	done
 done
@@ -196,6 +308,7 @@ mkdir -p "$RUN/perf"
 if [ "${BENCH_PERF:-1}" = 1 ] && perf record -q -e cpu-clock -o "$RUN/perf/probe.data" true >/dev/null 2>&1; then
 	for scen in $SCENARIOS; do
 		for s in "${server_list[@]}"; do
+			takes_part "$scen" "$s" || continue
 			run_wrk "$scen" "$s" perf 3 &
 			wrk_pid=$!
 			sleep 0.5
@@ -231,23 +344,34 @@ for s in "${server_list[@]}"; do
 	unset "PID[$s]"
 done
 : >"$RUN/idle.tsv"
-for ((round = 1; round <= idle_rounds; round++)); do
-	for ((k = 0; k < nserv; k++)); do
-		s=${server_list[$(((k + round - 1) % nserv))]}
-		n=$idle_n
-		if [ "$s" = lighttpd ] && [ "$n" -gt $(($(lighttpd_max_conns) - 100)) ]; then
-			n=$(($(lighttpd_max_conns) - 100))
-		fi
-		if line=$("$BENCH_DIR/idle_memory.sh" -n "$n" "$s"); then
-			echo "bench: round $round idle $line"
-			echo "$line" | $PY -c '
+: >"$RUN/idle_tls.tsv"
+# Plain first (as before TLS existed), then over TLS into idle_tls.tsv: the difference
+# per server is what TLS adds to an idle connection.
+for kind in $IDLE_KINDS; do
+	if [ "$kind" = tls ]; then
+		kind_rounds=$idle_tls_rounds kind_n=$idle_tls_n tsv=$RUN/idle_tls.tsv tls_opt=(--tls)
+	else
+		kind_rounds=$idle_rounds kind_n=$idle_n tsv=$RUN/idle.tsv tls_opt=()
+	fi
+	for ((round = 1; round <= kind_rounds; round++)); do
+		for ((k = 0; k < nserv; k++)); do
+			s=${server_list[$(((k + round - 1) % nserv))]}
+			n=$kind_n
+			if [ "$s" = lighttpd ] && [ "$n" -gt $(($(lighttpd_max_conns) - 100)) ]; then
+				n=$(($(lighttpd_max_conns) - 100))
+			fi
+			if line=$(BENCH_TLS_DIR=$TLS_DIR "$BENCH_DIR/idle_memory.sh" -n "$n" \
+				"${tls_opt[@]}" "$s"); then
+				echo "bench: round $round idle $line"
+				echo "$line" | $PY -c '
 import sys
 kv = dict(x.split("=", 1) for x in sys.stdin.read().split() if "=" in x)
 print("\t".join([kv["server"], sys.argv[1], kv["n"], kv["closed"], kv["rss_before_kib"],
-                 kv["rss_after_kib"], kv["bytes_per_conn"]]))' "$round" >>"$RUN/idle.tsv"
-		else
-			note "idle memory, $s, round $round: failed"
-		fi
+                 kv["rss_after_kib"], kv["bytes_per_conn"]]))' "$round" >>"$tsv"
+			else
+				note "idle memory${tls_opt:+ over TLS}, $s, round $round: failed"
+			fi
+		done
 	done
 done
 
@@ -272,7 +396,10 @@ fi
 	echo "commit=$commit"
 	echo "rounds=$rounds"
 	echo "idle_rounds=$idle_rounds"
+	echo "idle_tls_rounds=$idle_tls_rounds"
 	echo "duration=$duration"
+	echo "tls_duration=$tls_duration"
+	echo "v_openssl=$(openssl version 2>&1 | head -n 1)"
 	echo "clk_tck=$(getconf CLK_TCK)"
 	echo "steal=$steal"
 	echo "quick=${BENCH_QUICK:-0}"
@@ -280,6 +407,13 @@ fi
 } >"$RUN/meta.txt"
 
 $PY "$BENCH_DIR/report.py" "$RUN" "$out_dir/RESULTS.md" "$RUN/results.dat"
-gnuplot -e "datafile='$RUN/results.dat'; outfile='$out_dir/results.png'; subtitle='$(date -u '+%Y-%m-%d'), $(sed -n 's/^cpu=//p' "$RUN/meta.txt"), kernel $(uname -r)'" \
-	"$BENCH_DIR/results.gp"
-echo "bench: wrote $out_dir/RESULTS.md and $out_dir/results.png in $(($(date +%s) - start_time)) s"
+# The chart shows the plain throughput scenarios and plain idle memory: both must have
+# run (a data block of a header line only would stop gnuplot).
+if [ "$(awk 'NF && !/^scenario / { n++ } END { print n + 0 }' "$RUN/results.dat")" -ge 2 ] &&
+	[ -s "$RUN/idle.tsv" ]; then
+	gnuplot -e "datafile='$RUN/results.dat'; outfile='$out_dir/results.png'; subtitle='$(date -u '+%Y-%m-%d'), $(sed -n 's/^cpu=//p' "$RUN/meta.txt"), kernel $(uname -r)'" \
+		"$BENCH_DIR/results.gp"
+	echo "bench: wrote $out_dir/RESULTS.md and $out_dir/results.png in $(($(date +%s) - start_time)) s"
+else
+	echo "bench: wrote $out_dir/RESULTS.md in $(($(date +%s) - start_time)) s (no chart: it needs a plain throughput scenario and plain idle memory)"
+fi
