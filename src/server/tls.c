@@ -222,6 +222,9 @@ static SSL_CTX *ctx_new(struct ka_tls *t, const struct ka_config *cfg, unsigned 
 	 * (TLS 1.2) is refused: it only costs the server. */
 	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
 	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Read what the socket has, not a record's header and then its body: one read per
+	 * request instead of two (the buffer is still released once empty). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(ctx, 1);
 	SSL_CTX_set_timeout(ctx, (long)t->session_s);
