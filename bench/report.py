@@ -303,11 +303,11 @@ def main():
                         "one to encrypt, AES-128-GCM in OpenSSL's record layer, about 2 µs in "
                         "every server (the OpenSSL column in \"Where the CPU goes\"). Beyond "
                         "that servers differ in their own loop and in how they feed OpenSSL: "
-                        "by strace -c when this note was written (December 2026) kahttpd made "
-                        "about 3 read() calls per request, nginx 2 and h2o 1, since OpenSSL "
-                        "without read-ahead reads a record's 5-byte header and its body "
-                        "apart, kahttpd then reads once more until EAGAIN, and h2o reads the "
-                        "socket itself into a memory BIO; each made one write per response",
+                        "kahttpd reads with OpenSSL's read-ahead (one read() for a record's "
+                        "header and body) and then once more until EAGAIN, since a short "
+                        "read through TLS does not prove the socket empty; nginx reads a "
+                        "record's header and body apart; h2o reads the socket itself into a "
+                        "memory BIO, one read per request; each makes one write per response",
         "tls_close": "what dominates: the full TLS 1.3 handshake, whose ECDSA P-256 "
                      "signature (CertificateVerify) and X25519 key exchange are OpenSSL's, "
                      "the same for every server (the OpenSSL column in \"Where the CPU "

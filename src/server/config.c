@@ -277,57 +277,13 @@ static int set_tls_option(struct ka_config *c, const struct option_def *o, const
 	}
 }
 
-/* Stores one option's value. listen_reset tells a first --listen from the command
- * line to replace the default and the file's addresses rather than add to them. */
-static int set_option(struct ka_config *c, const struct option_def *o, const char *value,
-                      const struct origin *from, bool *listen_reset, FILE *err)
+/* The options with a syntax of their own: set_option's cases for them. */
+static int set_other_option(const struct option_def *o, char *field, const char *value,
+                            const struct origin *from, FILE *err)
 {
-	char *field = (char *)c + o->offset;
 	uint64_t n;
 
 	switch (o->type) {
-	case OPT_DURATION:
-		if (parse_duration(value, o->max, (int64_t *)field) < 0 ||
-		    *(int64_t *)field < (int64_t)o->min) {
-			complain(err, from, o->name,
-			         "invalid duration '%s' (seconds%s, decimals allowed, e.g. 5 or 0.5)",
-			         value, o->min ? ", more than 0" : "");
-			return -1;
-		}
-		return 0;
-	case OPT_COUNT:
-	case OPT_WORKERS:
-		if (parse_count(value, o->max, &n) < 0 || n < o->min) {
-			complain(err, from, o->name, "invalid number '%s' (a whole number from %llu to %llu)",
-			         value, (unsigned long long)o->min, (unsigned long long)o->max);
-			return -1;
-		}
-		if (o->type == OPT_WORKERS)
-			*(unsigned *)field = (unsigned)n;
-		else
-			*(uint64_t *)field = n;
-		return 0;
-	case OPT_PATH_OR_OFF:
-		free(*(char **)field);
-		*(char **)field = NULL;
-		if (strcmp(value, "off") == 0)
-			return 0;
-		/* fall through */
-	case OPT_PATH:
-	case OPT_CONFIG:
-		if (!*value) {
-			complain(err, from, o->name, "needs a value");
-			return -1;
-		}
-		free(*(char **)field);
-		*(char **)field = strdup(value);
-		return 0;
-	case OPT_FLAG:
-		if (parse_bool(value, (bool *)field) < 0) {
-			complain(err, from, o->name, "invalid value '%s' (true or false)", value);
-			return -1;
-		}
-		return 0;
 	case OPT_TCP_KEEPALIVE: {
 		struct ka_tcp_keepalive *k = (struct ka_tcp_keepalive *)field;
 		unsigned idle, intvl, cnt;
@@ -393,6 +349,67 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 		snprintf(l->text, sizeof(l->text), "%s", value);
 		return 0;
 	}
+	default:
+		return -1;
+	}
+}
+
+/* Stores one option's value. listen_reset tells a first --listen from the command
+ * line to replace the default and the file's addresses rather than add to them. */
+static int set_option(struct ka_config *c, const struct option_def *o, const char *value,
+                      const struct origin *from, bool *listen_reset, FILE *err)
+{
+	char *field = (char *)c + o->offset;
+	uint64_t n;
+
+	switch (o->type) {
+	case OPT_DURATION:
+		if (parse_duration(value, o->max, (int64_t *)field) < 0 ||
+		    *(int64_t *)field < (int64_t)o->min) {
+			complain(err, from, o->name,
+			         "invalid duration '%s' (seconds%s, decimals allowed, e.g. 5 or 0.5)",
+			         value, o->min ? ", more than 0" : "");
+			return -1;
+		}
+		return 0;
+	case OPT_COUNT:
+	case OPT_WORKERS:
+		if (parse_count(value, o->max, &n) < 0 || n < o->min) {
+			complain(err, from, o->name, "invalid number '%s' (a whole number from %llu to %llu)",
+			         value, (unsigned long long)o->min, (unsigned long long)o->max);
+			return -1;
+		}
+		if (o->type == OPT_WORKERS)
+			*(unsigned *)field = (unsigned)n;
+		else
+			*(uint64_t *)field = n;
+		return 0;
+	case OPT_PATH_OR_OFF:
+		free(*(char **)field);
+		*(char **)field = NULL;
+		if (strcmp(value, "off") == 0)
+			return 0;
+		/* fall through */
+	case OPT_PATH:
+	case OPT_CONFIG:
+		if (!*value) {
+			complain(err, from, o->name, "needs a value");
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		return 0;
+	case OPT_FLAG:
+		if (parse_bool(value, (bool *)field) < 0) {
+			complain(err, from, o->name, "invalid value '%s' (true or false)", value);
+			return -1;
+		}
+		return 0;
+	case OPT_TCP_KEEPALIVE:
+	case OPT_FRACTION:
+	case OPT_MS_OR_OFF:
+	case OPT_ADDR_OR_OFF:
+		return set_other_option(o, field, value, from, err);
 	case OPT_TLS_LISTEN:
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
