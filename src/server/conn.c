@@ -174,14 +174,8 @@ static enum step conn_finish(struct ka_conn *c)
 	 * before closing with nothing thought unread, one look, so that close() does not
 	 * meet them unread and reset the response (a readiness flag alone, as nginx has,
 	 * leaves that window open). */
-	if (!unread && !ka_policy_linger(c->client_done, c->peer_closed, false, waited)) {
-		char byte;
-		ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-
-		unread = n > 0;
-		if (n == 0)
-			c->peer_closed = true;
-	}
+	if (!unread && !ka_policy_linger(c->client_done, c->peer_closed, false, waited))
+		unread = ka_conn_peek(c) > 0;
 	if (!ka_policy_linger(c->client_done, c->peer_closed, unread, waited)) {
 		ka_conn_close(c, c->close_reason);
 		return STEP_CLOSED;
@@ -204,6 +198,16 @@ static enum step conn_finish(struct ka_conn *c)
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
+
+int ka_conn_peek(struct ka_conn *c)
+{
+	char byte;
+	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0)
+		c->peer_closed = true;
+	return n > 0 ? 1 : n == 0 ? 0 : -1;
+}
 
 enum { RECV_AGAIN = KA_RECV_AGAIN, RECV_ERROR = KA_RECV_ERROR };
 

@@ -178,6 +178,12 @@ int64_t ka_conn_evict_key(const struct ka_worker *w);
 
 /* ---- between conn.c, conn_request.c, conn_keepalive.c and conn_tls.c ------------------ */
 
+/* Looks, without reading, at the socket (raw, below TLS): 1 when the client's bytes
+ * wait unread, 0 when it has closed (c->peer_closed is then set), -1 when nothing has
+ * come. One syscall, for the moments a readiness flag may be behind: an idle deadline
+ * (the close-race guard) and a close at once. */
+int ka_conn_peek(struct ka_conn *c);
+
 /* Besides a byte count: nothing to read now, or the connection failed (errno). */
 enum { KA_RECV_AGAIN = -1, KA_RECV_ERROR = -2 };
 

@@ -8,7 +8,6 @@
 #include "server/conn.h"
 
 #include <stdint.h>
-#include <sys/socket.h>
 
 #include "core/util.h"
 #include "server/trace.h"
@@ -71,8 +70,7 @@ void ka_conn_decide(struct ka_conn *c)
  * Connection: close, rather than dropped (docs/keepalive.md, "the reuse race"). */
 void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
 {
-	char byte;
-	ssize_t n = recv(c->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	int n = ka_conn_peek(c);
 
 	ka_fifo_remove(&c->timer);
 	ka_loop_timer_remove(&c->w->loop, &c->idle_timer);
@@ -84,8 +82,6 @@ void ka_conn_expire_idle(struct ka_conn *c, enum ka_close_reason reason)
 		ka_conn_run(c);
 		return;
 	}
-	if (n == 0)
-		c->peer_closed = true;
 	ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason);
 }
 

@@ -19,12 +19,6 @@
 #include "server/keepalive_policy.h"
 #include "server/server.h"
 
-/* Accepts per readiness report. One, as nginx does without multi_accept: the listener
- * is level-triggered, so epoll reports it again while clients wait, and accepting until
- * EAGAIN would cost a failed accept4 on nearly every wake-up (1.5 µs of a new
- * connection's 23 in bench/, scenario "close"). A burst is accepted one per loop pass,
- * in turn with the other connections' events. */
-#define ACCEPT_BATCH 1
 /* Free blocks a pool keeps for reuse; beyond that they go back to malloc. */
 #define POOL_KEEP 64
 /* After accept4 ran out of descriptors or memory: how long before trying again. */
@@ -158,11 +152,9 @@ static void make_room(struct ka_worker *w)
  * is not there. When it is another worker's, we stop accepting and ask that worker;
  * its close lets us accept again (KA_WAKE_RESUME). Only when none exists anywhere do
  * we wait for any connection to free up. Clients wait in the listen backlog
- * meanwhile, and are never accepted just to be reset. Someone must be waiting
- * (waiting: the listener has just reported a client) before another worker is
- * asked to close anything; otherwise we only stop this batch of accepts, and the
- * listener, level-triggered, reports any client still there. */
-static bool may_accept(struct ka_worker *w, bool waiting)
+ * meanwhile, and are never accepted just to be reset. Someone is waiting: we are
+ * asked only when the listener has just reported a client. */
+static bool may_accept(struct ka_worker *w)
 {
 	struct ka_server *srv = w->srv;
 	struct ka_worker *target;
@@ -172,8 +164,6 @@ static bool may_accept(struct ka_worker *w, bool waiting)
 	target = evict_target(w);
 	if (target == w)
 		return true;
-	if (!waiting)
-		return false;
 	listeners_enable(w, false);
 	w->asked = ask_eviction(w, target);
 	return false;
@@ -188,36 +178,37 @@ static void after_pass(void *data)
 	atomic_store_explicit(&w->evict_key, ka_conn_evict_key(w), memory_order_relaxed);
 }
 
+/* One client per readiness report, as nginx does without multi_accept: the listener is
+ * level-triggered, so epoll reports it again while clients wait, and accepting until
+ * EAGAIN would cost a failed accept4 on nearly every wake-up (1.5 µs of a new
+ * connection's 23 in bench/, scenario "close"). A burst is accepted one per loop pass,
+ * in turn with the other connections' events; EINTR and ECONNABORTED likewise leave
+ * the next client to the next report. */
 static void on_accept(struct ka_io *io, uint32_t events)
 {
 	struct ka_listener *l = (struct ka_listener *)io;
 	struct ka_worker *w = l->w;
 	struct ka_server *srv = w->srv;
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof(peer);
+	int fd;
 
 	(void)events;
-	for (int i = 0; i < ACCEPT_BATCH && !w->draining && io->fd >= 0; i++) {
-		struct sockaddr_storage peer;
-		socklen_t peer_len = sizeof(peer);
-		int fd;
-
-		if (l->role == KA_ROLE_PUBLIC && !may_accept(w, i == 0))
-			return;
-		fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
-				accept_stall(w, errno);
-			else if (errno != EAGAIN)
-				fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
-			return;
-		}
-		/* --max-connections covers the public listeners, not the admin's. */
-		if (l->role == KA_ROLE_PUBLIC &&
-		    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
-			make_room(w);
-		ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
+	if (w->draining || io->fd < 0 || (l->role == KA_ROLE_PUBLIC && !may_accept(w)))
+		return;
+	fd = accept4(io->fd, (struct sockaddr *)&peer, &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			accept_stall(w, errno);
+		else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			fprintf(stderr, "kahttpd: accept: %s\n", strerror(errno));
+		return;
 	}
+	/* --max-connections covers the public listeners, not the admin's. */
+	if (l->role == KA_ROLE_PUBLIC &&
+	    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
+		make_room(w);
+	ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
 }
 
 void ka_server_conn_closed(struct ka_worker *w)
