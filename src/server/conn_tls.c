@@ -4,6 +4,8 @@
  */
 #include "server/conn.h"
 
+#include <string.h>
+
 #include "server/trace.h"
 
 /* HTTPS: the TLS handshake, before the first request, under --tls-handshake-timeout.
@@ -39,7 +41,7 @@ int ka_conn_handshake(struct ka_conn *c)
 	}
 	c->handshaking = false;
 	ka_stat_add(ka_tls_resumed(c->tls) ? &w->stats.tls_resumed : &w->stats.tls_full, 1);
-	ka_stat_add(&w->stats.tls_version[ka_tls_version(c->tls)[2] == '3'], 1);
+	ka_stat_add(&w->stats.tls_version[strcmp(ka_tls_version(c->tls), "1.3") == 0], 1);
 	ka_trace(c, "tls_handshake", "ok=1 version=%s resumed=%d ms=%lld", ka_tls_version(c->tls),
 	         ka_tls_resumed(c->tls), (long long)(w->loop.now - c->born));
 	ka_fifo_push(&w->header_q, &c->timer, w->loop.now);

@@ -79,7 +79,7 @@ struct ka_stats {
 	/* HTTPS: handshakes completed, full or resumed, by version (1.2, 1.3); and failed,
 	 * by kind (KA_TLS_FAIL_*). */
 	ka_counter tls_full, tls_resumed;
-	ka_counter tls_version[2];
+	ka_counter tls_version[2];  /* [0] TLS 1.2, [1] TLS 1.3 */
 	ka_counter tls_failed[KA_TLS_FAILS];
 };
 

@@ -534,7 +534,7 @@ class Server:
 
     def url(self, path="/", index=0):
         host, port = self.addrs[index]
-        return f"http://{host}:{port}{path}"
+        return f"{self.schemes[index]}://{host}:{port}{path}"
 
     def connect(self, index=0, timeout=READ_TIMEOUT, rcvbuf=None):
         c = Conn(self.addrs[index], timeout, rcvbuf)

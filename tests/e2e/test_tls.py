@@ -375,3 +375,21 @@ def test_drain_closes_idle_tls_connections_with_close_notify(server, cert):
     assert s.recv(100) == b"", "expected close_notify, then the end, at the drain"
     s.close()
     assert srv.proc.wait(10) == 0
+
+
+def test_ticket_keys_are_shared_by_every_worker(server, cert):
+    """A ticket made by one worker resumes on any other: with --workers 4 and
+    SO_REUSEPORT spreading the connections, every resumption succeeds."""
+    srv, https, admin = start_tls(server, cert, "--workers", "4")
+    ctx = client_ctx(cert)
+    s = tls_connect(https, ctx)
+    s.sendall(GET("/a.txt"))
+    read_response(s)
+    session = s.session
+    s.close()
+    for _ in range(16):
+        s = tls_connect(https, ctx, session=session)
+        assert s.session_reused, "a ticket did not resume on another worker"
+        s.close()
+    st = admin.wait_status(lambda st: st["tls"]["handshakes"]["resumed"] == 16, "16 resumed")
+    assert st["workers"] == 4, st
