@@ -209,7 +209,6 @@ int ka_conn_peek(struct ka_conn *c)
 	return n > 0 ? 1 : n == 0 ? 0 : -1;
 }
 
-enum { RECV_AGAIN = KA_RECV_AGAIN, RECV_ERROR = KA_RECV_ERROR };
 
 /* One recv. A short read means the socket is drained: with edge-triggered epoll, any
  * byte that arrives later brings a new event, so no second recv to see EAGAIN. Not so
@@ -236,9 +235,9 @@ static ssize_t conn_recv(struct ka_conn *c, char *p, size_t len)
 			continue;
 		if (errno == EAGAIN) {
 			c->readable = false;
-			return RECV_AGAIN;
+			return KA_RECV_AGAIN;
 		}
-		return RECV_ERROR;
+		return KA_RECV_ERROR;
 	}
 }
 
@@ -251,7 +250,7 @@ static ssize_t conn_recv_buf(struct ka_conn *c)
 	if (ka_buf_room(b) == 0)
 		ka_buf_compact(b);
 	if (ka_buf_room(b) == 0)
-		return RECV_AGAIN;
+		return KA_RECV_AGAIN;
 	n = c->tls ? ka_conn_recv_tls(c, b->data + b->len, ka_buf_room(b))
 	           : conn_recv(c, b->data + b->len, ka_buf_room(b));
 	if (n > 0)
@@ -379,7 +378,7 @@ static enum step step_head(struct ka_conn *c)
 		if (!c->readable)
 			return STEP_WAIT;
 		n = conn_recv_buf(c);
-		if (n == RECV_AGAIN)
+		if (n == KA_RECV_AGAIN)
 			return STEP_WAIT;
 		if (n <= 0) {
 			ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
@@ -421,7 +420,7 @@ static enum step step_body(struct ka_conn *c)
 		if (!c->readable)
 			return STEP_WAIT;
 		n = conn_recv_buf(c);
-		if (n == RECV_AGAIN)
+		if (n == KA_RECV_AGAIN)
 			return STEP_WAIT;
 		if (n <= 0) {
 			ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
@@ -455,7 +454,7 @@ static enum step step_process(struct ka_conn *c)
 	if (ka_buf_room(c->rbuf) == 0 && c->rbuf->pos == 0)
 		return STEP_WAIT;  /* buffer full of pipelined requests: read later */
 	n = conn_recv_buf(c);
-	if (n == RECV_ERROR || (n == 0 && c->ex && c->ex->fin_ends)) {
+	if (n == KA_RECV_ERROR || (n == 0 && c->ex && c->ex->fin_ends)) {
 		ka_conn_close(c, n == 0 ? KA_CLOSE_CLIENT_CLOSE : reason_for_errno(errno));
 		return STEP_CLOSED;
 	}
@@ -558,7 +557,7 @@ static enum step step_idle(struct ka_conn *c)
 		ka_fifo_push(&w->header_q, &c->timer, w->loop.now);
 		return STEP_AGAIN;
 	}
-	if (n == RECV_AGAIN) {
+	if (n == KA_RECV_AGAIN) {
 		ka_conn_release(c);
 		return STEP_WAIT;
 	}
@@ -587,7 +586,7 @@ static enum step step_linger(struct ka_conn *c)
 			return STEP_WAIT;
 		}
 		n = conn_recv(c, c->w->discard, sizeof(c->w->discard));
-		if (n == RECV_AGAIN)
+		if (n == KA_RECV_AGAIN)
 			return STEP_WAIT;
 		if (n <= 0) {
 			ka_conn_close(c, c->close_reason);
