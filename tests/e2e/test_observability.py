@@ -170,11 +170,13 @@ def test_obs_client_close_first_counted_as_client(server):
 
 def test_obs_fin_with_a_connection_close_request_counts_the_client_first(server):
     # The client's FIN comes with its last request (Connection: close, then shutdown at
-    # once): it closed first and keeps TIME_WAIT, though the server reads that FIN only
-    # after answering, while it lingers. The reason stays connection_close.
-    srv, admin = start(server, "--trace-connections")
+    # once): it closed first and keeps TIME_WAIT. The reason stays connection_close.
+    # The request is one the server answers 300 ms later, so that the FIN is surely
+    # there before the answer: sent right behind a request served at once, it can
+    # reach the server in a later event than the request, after the server's own FIN.
+    srv, admin = start(server, "--trace-connections", "--demo")
     c = srv.connect()
-    c.send(GET("/a.txt", headers=[("Connection", "close")]))
+    c.send(GET("/_demo/sleep?ms=300", headers=[("Connection", "close")]))
     c.sock.shutdown(socket.SHUT_WR)
     assert_last(c.read_response())
     assert c.read_until_close(3) == (b"", "fin")
