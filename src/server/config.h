@@ -16,7 +16,7 @@
 
 #define KA_MAX_LISTENERS 16
 #define KA_MAX_CERTS 16
-#define KA_MAX_PROXIES 8   /* --proxy prefixes */
+#define KA_MAX_PROXIES 64  /* --proxy prefixes */
 #define KA_MAX_BACKENDS 8  /* backends of one prefix */
 
 struct ka_listen {

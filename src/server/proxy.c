@@ -660,8 +660,9 @@ static bool build_response_fields(struct px *px, size_t room)
 static void tunnel_start(struct px *px);
 static void pump_done(struct px *px);
 
-/* A complete final response head of head_len bytes: on to the client. */
-static void forward_head(struct px *px, size_t head_len)
+/* A complete final response head of head_len bytes: on to the client. 1: the body
+ * follows; -1: the exchange has moved on (px may be gone). */
+static int forward_head(struct px *px, size_t head_len)
 {
 	struct ka_conn *c = px->c;
 	struct ka_exchange *ex = c->ex;
@@ -689,7 +690,7 @@ static void forward_head(struct px *px, size_t head_len)
 	if (room < 1024 || !build_response_fields(px, room - 1024)) {
 		px->phase = PX_SEND;
 		px_fail(px, KA_UP_INVALID, "backend response head too large to forward");
-		return;
+		return -1;
 	}
 	px->in_pos += head_len;
 	set_log_fields(px);
@@ -715,15 +716,16 @@ static void forward_head(struct px *px, size_t head_len)
 	}
 	if (px->phase == PX_TUNNEL) {
 		tunnel_start(px);
-		return;
+		return -1;
 	}
 	if (ex->resp.body != KA_BODY_STREAM) {
 		pump_done(px);  /* lets go of the exchange: respond after */
 		ka_conn_respond(c);
-		return;
+		return -1;
 	}
 	ka_conn_respond(c);
 	px->out_len = 0;
+	return 1;
 }
 
 /* The response body is complete: the client's stream ends, and the backend connection
@@ -823,8 +825,7 @@ static int parse_head(struct px *px)
 		px_fail(px, KA_UP_INVALID, "backend switched protocols unasked");
 		return -1;
 	}
-	forward_head(px, (size_t)r);
-	return -1;
+	return forward_head(px, (size_t)r);
 }
 
 /* The backend closed its side (err 0) or failed (err). */
@@ -863,8 +864,8 @@ static int px_read(struct px *px)
 			ka_upstream_timer_stop(u);  /* waiting for the client, not the backend */
 			return 0;
 		}
-		if (px->phase == PX_SEND && r == 1)
-			continue;
+		if (r == 1 && (px->phase == PX_SEND || px->in_pos < px->in_len))
+			continue;  /* a 1xx skipped, or the head done and its body behind it */
 		if (!u->readable)
 			return 0;
 		if (px->in_pos == px->in_len) {

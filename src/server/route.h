@@ -42,7 +42,7 @@ struct ka_route {
 	const void *data;      /* the handler's own configuration (a document root...) */
 };
 
-#define KA_MAX_ROUTES 32
+#define KA_MAX_ROUTES 96
 
 struct ka_routes {
 	struct ka_route v[KA_MAX_ROUTES];
