@@ -1047,6 +1047,7 @@ static void tunnel_start(struct px *px)
 
 	ex->streaming = true;  /* no pipelined request follows: the connection is the tunnel's */
 	ka_conn_respond(c);
+	ex->decision.keep = false;  /* for the log: HTTP ends here on this connection */
 	c->closing = true;
 	c->client_done = false;
 	c->close_reason = KA_CLOSE_CONNECTION_CLOSE;
