@@ -41,8 +41,6 @@
 /* A request body piece sent chunked: "<hex size>\r\n" + "\r\n", and the last chunk. */
 #define CHUNK_FRAME 20
 #define LAST_CHUNK "0\r\n\r\n"
-/* Exchanges kept per worker for the next requests (each is 130 KiB). */
-#define PX_KEEP 64
 
 struct px_route {
 	const struct ka_proxy_conf *conf;
@@ -53,8 +51,6 @@ struct px_route {
 struct px_worker {
 	struct ka_upstream *ups;  /* [n_backends] */
 	unsigned rr[KA_MAX_PROXIES];
-	struct px *free;
-	unsigned n_free;
 };
 
 struct ka_proxies {
@@ -71,7 +67,6 @@ struct px {
 	struct px_worker *pw;
 	struct ka_upstream *up;
 	struct ka_upconn *u;
-	struct px *next_free;
 	enum px_phase phase;
 	unsigned tried;          /* bit per backend of the route: connect tried */
 	unsigned start;          /* round-robin: the backend this request began with */
@@ -147,13 +142,8 @@ static void px_detach(struct px *px)
 		}
 	}
 	ka_conn_timer_stop(px->c);
-	if (px->pw->n_free < PX_KEEP) {
-		px->next_free = px->pw->free;
-		px->pw->free = px;
-		px->pw->n_free++;
-	} else {
-		free(px);
-	}
+	/* 130 KiB, from the heap: glibc serves a size freed before without mmap. */
+	free(px);
 }
 
 /* Closes the backend connection, if any: it is in an unknown state. */
@@ -1110,13 +1100,9 @@ static void serve(struct ka_conn *c, const struct ka_route *route)
 	struct px_worker *pw = worker_of(c);
 	struct px *px;
 
-	if (!pw || (!(px = pw->free) && !(px = malloc(sizeof(*px))))) {
+	if (!pw || !(px = malloc(sizeof(*px)))) {
 		ka_conn_respond_text(c, 500, "out of memory");
 		return;
-	}
-	if (px == pw->free) {
-		pw->free = px->next_free;
-		pw->n_free--;
 	}
 	memset(px, 0, offsetof(struct px, resp));
 	px->c = c;
@@ -1188,12 +1174,6 @@ void ka_proxy_free(struct ka_server *srv)
 	for (unsigned k = 0; k < p->n_workers; k++) {
 		struct px_worker *pw = &p->workers[k];
 
-		while (pw->free) {
-			struct px *px = pw->free;
-
-			pw->free = px->next_free;
-			free(px);
-		}
 		for (unsigned i = 0; pw->ups && i < p->n_backends; i++)
 			while (pw->ups[i].idle_head)
 				ka_upstream_close(pw->ups[i].idle_head, "exit");
