@@ -649,6 +649,7 @@ static bool build_response_fields(struct px *px, size_t room)
 
 static void tunnel_start(struct px *px);
 static void pump_done(struct px *px);
+static void on_drain(struct ka_conn *c);
 
 /* A complete final response head of head_len bytes: on to the client. 1: the body
  * follows; -1: the exchange has moved on (px may be gone). */
@@ -709,11 +710,12 @@ static int forward_head(struct px *px, size_t head_len)
 		return -1;
 	}
 	if (ex->resp.body != KA_BODY_STREAM) {
-		pump_done(px);  /* lets go of the exchange: respond after */
-		ka_conn_respond(c);
+		ka_conn_respond(c);  /* copies the fields out of px->out */
+		pump_done(px);
 		return -1;
 	}
 	ka_conn_respond(c);
+	ex->on_drain = on_drain;
 	px->out_len = 0;
 	return 1;
 }
