@@ -261,10 +261,13 @@ void ka_conn_respond_text(struct ka_conn *c, int status, const char *detail);
  * waits for it. Bodies over --max-body-size are answered 413 without the handler. */
 void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c));
 /* The handler takes the body as it arrives, through sink, and on_body runs once it
- * has all of it (at once when there is none left). Sends 100 Continue when the client
- * waits for it. --max-body-size does not apply: nothing is kept whole. */
+ * has all of it (at once when there is none left). --max-body-size does not apply:
+ * nothing is kept whole. A client that waits for 100 Continue gets it only from
+ * ka_conn_continue (a proxy relays its backend's). */
 void ka_conn_stream_body(struct ka_conn *c, const struct ka_body_sink *sink,
                          void (*on_body)(struct ka_conn *c));
+/* Queues "100 Continue" for an HTTP/1.1 client (not for HTTP/1.0, which knows no 1xx). */
+void ka_conn_continue(struct ka_conn *c);
 /* Reads from the client, below HTTP, through TLS when it is HTTPS: bytes, 0 at its
  * end, KA_RECV_AGAIN or KA_RECV_ERROR. For a handler that took over the connection
  * (on_input). */

@@ -526,7 +526,15 @@ static int parse_head(struct px *px)
 	}
 	px->scanned = 0;
 	if (px->resp.status < 200 && px->resp.status != 101) {
-		px->in_pos += (size_t)r;  /* 100 Continue, 103 Early Hints: not forwarded */
+		/* The client's expectation went to the backend: its 100 comes back to the
+		 * client (once; a client whose body is on its way needs none). Other 1xx,
+		 * 103 Early Hints among them, are not forwarded. */
+		if (px->resp.status == 100 && px->c->ex->req.expect_continue && !px->req_done &&
+		    !px->continued && ka_buf_used(px->c->rbuf) == 0) {
+			px->continued = true;
+			ka_conn_continue(px->c);
+		}
+		px->in_pos += (size_t)r;
 		return 1;
 	}
 	if (px->resp.status == 101 && !px->upgrade) {

@@ -61,6 +61,7 @@ struct px {
 	bool backend_keep;       /* the backend keeps the connection after this response */
 	bool backend_fin;        /* EPOLLRDHUP: a read will return 0 once drained */
 	bool connect_timed_out;  /* some backend did not answer the connect */
+	bool continued;          /* the backend's 100 Continue went to the client */
 	bool deferred;           /* a send failed inside the client's code: handle it later */
 	int deferred_errno;
 	int64_t start_us, head_us, last_io;

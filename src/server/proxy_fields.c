@@ -22,7 +22,7 @@ static bool request_field_dropped(const struct ka_http_request *req, struct ka_s
 {
 	static const char *const own[] = {
 		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "expect", "via",
+		"transfer-encoding", "upgrade", "content-length", "via",
 		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
 	};
 	char token[64];
