@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,15 +102,26 @@ void ka_upstream_timer_stop(struct ka_upconn *u)
 	ka_loop_timer_remove(&u->up->w->loop, &u->timer);
 }
 
+/* Closes u. A retirement (why "retire_told", "retire_learned", "retire_max") is traced
+ * as upstream_retire; any other close as upstream_close, saying who closed first. */
 void ka_upstream_close(struct ka_upconn *u, const char *why)
 {
 	struct ka_upstream *up = u->up;
+	bool by_backend = strcmp(why, "closed_by_backend") == 0 ||
+	                  strcmp(why, "reset_by_backend") == 0 ||
+	                  strcmp(why, "backend_closes") == 0;
 
+	if (strncmp(why, "retire_", 7) == 0)
+		ka_trace_pool(up->w, "upstream_retire", "backend=%s up_conn=%llu reason=%s "
+		              "requests=%u idle_ms=%lld", up->be->text, (unsigned long long)u->id,
+		              why + 7, u->requests, (long long)(up->w->loop.now - u->idle_since));
+	else
+		ka_trace_pool(up->w, "upstream_close", "backend=%s up_conn=%llu closed_by=%s "
+		              "reason=%s requests=%u", up->be->text, (unsigned long long)u->id,
+		              by_backend ? "backend" : "proxy", why, u->requests);
 	if (u->idle)
 		unlink_idle(u);
 	ka_upstream_timer_stop(u);
-	ka_trace_pool(up->w, "upstream_close", "backend=%s up_conn=%llu reason=%s requests=%u",
-	              up->be->text, (unsigned long long)u->id, why, u->requests);
 	close(u->io.fd);
 	ka_stat_add(&up->stats.open, -1);
 	free(u);
