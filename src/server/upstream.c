@@ -21,6 +21,8 @@
 /* A learned timeout is never taken below this: a backend restarting closes every
  * connection at once, and that says nothing about its idle timer. */
 #define LEARN_MIN_MS 100
+/* A pooled connection idle this long is looked at before reuse. */
+#define PEEK_AFTER_MS 10
 
 static const char *const failure_names[KA_UP_FAILURES] = {
 	"refused", "reset", "closed", "invalid", "connect_timeout", "timeout",
@@ -193,7 +195,10 @@ struct ka_upconn *ka_upstream_take(struct ka_upstream *up, bool retryable)
 		if (!ka_upstream_may_reuse(age, retryable, up->told_ms, up->learned_ms,
 		                           w->cfg->upstream_idle_timeout))
 			return NULL;
-		if (!still_open(u)) {
+		/* A connection pooled a moment ago is open as far as anything can tell;
+		 * one that waited longer gets a look for a close its event has not yet
+		 * reported (one syscall, skipped on the busy path). */
+		if (age >= PEEK_AFTER_MS && !still_open(u)) {
 			idle_event(u);
 			continue;
 		}
