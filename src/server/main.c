@@ -26,6 +26,7 @@
 #include "server/config.h"
 #include "server/handlers.h"
 #include "server/process.h"
+#include "server/sdnotify.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -362,7 +363,13 @@ struct life {
 	int64_t drain_at;     /* CLOCK_MONOTONIC ms when --drain-delay ends; 0: none pending */
 	pid_t child;          /* the new process of an upgrade under way, 0 when none */
 	int ready_fd;         /* its pipe: a byte when it serves, EOF if it failed; -1 */
+	bool handed_over;     /* the upgrade's new process is systemd's main process now */
+	int64_t status_at;    /* next STATUS= to systemd; 0 without NOTIFY_SOCKET */
+	int64_t watchdog_at;  /* next WATCHDOG=1; 0 without a watchdog */
+	uint64_t status_requests;  /* requests counted at the last STATUS= */
 };
+
+#define STATUS_INTERVAL_MS 1000
 
 static int64_t mono_ms(void)
 {
@@ -393,12 +400,21 @@ static void on_stop_signal(struct life *lf)
 	struct ka_server *srv = lf->srv;
 
 	atomic_store(&srv->unhealthy, true);
+	if (!lf->stopping && !lf->handed_over)
+		ka_notify("STOPPING=1");
 	if (!lf->stopping && srv->cfg.drain_delay > 0) {
 		lf->stopping = true;
 		lf->drain_at = mono_ms() + srv->cfg.drain_delay;
 		return;
 	}
 	lf->stopping = true;
+	if (lf->handed_over) {
+		/* Draining after an upgrade, idle connections wait for their next request;
+		 * a stop signal closes them now, as any drain does. */
+		for (unsigned k = 0; k < lf->n_all; k++)
+			ka_worker_wake(&srv->workers[k], KA_WAKE_STOP);
+		return;
+	}
 	begin_drain(lf, KA_WAKE_STOP);
 }
 
@@ -478,6 +494,11 @@ static void on_upgrade_news(struct life *lf)
 	if (got >= 1 && msg[0] == 'R') {
 		atomic_store(&srv->fds_shared, false);
 		fprintf(stderr, "kahttpd: upgrade: pid %ld serves; draining\n", (long)lf->child);
+		/* systemd follows the new process from now on (NotifyAccess=all lets it
+		 * speak); we say nothing more, not even STOPPING=1, which would be taken for
+		 * the service's. */
+		ka_notify("MAINPID=%ld", (long)lf->child);
+		lf->handed_over = true;
 		lf->stopping = true;
 		lf->drained = lf->admin_told = true;
 		for (unsigned k = 0; k < lf->n_all; k++)
@@ -525,6 +546,51 @@ static void on_signal(struct life *lf)
 	}
 }
 
+/* STATUS= for systemctl status: open connections and requests per second since the
+ * last one; and WATCHDOG=1 when due. */
+static void notify_tick(struct life *lf, int64_t now)
+{
+	struct ka_server *srv = lf->srv;
+
+	if (lf->handed_over)
+		return;
+	if (lf->status_at && now >= lf->status_at) {
+		struct ka_stats sum;
+		uint64_t requests;
+		double elapsed = (double)(now - lf->status_at + STATUS_INTERVAL_MS) / 1000.0;
+
+		memset(&sum, 0, sizeof(sum));
+		for (unsigned k = 0; k < srv->n_workers; k++)
+			ka_stats_sum(&sum, &srv->workers[k].stats);
+		requests = ka_stat_get(&sum.requests);
+		ka_notify("STATUS=%s: %llu connections open, %.1f requests/s",
+		          lf->stopping ? "draining" : "serving",
+		          (unsigned long long)atomic_load(&srv->nconns),
+		          (double)(requests - lf->status_requests) / elapsed);
+		lf->status_requests = requests;
+		lf->status_at = now + STATUS_INTERVAL_MS;
+	}
+	if (lf->watchdog_at && now >= lf->watchdog_at) {
+		ka_notify("WATCHDOG=1");
+		lf->watchdog_at = now + ka_notify_watchdog_ms();
+	}
+}
+
+/* The poll timeout until the next thing the main thread must do by itself. */
+static int next_timeout(const struct life *lf, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	const int64_t at[] = { lf->drain_at, lf->handed_over ? 0 : lf->status_at,
+		               lf->handed_over ? 0 : lf->watchdog_at };
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		if (at[i] && at[i] < next)
+			next = at[i];
+	if (next == INT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now < 60000 ? next - now : 60000);
+}
+
 /* Until every worker has ended. -1 when poll fails. */
 static int wait_for_workers(struct life *lf)
 {
@@ -533,18 +599,12 @@ static int wait_for_workers(struct life *lf)
 	while (lf->finished < lf->n_all) {
 		struct pollfd pfd[3] = { { lf->sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 },
 			                 { lf->ready_fd, POLLIN, 0 } };
-		int timeout = -1;
+		int64_t now = mono_ms();
 
-		if (lf->drain_at) {
-			int64_t left = lf->drain_at - mono_ms();
-
-			if (left <= 0) {
-				begin_drain(lf, KA_WAKE_STOP);
-				continue;
-			}
-			timeout = (int)left;
-		}
-		if (poll(pfd, 3, timeout) < 0) {
+		if (lf->drain_at && now >= lf->drain_at)
+			begin_drain(lf, KA_WAKE_STOP);
+		notify_tick(lf, now);
+		if (poll(pfd, 3, next_timeout(lf, now)) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("kahttpd: poll");
@@ -586,6 +646,7 @@ int main(int argc, char **argv)
 	unsigned n_all;
 
 	ka_upgrade_init(argc, argv);
+	ka_notify_init();
 	switch (ka_config_load(cfg, argc, argv, stdout, stderr)) {
 	case KA_CONFIG_OK:
 		break;
@@ -653,9 +714,15 @@ int main(int argc, char **argv)
 		}
 	}
 	fflush(stdout);
-	ka_upgrade_ready();
+	/* The new process of an upgrade tells the old one, which tells systemd (MAINPID=);
+	 * otherwise we are ready now, every socket bound and every worker running. */
+	if (!ka_upgrade_ready())
+		ka_notify("READY=1");
 	{
 		struct life lf = { .srv = &srv, .sig_fd = sig_fd, .n_all = n_all, .ready_fd = -1 };
+
+		lf.status_at = ka_notify_enabled() ? mono_ms() : 0;
+		lf.watchdog_at = ka_notify_watchdog_ms() ? mono_ms() : 0;
 
 		if (wait_for_workers(&lf) < 0)
 			return 1;

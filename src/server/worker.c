@@ -31,7 +31,7 @@ static void listeners_update(struct ka_worker *w)
 
 	if (on == w->listening)
 		return;
-	for (unsigned i = 0; i < w->n_listeners; i++) {
+	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
 		if (on)
@@ -257,7 +257,7 @@ static void worker_drain(struct ka_worker *w, bool handover)
 	/* Clients already in the backlog may have sent a whole request: accept them (over
 	 * --max-connections if need be) to answer it, rather than reset them by closing
 	 * the listener under them. Their connections drain like the others below. */
-	for (unsigned i = 0; i < w->n_listeners; i++) {
+	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
 		/* Handing over, the new process accepts from these same sockets: leave their
@@ -289,7 +289,7 @@ static void worker_drain(struct ka_worker *w, bool handover)
 	}
 	if (w->nconns == 0)
 		w->loop.stop = true;
-	else
+	else if (!ka_fifo_node_armed(&w->drain_node))
 		ka_fifo_push(&w->drain_q, &w->drain_node, w->loop.now);
 }
 
@@ -310,6 +310,8 @@ static void on_wake(struct ka_io *io, uint32_t events)
 	}
 	if ((flags & (KA_WAKE_STOP | KA_WAKE_HANDOVER)) && !w->draining)
 		worker_drain(w, !(flags & KA_WAKE_STOP));
+	else if ((flags & KA_WAKE_STOP) && w->handing_over)
+		worker_drain(w, false);  /* SIGTERM after an upgrade: idle ones close now */
 	/* Room again: a connection closed somewhere, or one of ours went idle or began
 	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
