@@ -3,7 +3,7 @@ Issue 16: kahttpd under systemd, tested without systemd as PID 1. The test liste
 NOTIFY_SOCKET of its own (a Unix datagram socket with SO_PASSCRED, so each message's
 sender pid is known) and checks every message in order: READY=1 after binding, STATUS=
 with open connections and requests per second, WATCHDOG=1 when WATCHDOG_USEC is set,
-MAINPID= from the old process after a SIGUSR2 upgrade, STOPPING=1 at the drain.
+RELOADING=1 (with MONOTONIC_USEC=) then READY=1 around a SIGHUP, MAINPID= from the old process after a SIGUSR2 upgrade, STOPPING=1 at the drain.
 Socket activation: systemd-socket-activate (Debian's systemd package) binds the sockets
 and passes them with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES (http, admin); kahttpd uses
 them instead of binding its --listen addresses.
@@ -87,7 +87,7 @@ def free_port():
 
 def test_notify_ready_status_watchdog_mainpid_stopping_in_order(server, notify, tmp_path):
     """READY=1 once serving; STATUS= lines with connections and requests/s; WATCHDOG=1
-    about every WATCHDOG_USEC/2; SIGUSR2: MAINPID=<new pid> from the old process and
+    about every WATCHDOG_USEC/2; SIGHUP: RELOADING=1 and READY=1; SIGUSR2: MAINPID=<new pid> from the old process and
     nothing more from it; SIGTERM to the new one: STOPPING=1 from it. In that order."""
     pidfile = tmp_path / "k.pid"
     descendants = Descendants()
@@ -108,6 +108,12 @@ def test_notify_ready_status_watchdog_mainpid_stopping_in_order(server, notify, 
                                   for _, lines in m for l in lines), "STATUS= with 1 open")
         status = [l for _, lines in notify.messages for l in lines if l.startswith("STATUS=")]
         assert all("connections open" in l and "requests/s" in l for l in status), status
+        srv.proc.send_signal(signal.SIGHUP)
+        notify.wait(lambda m: sum("READY=1" in lines for _, lines in m) == 2,
+                    "READY=1 after the reload")
+        reloading = next(lines for _, lines in notify.messages if "RELOADING=1" in lines)
+        assert reloading[0] == "RELOADING=1" and reloading[1].startswith("MONOTONIC_USEC=")
+        assert int(reloading[1].split("=")[1]) > 0
         srv.proc.send_signal(signal.SIGUSR2)
         new = descendants.add(wait_new_pid(pidfile, old))
         notify.wait(has_line(f"MAINPID={new}"), "MAINPID=")
@@ -116,8 +122,9 @@ def test_notify_ready_status_watchdog_mainpid_stopping_in_order(server, notify, 
         os.kill(new, signal.SIGTERM)
         notify.wait(has_line("STOPPING=1"), "STOPPING=1")
         wait_gone(new)
-        assert notify.lines() == [(old, "READY=1"), (old, f"MAINPID={new}"),
-                                  (new, "STOPPING=1")]
+        assert notify.lines(skip=("STATUS=", "WATCHDOG=1", "MONOTONIC_USEC=")) == [
+            (old, "READY=1"), (old, "RELOADING=1"), (old, "READY=1"), (old, f"MAINPID={new}"),
+            (new, "STOPPING=1")]
         after_handover = [pid for pid, lines in notify.messages[
             next(i for i, (_, ls) in enumerate(notify.messages) if f"MAINPID={new}" in ls) + 1:]]
         assert old not in after_handover, notify.messages
