@@ -297,8 +297,11 @@ static void on_reload_signal(struct life *lf)
 {
 	struct timespec ts;
 
-	if (lf->stopping) {
-		fprintf(stderr, "kahttpd: SIGHUP ignored: draining\n");
+	/* During an upgrade the new process has our sockets of now: a listener we added
+	 * would be left out; it reads the configuration itself anyway. */
+	if (lf->stopping || lf->child) {
+		fprintf(stderr, "kahttpd: SIGHUP ignored: %s\n",
+		        lf->child ? "an upgrade is under way" : "draining");
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
