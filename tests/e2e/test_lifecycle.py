@@ -62,6 +62,30 @@ def wait_new_pid(pidfile, old, timeout=15.0):
                     f"a new pid in {pidfile}")
 
 
+def listening_inodes(port):
+    """Inodes of the TCP sockets listening on port (IPv4), from /proc/net/tcp."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                out.add(int(fields[9]))
+    return out
+
+
+def socket_inodes(pid):
+    """Inodes of every socket pid holds open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
+
+
 def wait_gone(pid, timeout=15.0):
     wait_for(lambda: alive(pid), lambda a: not a, timeout, f"pid {pid} to exit")
 
@@ -223,16 +247,22 @@ def run():
 
 def test_upgrade_new_process_serves_old_drains_pid_file_oldbin(server, tmp_path, descendants):
     """After SIGUSR2 the pid file names the new process and FILE.oldbin the old one while
-    it drains; the old one's request in progress is answered (Connection: close); the
+    it drains; the new one holds the very listening socket the old one had (inherited,
+    not bound again); the old one's request in progress is answered (Connection: close); the
     old one exits 0 and removes FILE.oldbin; the new one serves on the same port and
     says 200 on /healthz."""
     pidfile = tmp_path / "k.pid"
     srv = server("--demo", "--admin", "127.0.0.1:0", "--trace-connections", "--pid-file",
                  pidfile)
     addr = admin_addr(srv)
+    before = listening_inodes(srv.port)
+    assert len(before) == 1
     busy = in_progress(srv, 1500)
     srv.proc.send_signal(signal.SIGUSR2)
     new = descendants.add(wait_new_pid(pidfile, srv.proc.pid))
+    # The same sockets, not new ones bound beside them: nothing in a queue is lost.
+    assert listening_inodes(srv.port) == before
+    assert before <= socket_inodes(new)
     assert read_pid(tmp_path / "k.pid.oldbin") == srv.proc.pid
     r = busy.read_response()
     assert r.status == 200
