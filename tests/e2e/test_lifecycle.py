@@ -15,13 +15,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import GET, KAHTTPD, STANDARD_FILES, assert_last, assert_persistent
+from conftest import (GET, KAHTTPD, STANDARD_FILES, Conn, assert_last, assert_persistent,
+                      run_kahttpd)
 from pressure import admin_addr, wait_accepted, wait_trace
 from waiting import wait_for
 
@@ -208,14 +209,14 @@ def test_pid_file_written_after_binding_and_removed_at_exit(server, tmp_path):
     assert not pidfile.exists()
 
 
-def test_pid_file_unwritable_exits_2(run, tmp_path):
-    r = run("--listen", "127.0.0.1:0", "--pid-file", tmp_path / "no" / "such" / "dir.pid")
+def test_pid_file_unwritable_exits_2(tmp_path):
+    r = run_kahttpd("--listen", "127.0.0.1:0", "--pid-file", tmp_path / "no" / "such" / "dir.pid")
     assert r.returncode == 2
     assert b"--pid-file" in r.stderr
 
 
-def test_user_unknown_exits_2(run):
-    r = run("--listen", "127.0.0.1:0", "--user", "no-such-user-kahttpd")
+def test_user_unknown_exits_2():
+    r = run_kahttpd("--listen", "127.0.0.1:0", "--user", "no-such-user-kahttpd")
     assert r.returncode == 2
     assert b"--user" in r.stderr and b"no-such-user-kahttpd" in r.stderr
 
@@ -235,12 +236,6 @@ def test_user_drops_privileges_after_binding(server, www, tmp_path):
     assert fields["Gid"] == [str(nobody.pw_gid)] * 4
     assert "0" not in fields["Groups"]
     assert srv.exchange(GET("/a.txt")).body == A
-
-
-@pytest.fixture
-def run():
-    from conftest import run_kahttpd
-    return run_kahttpd
 
 
 # ---- SIGUSR2: binary upgrade -------------------------------------------------------------------
@@ -343,7 +338,6 @@ class Client(threading.Thread):
         self.connections = 0
 
     def _connect(self):
-        from conftest import Conn
         self.connections += 1
         return Conn(self.addr, timeout=10)
 
@@ -426,3 +420,15 @@ def test_upgrade_old_process_sigterm_closes_idle_connections(server, tmp_path, d
     srv.proc.send_signal(signal.SIGTERM)
     assert idle.read_until_close(5) == (b"", "fin")
     assert srv.proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("value", ["x", "3", "3:gopher:127.0.0.1:0", "99:http:127.0.0.1:0"])
+def test_malformed_inherited_sockets_exit_2(tmp_path, value):
+    """KAHTTPD_LISTEN_FDS that is not FD:ROLE:TEXT, or names a descriptor that is no
+    listening socket: a message naming the variable, exit 2, nothing served."""
+    r = subprocess.run([KAHTTPD, "--listen", "127.0.0.1:0", "--root", str(tmp_path)],
+                       env={**os.environ, "KAHTTPD_LISTEN_FDS": value}, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10)
+    assert r.returncode == 2, r
+    assert b"KAHTTPD_LISTEN_FDS" in r.stderr
+    assert b"listening on" not in r.stdout
