@@ -651,6 +651,12 @@ void ka_conn_free_closed(void *data)
 		l->prev->next = l->next;
 		free(ka_container_of(l, struct ka_conn, link));
 	}
+	while (w->graves) {
+		struct ka_grave *g = w->graves;
+
+		w->graves = g->next;
+		free(g->block);
+	}
 }
 
 static void on_event(struct ka_io *io, uint32_t events)

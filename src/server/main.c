@@ -535,6 +535,9 @@ int main(int argc, char **argv)
 		if (srv.workers[k].cut)
 			rc = 1;
 	}
+	/* Client connections first: one may still hold a backend connection of a pool. */
+	for (unsigned k = 0; k < n_all; k++)
+		ka_worker_close_conns(&srv.workers[k]);
 	ka_proxy_free(&srv);  /* its pooled connections are in the workers' loops */
 	for (unsigned k = 0; k < n_all; k++)
 		ka_worker_destroy(&srv.workers[k]);

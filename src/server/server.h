@@ -38,6 +38,13 @@ struct ka_listener {
  * clients in its queue for ever). */
 #define KA_MAX_PUBLIC (4 * KA_MAX_LISTENERS)
 
+/* Something closed during a loop pass and freed at its end, once no event of the pass
+ * can still point at it (a backend connection of the proxy). */
+struct ka_grave {
+	struct ka_grave *next;
+	void *block;  /* what free() gets */
+};
+
 /* Links every live connection of a worker, for shutdown. */
 struct ka_link {
 	struct ka_link *prev, *next;
@@ -79,6 +86,7 @@ struct ka_worker {
 	struct ka_pool exchanges;  /* per-request state */
 	struct ka_link conns;      /* every live connection */
 	struct ka_link closed;     /* closed this iteration, freed at its end */
+	struct ka_grave *graves;   /* other things closed this iteration (ka_grave) */
 	uint64_t nconns;
 	bool draining;
 	bool handing_over;         /* the drain of KA_WAKE_HANDOVER: idle connections wait */
@@ -165,6 +173,8 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index);
 /* Rings w's doorbell with these KA_WAKE_* flags; any thread may call it. */
 void ka_worker_wake(struct ka_worker *w, unsigned flags);
 void *ka_worker_main(void *arg);
+/* Closes every connection of w (at exit, before the proxy's pools go). */
+void ka_worker_close_conns(struct ka_worker *w);
 void ka_worker_destroy(struct ka_worker *w);
 
 /* A worker's connection went idle or began lingering: if a client waits for room, it

@@ -124,9 +124,16 @@ void ka_upstream_close(struct ka_upconn *u, const char *why)
 	if (u->idle)
 		unlink_idle(u);
 	ka_upstream_timer_stop(u);
+	/* As for client connections (conn.c): while an upgrade's child holds copies of
+	 * our descriptors, close() alone would leave the socket in epoll. */
+	if (atomic_load_explicit(&up->w->srv->fds_shared, memory_order_relaxed))
+		ka_loop_del(&up->w->loop, &u->io);
 	close(u->io.fd);
+	u->io.fd = -1;
 	ka_stat_add(&up->stats.open, -1);
-	free(u);
+	u->grave.block = u;
+	u->grave.next = up->w->graves;
+	up->w->graves = &u->grave;
 }
 
 /* The backend closed (or reset, or wrote to) a connection idle in the pool. A close
@@ -154,6 +161,8 @@ static void on_io(struct ka_io *io, uint32_t events)
 {
 	struct ka_upconn *u = (struct ka_upconn *)io;
 
+	if (io->fd < 0)
+		return;  /* closed earlier in this pass */
 	if (u->idle)
 		idle_event(u);
 	else

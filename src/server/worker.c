@@ -467,12 +467,17 @@ void ka_worker_wake(struct ka_worker *w, unsigned flags)
 		perror("kahttpd: eventfd");
 }
 
-void ka_worker_destroy(struct ka_worker *w)
+void ka_worker_close_conns(struct ka_worker *w)
 {
 	while (w->conns.next != &w->conns)
 		ka_conn_close(ka_container_of(w->conns.next, struct ka_conn, link),
 		              KA_CLOSE_SHUTDOWN);
 	ka_conn_free_closed(w);
+}
+
+void ka_worker_destroy(struct ka_worker *w)
+{
+	ka_worker_close_conns(w);
 	for (unsigned i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i].io.fd >= 0)
 			close(w->listeners[i].io.fd);
