@@ -36,6 +36,13 @@ if [ "${1:-}" != build ]; then
 	need wrk command -v wrk
 	need nghttp2-client command -v h2load
 	need apache2-utils command -v ab
+	# make install's man pages (man -l, groff -ww), make deb (lintian) and the
+	# load-balancer proof (examples/haproxy, test_deploy.py).
+	need groff command -v groff
+	need man-db command -v man
+	need lintian command -v lintian
+	need haproxy test -x /usr/sbin/haproxy
+	need systemd command -v systemd-analyze
 fi
 [ -z "$missing" ] && exit 0
 
