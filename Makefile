@@ -228,12 +228,28 @@ uninstall:
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/kahttpd $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) \
 		2>/dev/null
 
+# ---- many instances behind HAProxy --------------------------------------------------------
+# The long rolling-restart proof (make test runs a short one in tests/e2e/test_deploy.py):
+# kahttpd, then nginx, each as two instances behind HAProxy under wrk and h2load,
+# SCALE_ROUNDS rounds of restarts and of binary upgrades; docs/deploy.md shows the table.
+SCALE_ROUNDS ?= 5
+SCALE_SETTLE ?= 5000
+scale-test: deps all
+	@rm -rf build/scale && mkdir -p build/scale
+	@rc=0; for s in kahttpd nginx; do \
+		/usr/bin/python3 tests/deploy/scale.py --server $$s --restarts $(SCALE_ROUNDS) \
+			--upgrades $(SCALE_ROUNDS) --settle $(SCALE_SETTLE) --json \
+			--dir build/scale/$$s > build/scale/$$s.json || rc=1; \
+	done; \
+	/usr/bin/python3 tests/deploy/scale.py report build/scale/kahttpd.json build/scale/nginx.json; \
+	exit $$rc
+
 # ---- Debian package -----------------------------------------------------------------------
 deb: all man
 	@packaging/deb.sh
 
 .PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
-.PHONY: man install uninstall deb
+.PHONY: man install uninstall deb scale-test
 .SECONDARY:
 
 -include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)
