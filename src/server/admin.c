@@ -1,6 +1,7 @@
 /*
  * The --admin listener's pages: /status (JSON), /metrics (Prometheus text format),
- * /connections (JSON, one object per live connection) and / (the dashboard, HTML with
+ * /connections (JSON, one object per live connection), /healthz (200 or 503, for load
+ * balancers) and / (the dashboard, HTML with
  * its CSS and JavaScript, embedded in the binary and fetching nothing from elsewhere).
  * The admin worker sums the request workers' counters (each has a single writer, read
  * here with relaxed loads) and walks their connection lists under each list's lock,
@@ -364,10 +365,26 @@ static void serve_page(struct ka_conn *c, const struct ka_route *route)
 	ka_conn_respond(c);
 }
 
+/* For a load balancer's health check: 503 from the moment a drain (SIGTERM, SIGINT)
+ * or a binary upgrade (SIGUSR2) begins, even while --drain-delay keeps serving, so
+ * that the balancer stops sending before any connection is closed. */
+static void serve_health(struct ka_conn *c, const struct ka_route *route)
+{
+	bool draining = atomic_load(&c->w->srv->unhealthy);
+
+	(void)route;
+	ka_resp_add_header(&c->ex->resp, "Cache-Control", "no-store");
+	if (draining)
+		ka_resp_text(&c->ex->resp, 503, "draining\n", 9);
+	else
+		ka_resp_text(&c->ex->resp, 200, "ok\n", 3);
+	ka_conn_respond(c);
+}
+
 static void serve_unknown(struct ka_conn *c, const struct ka_route *route)
 {
 	(void)route;
-	ka_conn_respond_text(c, 404, "try /, /status, /metrics or /connections");
+	ka_conn_respond_text(c, 404, "try /, /status, /metrics, /connections or /healthz");
 }
 
 int ka_admin_add_routes(struct ka_routes *t)
@@ -378,6 +395,7 @@ int ka_admin_add_routes(struct ka_routes *t)
 		{ .path = "/status", .serve = serve_page, .data = &status_page },
 		{ .path = "/metrics", .serve = serve_page, .data = &metrics_page },
 		{ .path = "/connections", .serve = serve_page, .data = &connections_page },
+		{ .path = "/healthz", .serve = serve_health },
 		{ .path = "", .prefix = true, .serve = serve_unknown },
 	};
 

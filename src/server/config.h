@@ -50,6 +50,9 @@ struct ka_config {
 	unsigned tcp_user_timeout;    /* ms; 0 = off */
 	int64_t heartbeat;            /* ms of event-stream silence before a comment; 0 = off */
 	int64_t shutdown_timeout;     /* ms a drain may take before connections are cut */
+	int64_t drain_delay;          /* ms of normal serving after SIGTERM, /healthz 503 */
+	char *pid_file;               /* NULL when none */
+	char *user;                   /* drop privileges to this user after binding; NULL: stay */
 	char *access_log;             /* path, "-" for stdout, NULL when off */
 	struct ka_listen admin;       /* admin.text is empty when off */
 	bool trace_connections;       /* lifecycle events on stderr */

@@ -185,7 +185,8 @@ void ka_conn_drain(struct ka_conn *c)
 	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
 	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
 
-	if (silent) {
+	/* Handing over, a silent connection waits for its next request (worker.c). */
+	if (silent && !c->w->handing_over) {
 		ka_conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
 		return;
 	}

@@ -31,8 +31,11 @@ struct ka_listener {
 	bool tls;           /* HTTPS: its connections shake hands first (tls.h) */
 };
 
-/* The public listeners of a worker: --listen's, then --tls-listen's. */
-#define KA_MAX_PUBLIC (2 * KA_MAX_LISTENERS)
+/* The public listening sockets of a worker: --listen's, then --tls-listen's, and room
+ * for the extra sockets an upgrade may hand us when the old process had more workers
+ * (each is accepted from by one of ours: a socket no one accepts from would hold its
+ * clients in its queue for ever). */
+#define KA_MAX_PUBLIC (4 * KA_MAX_LISTENERS)
 
 /* Links every live connection of a worker, for shutdown. */
 struct ka_link {
@@ -77,6 +80,7 @@ struct ka_worker {
 	struct ka_link closed;     /* closed this iteration, freed at its end */
 	uint64_t nconns;
 	bool draining;
+	bool handing_over;         /* the drain of KA_WAKE_HANDOVER: idle connections wait */
 	uint64_t cut;              /* connections cut by the shutdown timeout */
 
 	struct ka_stats stats;     /* this worker's figures; it is their only writer */
@@ -100,16 +104,23 @@ struct ka_server {
 	struct ka_static_root root;
 	struct ka_routes routes[KA_ROLES];  /* what each listener role serves (main.c) */
 	size_t buf_size;
-	/* The listening sockets main() bound, one set per worker. */
+	/* The listening sockets main() bound or was given, one set per worker; -1 where a
+	 * worker has none in that slot. */
 	int (*listen_fds)[KA_MAX_PUBLIC];
-	unsigned n_public;           /* listeners per worker: --listen's, then --tls-listen's */
+	unsigned n_public;           /* slots per worker */
+	bool public_tls[KA_MAX_PUBLIC];       /* slot i serves HTTPS */
+	const char *public_text[KA_MAX_PUBLIC];  /* the --listen text it was bound for, "" when
+	                                          * systemd gave it (handed on at an upgrade) */
 	struct ka_tls *tls;          /* certificates and ticket keys; NULL without HTTPS */
 	unsigned n_workers;          /* request workers; the admin worker comes after them */
 	struct ka_worker *workers;
 	atomic_uint_fast64_t next_conn_id;
 	atomic_uint_fast64_t nconns;       /* open client connections, all workers */
 	atomic_uint_fast64_t evict_wanted; /* idle connections paused workers need closed */
+	atomic_bool fds_shared;      /* a child of ours may hold copies of our descriptors */
+	atomic_bool unhealthy;       /* /healthz says 503: a drain or an upgrade has begun */
 	int admin_fd;                /* -1 without --admin */
+	const char *admin_text;      /* its --admin text, "" when systemd gave it */
 	uint16_t ports[KA_MAX_PUBLIC];  /* the public listeners' real ports */
 	int64_t started;             /* CLOCK_MONOTONIC ms at start, for uptime */
 	int log_fd;                  /* --access-log, -1 when off */
@@ -121,6 +132,9 @@ enum {
 	KA_WAKE_EVICT = 2,   /* another worker is full: close an idle connection if you can */
 	KA_WAKE_RESUME = 4,  /* a connection closed somewhere: accept again if there is room */
 	KA_WAKE_QUIT = 8,    /* stop at once, writing out the access log (SIGQUIT) */
+	KA_WAKE_HANDOVER = 16,  /* drain after a binary upgrade: idle connections stay open
+	                         * for their next request (answered with close) or until
+	                         * their idle timeout */
 };
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index);

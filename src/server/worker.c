@@ -224,21 +224,33 @@ void ka_server_conn_closed(struct ka_worker *w)
 static void drain_expired(struct ka_fifo_node *node, void *data)
 {
 	struct ka_worker *w = data;
+	struct ka_link *l, *next;
 
 	(void)node;
-	while (w->conns.next != &w->conns) {
-		struct ka_conn *c = ka_container_of(w->conns.next, struct ka_conn, link);
+	for (l = w->conns.next; l != &w->conns; l = next) {
+		struct ka_conn *c = ka_container_of(l, struct ka_conn, link);
+
+		next = l->next;
+		/* After an upgrade an idle connection ends at its own idle timeout, which its
+		 * client was told: closing it sooner could race a request on its way. */
+		if (w->handing_over && c->state == KA_CONN_IDLE)
+			continue;
 
 		/* A lingering connection has had its answer; only the others were cut short. */
 		if (c->state != KA_CONN_LINGER)
 			w->cut++;
 		ka_conn_close(c, c->state == KA_CONN_LINGER ? c->close_reason : KA_CLOSE_SHUTDOWN);
 	}
-	w->loop.stop = true;
+	if (w->nconns == 0)
+		w->loop.stop = true;
 }
 
-/* Stop accepting, close what is idle, let requests in progress finish. */
-static void worker_drain(struct ka_worker *w)
+/* Stop accepting, close what is idle, let requests in progress finish. Handing over
+ * (after a binary upgrade, whose new process accepts on the same sockets), idle
+ * connections are not closed under a client that may be reusing one at this moment:
+ * each stays open until its next request, answered with Connection: close, or until
+ * its idle timeout, which its Keep-Alive header announced. */
+static void worker_drain(struct ka_worker *w, bool handover)
 {
 	struct ka_link *l, *next;
 
@@ -246,7 +258,11 @@ static void worker_drain(struct ka_worker *w)
 	 * --max-connections if need be) to answer it, rather than reset them by closing
 	 * the listener under them. Their connections drain like the others below. */
 	for (unsigned i = 0; i < w->n_listeners; i++) {
-		for (int k = 0; k < 4096; k++) {
+		if (w->listeners[i].io.fd < 0)
+			continue;
+		/* Handing over, the new process accepts from these same sockets: leave their
+		 * clients to it. Our close only drops our descriptor. */
+		for (int k = 0; k < 4096 && !handover; k++) {
 			struct sockaddr_storage peer;
 			socklen_t peer_len = sizeof(peer);
 			int fd = accept4(w->listeners[i].io.fd, (struct sockaddr *)&peer, &peer_len,
@@ -258,10 +274,15 @@ static void worker_drain(struct ka_worker *w)
 				atomic_fetch_add(&w->srv->nconns, 1);
 			ka_conn_new(w, fd, (struct sockaddr *)&peer, &w->listeners[i]);
 		}
-		close(w->listeners[i].io.fd);  /* also leaves epoll */
+		/* Another process (an upgrade's) or descriptor (systemd's socket, shared by
+		 * the workers) may hold the same socket: close() alone would leave it in epoll. */
+		if (w->listening)
+			ka_loop_del(&w->loop, &w->listeners[i].io);
+		close(w->listeners[i].io.fd);
 		w->listeners[i].io.fd = -1;
 	}
 	w->draining = true;
+	w->handing_over = handover;
 	for (l = w->conns.next; l != &w->conns; l = next) {
 		next = l->next;
 		ka_conn_drain(ka_container_of(l, struct ka_conn, link));
@@ -287,8 +308,8 @@ static void on_wake(struct ka_io *io, uint32_t events)
 		w->loop.stop = true;  /* ka_worker_main then writes out the log */
 		return;
 	}
-	if ((flags & KA_WAKE_STOP) && !w->draining)
-		worker_drain(w);
+	if ((flags & (KA_WAKE_STOP | KA_WAKE_HANDOVER)) && !w->draining)
+		worker_drain(w, !(flags & KA_WAKE_STOP));
 	/* Room again: a connection closed somewhere, or one of ours went idle or began
 	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
@@ -363,12 +384,12 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 
 		l->w = w;
 		l->role = admin ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
-		l->tls = !admin && i >= cfg->n_listen;
+		l->tls = !admin && srv->public_tls[i];
 		l->io.fd = admin ? srv->admin_fd : srv->listen_fds[index][i];
 		l->io.on_event = on_accept;
-		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
-			return err;
 		w->n_listeners++;
+		if (l->io.fd >= 0 && (err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
+			return err;
 	}
 	w->listening = true;
 	return ka_access_log_worker_init(w, !admin);
