@@ -175,12 +175,13 @@ def test_example_config_loads_and_serves(server):
 
 
 def test_example_config_every_commented_option_is_valid(server, tmp_path):
-    # The commented-out lines are examples too: uncommented (TLS ones need files),
-    # each must still load.
+    # The commented-out lines are examples too: uncommented, each must still load
+    # (but those that need files or a system: TLS files, the log and pid file's
+    # directories, a user to become).
     lines = []
     for line in (REPO / "packaging" / "kahttpd.conf").read_text().splitlines():
         m = re.fullmatch(r"#([a-z-]+ = .*)", line)
-        if m and not m.group(1).startswith(("tls-", "access-log", "listen")):
+        if m and not m.group(1).startswith(("tls-", "access-log", "listen", "pid-file", "user")):
             lines.append(m.group(1))
     assert lines, "no commented example option found"
     conf = tmp_path / "all.conf"
@@ -210,7 +211,9 @@ def test_service_limit_nofile_matches_max_connections():
     maxconn = int(re.search(r"^max-connections = (\d+)$", conf, re.M).group(1))
     assert limit == maxconn + 256
     for line in ("Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                 "DynamicUser=yes", "ExecStart=/usr/sbin/kahttpd --config /etc/kahttpd/kahttpd.conf"):
+                 "DynamicUser=yes", "RuntimeDirectory=kahttpd",
+                 "ExecStart=/usr/sbin/kahttpd --config /etc/kahttpd/kahttpd.conf "
+                 "--pid-file /run/kahttpd/kahttpd.pid"):
         assert line in unit.splitlines(), line
 
 
