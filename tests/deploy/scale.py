@@ -11,9 +11,11 @@ while examples/haproxy/rolling.py restarts each instance in turn (drain, start a
 for --restarts rounds, then upgrades each in place (SIGUSR2) for --upgrades rounds.
 Every request must succeed: no socket error, no non-2xx answer, no timeout, no refused
 connection, at the clients. HAProxy's own counters (retries, redispatches, errors by
-server) are reported beside, to show what the balancer absorbed.
+server) are reported beside, to show what the balancer absorbed; --no-retries runs
+the same with HAProxy's retries off, so that nothing is absorbed.
 
-    scale.py [--server kahttpd|nginx] [--restarts N] [--upgrades N] [--settle N] [--json]
+    scale.py [--server kahttpd|nginx] [--restarts N] [--upgrades N] [--settle N]
+             [--no-retries] [--json]
     scale.py report RESULT.json...   (a Markdown table of --json results side by side)
 
 kahttpd is $KAHTTPD (else build/kahttpd), started with --drain-delay when it has the
@@ -134,7 +136,7 @@ class Instances:
         proc.wait()
         argv = base + ["--listen", f"127.0.0.1:{port}", "--admin", f"127.0.0.1:{check}"]
         if self.has_drain_delay:
-            argv += ["--drain-delay", "1"]
+            argv += ["--drain-delay", "2"]
         if self.has_upgrade:
             argv += ["--pid-file", self.pidfiles[name]]
         proc, _ = start_kahttpd(argv, self.tmp / f"{name}.log", self.tmp)
@@ -196,7 +198,7 @@ http {{
 
 
 class HAProxy:
-    def __init__(self, tmp, inst):
+    def __init__(self, tmp, inst, retries=True):
         self.sock = str(tmp / "haproxy.sock")
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -209,9 +211,18 @@ class HAProxy:
         for i, name in enumerate(inst.names, 1):
             env[f"KA{i}"] = f"127.0.0.1:{inst.ports[name]}"
             env[f"KA{i}_CHECK_PORT"] = str(inst.check_ports[name])
+        cfg = REPO / "examples" / "haproxy" / "haproxy.cfg"
+        if not retries:
+            # The same configuration with no retry of any kind: what the servers do
+            # alone, with nothing absorbed by the balancer.
+            text = cfg.read_text()
+            text = re.sub(r"(?m)^(\s*)retry-on .*$", r"\1retry-on none", text)
+            text = re.sub(r"(?m)^(\s*)retries .*$", r"\1retries 0", text)
+            cfg = tmp / "haproxy-no-retries.cfg"
+            cfg.write_text(text)
         self.log = open(tmp / "haproxy.log", "ab")
         self.proc = subprocess.Popen(
-            ["haproxy", "-db", "-f", str(REPO / "examples" / "haproxy" / "haproxy.cfg")],
+            ["haproxy", "-db", "-f", str(cfg)],
             env=env, pass_fds=(fd,), stdin=subprocess.DEVNULL, stdout=self.log,
             stderr=self.log, start_new_session=True)
         def up(name):
@@ -301,7 +312,7 @@ class H2load(threading.Thread):
         self.url, self.conns = url, conns
         self.stopping = threading.Event()
         self.totals = {"requests": 0, "succeeded": 0, "failed": 0, "errored": 0,
-                       "timeout": 0, "non2xx": 0, "runs": 0, "bad_runs": []}
+                       "timeout": 0, "non2xx": 0, "runs": 0, "lost": 0, "bad_runs": []}
         self.start()
 
     def run(self):
@@ -323,7 +334,7 @@ class H2load(threading.Thread):
         s = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", text)
         if rc != 0 or not m or not s:
             t["bad_runs"].append(text[-1500:])
-            t["failed"] += self.RUN
+            t["lost"] += self.RUN  # a run that did not finish: all of it counts as failed
             return
         total, done, ok, failed, errored, timeout = map(int, m.groups())
         t["requests"] += total
@@ -341,17 +352,17 @@ class H2load(threading.Thread):
         return self.totals
 
 
-def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100):
+def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100, retries=True):
     www = tmp / "www"
     www.mkdir()
     (www / "a.txt").write_bytes(BODY)
     inst = Instances(kind, tmp, www)
     ha = wrk = h2 = None
-    result = {"server": kind, "restarts": 0, "upgrades": 0, "errors": []}
+    result = {"server": kind, "retries": retries, "restarts": 0, "upgrades": 0, "errors": []}
     t0 = time.monotonic()
     try:
         inst.start()
-        ha = HAProxy(tmp, inst)
+        ha = HAProxy(tmp, inst, retries)
         url = f"http://127.0.0.1:{ha.port}/a.txt"
         wrk = Wrk(url, wrk_conns, tmp)
         h2 = H2load(url, h2_conns)
@@ -401,14 +412,19 @@ def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100):
     result["seconds"] = round(time.monotonic() - t0, 1)
     result["check_uri"] = inst.check_uri
     result["drain_delay"] = inst.has_drain_delay
-    failed = 0
-    if result["wrk"]:
-        failed += result["wrk"]["failed"]
-    if result["h2load"]:
-        failed += result["h2load"]["failed"] + result["h2load"]["errored"] + \
-            result["h2load"]["timeout"] + result["h2load"]["non2xx"]
-    result["failed_requests"] = failed
+    result["failed_requests"] = failures(result)
     return result
+
+
+def failures(r):
+    """Requests that failed at the clients: wrk's socket errors and non-2xx answers,
+    and h2load's requests that did not succeed (h2load counts an error or a non-2xx
+    answer as failed, and a run that did not finish as failed in full)."""
+    n = r["wrk"]["failed"] if r["wrk"] else 0
+    if r["h2load"]:
+        h = r["h2load"]
+        n += max(h["requests"] - h["succeeded"], h["non2xx"]) + h.get("lost", 0)
+    return n
 
 
 def summary(r):
@@ -447,12 +463,13 @@ def report(paths):
         ("h2load failed/errored/timeout",
          lambda r: "/".join(str(r["h2load"][k]) for k in ("failed", "errored", "timeout"))),
         ("h2load non-2xx", lambda r: r["h2load"]["non2xx"]),
-        ("**failed requests at the clients**", lambda r: f"**{r['failed_requests']}**"),
+        ("**failed requests at the clients**", lambda r: f"**{failures(r)}**"),
         ("HAProxy retries (absorbed)", lambda r: ha(r, "wretr")),
         ("HAProxy connection errors to servers", lambda r: ha(r, "econ")),
         ("HAProxy response errors from servers", lambda r: ha(r, "eresp")),
     ]
-    out = ["| | " + " | ".join(r["server"] for r in runs) + " |",
+    out = ["| | " + " | ".join(r["server"] + ("" if r.get("retries", True) else ", no retries")
+                               for r in runs) + " |",
            "|---|" + "---:|" * len(runs)]
     for label, f in rows:
         out.append(f"| {label} | " + " | ".join(str(f(r)) for r in runs) + " |")
@@ -471,6 +488,8 @@ def main():
     ap.add_argument("--h2load-clients", type=int, default=2)
     ap.add_argument("--settle", type=int, default=100,
                     help="requests each server must answer after each step before the next [100]")
+    ap.add_argument("--no-retries", action="store_true",
+                    help="HAProxy without retry-on and retries: nothing absorbed")
     ap.add_argument("--dir", help="where to keep logs (default: a new temporary directory)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -481,7 +500,7 @@ def main():
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="scale-")).resolve()
     tmp.mkdir(parents=True, exist_ok=True)
     r = run(args.server, args.restarts, args.upgrades, tmp, args.wrk_connections,
-            args.h2load_clients, args.settle)
+            args.h2load_clients, args.settle, not args.no_retries)
     if args.json:
         print(json.dumps(r, indent=1))
     else:
