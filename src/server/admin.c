@@ -139,6 +139,37 @@ static void json_histogram(struct out *o, const char *name, const ka_counter *co
 static const char *const rpc_le[] = { "1", "2", "5", "10", "100", "1000" };
 static const char *const life_le[] = { "0.1", "1", "5", "15", "60", "300", "1800", "3600" };
 
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void json_string(struct out *o, const char *s)
+{
+	out_printf(o, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			out_printf(o, "\\%c", ch);
+		else if (ch < 0x20)
+			out_printf(o, "\\u%04x", ch);
+		else
+			out_printf(o, "%c", ch);
+	}
+	out_printf(o, "\"");
+}
+
+/* What the last SIGHUP did: ok, or the error that kept its configuration out. */
+static void json_reload(struct out *o, struct ka_reload_status *st)
+{
+	pthread_mutex_lock(&st->lock);
+	out_printf(o, ",\n \"config_reload\": {\"ok\": %s, \"error\": ", st->ok ? "true" : "false");
+	if (st->ok)
+		out_printf(o, "null");
+	else
+		json_string(o, st->error);
+	out_printf(o, ", \"reloads\": %llu, \"failed\": %llu}", (unsigned long long)st->reloads,
+	           (unsigned long long)st->failed);
+	pthread_mutex_unlock(&st->lock);
+}
+
 static void page_status(struct ka_worker *w, struct out *o)
 {
 	struct snapshot snap;
@@ -181,6 +212,7 @@ static void page_status(struct ka_worker *w, struct out *o)
 		out_printf(o, "%s\"%s\": %llu", f ? ", " : "", ka_tls_fail_name(f),
 		           (unsigned long long)ka_stat_get(&snap.s.tls_failed[f]));
 	out_printf(o, "}}");
+	json_reload(o, &w->srv->reload);
 	out_printf(o, ",\n \"time_wait\": %ld, \"uptime_s\": %.3f, \"workers\": %u}\n",
 	           snap.time_wait < 0 ? 0 : snap.time_wait, snap.uptime_s, w->srv->n_workers);
 }

@@ -63,6 +63,7 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->w = w;
 	c->born = now;
 	c->role = (uint8_t)l->role;
+	c->slot = (uint8_t)(l - w->listeners);
 	if (l->tls && !(c->tls = ka_tls_accept(w->srv->tls, fd))) {
 		close(fd);
 		free(c);

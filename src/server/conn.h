@@ -115,6 +115,7 @@ struct ka_conn {
 	uint8_t state;                /* enum ka_conn_state */
 	uint8_t close_reason;         /* enum ka_close_reason, once decided */
 	uint8_t role;                 /* enum ka_role of the listener that accepted it */
+	uint8_t slot;                 /* its slot in srv->listen_fds (public listeners) */
 	bool readable, writable;      /* edge-triggered readiness not yet used up */
 	bool closing;                 /* the response being sent is the last */
 	bool client_done;             /* the request itself asked to close (no linger) */
@@ -163,6 +164,9 @@ void ka_conn_free_closed(void *worker);
 /* Drains a connection for shutdown: idle ones close at once, others finish their
  * current response with Connection: close. */
 void ka_conn_drain(struct ka_conn *c);
+/* A reload changed --keepalive-timeout to timeout: later idle waits use it. Idle
+ * connections waiting now keep the deadline their Keep-Alive header announced. */
+void ka_conn_idle_retime(struct ka_worker *w, int64_t timeout);
 
 /* Timer callbacks, one per FIFO (server.h). */
 ka_fifo_cb ka_conn_handshake_timeout, ka_conn_header_timeout, ka_conn_idle_timeout,

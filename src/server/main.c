@@ -25,11 +25,13 @@
 #include "server/accesslog.h"
 #include "server/config.h"
 #include "server/handlers.h"
+#include "server/listen.h"
 #include "server/process.h"
+#include "server/reload.h"
+#include "server/sdnotify.h"
 #include "server/server.h"
 #include "server/tls.h"
 
-#define BACKLOG 4096
 /* Descriptors besides the connections: listeners, epoll and eventfds, files being sent. */
 #define FD_SPARE 256
 
@@ -94,245 +96,6 @@ static unsigned cpu_count(void)
 	return 1;
 }
 
-/* A port that someone else holds would be silently shared under SO_REUSEPORT (if the
- * holder also set it): try it once without, so that "address in use" is reported. */
-static int check_port_free(const struct ka_listen *l)
-{
-	int fd = ka_sock_listen((const struct sockaddr *)&l->addr, l->addr_len, false, 1);
-
-	if (fd < 0)
-		return fd;
-	close(fd);
-	return 0;
-}
-
-/* Options set on a listening socket are copied by the kernel to every socket accepted
- * from it (the child socket is cloned from the listener), and the keepalive timer of
- * the child is started at once. Setting them here saves five setsockopt calls per
- * accepted connection; test_tcp_keepalive checks that they reach accepted sockets. */
-static int set_inherited_options(int fd, const struct ka_config *cfg)
-{
-	const struct ka_tcp_keepalive *k = &cfg->tcp_keepalive;
-	int err;
-
-	/* Without a low-water mark a slow reader can have megabytes queued in the socket,
-	 * and writability returns only once much of it drained: longer than --io-timeout
-	 * for a client that reads slowly but steadily. With it, we write (and so see
-	 * progress) every time 128 KiB have gone. */
-	if ((err = ka_sock_set_notsent_lowat(fd, 128 * 1024)) ||
-	    (err = ka_sock_set_nodelay(fd)) ||
-	    (err = ka_sock_set_tcp_keepalive(fd, k->idle, k->intvl, k->cnt)))
-		return err;
-	return cfg->tcp_user_timeout ? ka_sock_set_user_timeout(fd, cfg->tcp_user_timeout) : 0;
-}
-
-/* The listening line of a socket, and its port for the TIME_WAIT count. */
-static void announce(struct ka_server *srv, unsigned slot, int fd)
-{
-	struct sockaddr_storage bound;
-	socklen_t bound_len;
-	char text[KA_ADDR_TEXT_MAX] = "?";
-
-	if (ka_sock_local_addr(fd, &bound, &bound_len) == 0) {
-		ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
-		srv->ports[slot] = ntohs(bound.ss_family == AF_INET6
-		                             ? ((struct sockaddr_in6 *)&bound)->sin6_port
-		                             : ((struct sockaddr_in *)&bound)->sin_port);
-	}
-	printf("kahttpd: listening on %s://%s\n", srv->public_tls[slot] ? "https" : "http", text);
-}
-
-/* A new slot of public sockets, -1 in every worker; exits when there are too many. */
-static unsigned add_slot(struct ka_server *srv, bool tls, const char *text)
-{
-	unsigned slot = srv->n_public++;
-
-	if (slot == KA_MAX_PUBLIC) {
-		fprintf(stderr, "kahttpd: too many listening sockets (at most %d per worker)\n",
-		        KA_MAX_PUBLIC);
-		exit(1);
-	}
-	srv->public_tls[slot] = tls;
-	srv->public_text[slot] = text;
-	for (unsigned k = 0; k < srv->n_workers; k++)
-		srv->listen_fds[k][slot] = -1;
-	return slot;
-}
-
-/* Worker k's descriptor of a socket we were given: the socket itself for the first,
- * a duplicate for the others, so that each worker closes its own. */
-static int share_fd(int fd, unsigned k)
-{
-	int dup_fd = k ? fcntl(fd, F_DUPFD_CLOEXEC, 3) : fd;
-
-	if (dup_fd < 0) {
-		perror("kahttpd: dup");
-		exit(1);
-	}
-	return dup_fd;
-}
-
-/* Binds one socket per worker for listener l; exits with a message on failure. */
-static void bind_one(struct ka_server *srv, const struct ka_listen *l, bool tls)
-{
-	unsigned slot = add_slot(srv, tls, l->text);
-	struct sockaddr_storage bound;
-	socklen_t bound_len;
-	int err = check_port_free(l);
-
-	for (unsigned k = 0; err == 0 && k < srv->n_workers; k++) {
-		/* Worker 0's socket resolves port 0; the others bind the port it got. */
-		const struct sockaddr *a = k ? (struct sockaddr *)&bound
-		                             : (const struct sockaddr *)&l->addr;
-		int fd = ka_sock_listen(a, k ? bound_len : l->addr_len, true, BACKLOG);
-
-		if (fd < 0)
-			err = fd;
-		else if (!(err = set_inherited_options(fd, &srv->cfg)))
-			srv->listen_fds[k][slot] = fd;
-		if (k == 0 && fd >= 0)
-			err = ka_sock_local_addr(fd, &bound, &bound_len);
-	}
-	if (err) {
-		fprintf(stderr, "kahttpd: --%s %s: %s\n", tls ? "tls-listen" : "listen", l->text,
-		        strerror(-err));
-		exit(1);
-	}
-	announce(srv, slot, srv->listen_fds[0][slot]);
-}
-
-/* Listener l's sockets from the process we upgrade: as many as it had workers. Ours
- * share them round: with fewer workers than sockets, the extra ones get slots of their
- * own, each accepted from by one worker. false when none was handed on for l. */
-static bool adopt_one(struct ka_server *srv, struct ka_inherited_set *inh,
-                      const struct ka_listen *l, bool tls)
-{
-	int fds[KA_MAX_INHERITED];
-	unsigned m = 0, n = srv->n_workers, slot;
-
-	for (unsigned i = 0; i < inh->n; i++) {
-		struct ka_inherited *s = &inh->v[i];
-
-		if (!s->used && s->role == KA_ROLE_PUBLIC && s->tls == tls &&
-		    strcmp(s->text, l->text) == 0) {
-			s->used = true;
-			fds[m++] = s->fd;
-		}
-	}
-	if (m == 0)
-		return false;
-	slot = add_slot(srv, tls, l->text);
-	for (unsigned k = 0; k < n; k++)
-		srv->listen_fds[k][slot] = k < m ? fds[k] : share_fd(fds[k % m], 1);
-	for (unsigned j = n; j < m; j++) {
-		unsigned extra = add_slot(srv, tls, l->text);
-
-		srv->listen_fds[j % n][extra] = fds[j];
-	}
-	for (unsigned j = 0; j < m; j++)
-		if (set_inherited_options(fds[j], &srv->cfg) < 0)
-			perror("kahttpd: listening socket options");
-	announce(srv, slot, fds[0]);
-	return true;
-}
-
-/* The public listeners, HTTP then HTTPS: sockets systemd (or an upgraded process that
- * had them from systemd) gave replace the configured addresses of their kind; sockets
- * an upgraded process bound are matched to our configuration by their --listen text;
- * the rest are bound here. Given sockets that match nothing (a listener no longer
- * configured) are closed. Exits with a message on failure. */
-static void bind_listeners(struct ka_server *srv, struct ka_inherited_set *inh)
-{
-	const struct ka_config *cfg = &srv->cfg;
-
-	srv->listen_fds = calloc(srv->n_workers, sizeof(*srv->listen_fds));
-	if (!srv->listen_fds) {
-		perror("kahttpd");
-		exit(1);
-	}
-	for (int tls = 0; tls <= 1; tls++) {
-		const struct ka_listen *ls = tls ? cfg->tls_listen : cfg->listen;
-		unsigned n = tls ? cfg->n_tls_listen : cfg->n_listen;
-		bool given = false;
-
-		for (unsigned i = 0; i < inh->n; i++) {
-			struct ka_inherited *s = &inh->v[i];
-			unsigned slot;
-
-			if (s->used || s->role != KA_ROLE_PUBLIC || s->tls != tls || s->text[0])
-				continue;
-			s->used = given = true;
-			slot = add_slot(srv, tls, "");
-			for (unsigned k = 0; k < srv->n_workers; k++)
-				srv->listen_fds[k][slot] = share_fd(s->fd, k);
-			if (set_inherited_options(s->fd, cfg) < 0)
-				perror("kahttpd: listening socket options");
-			announce(srv, slot, s->fd);
-		}
-		for (unsigned i = 0; !given && i < n; i++)
-			if (!adopt_one(srv, inh, &ls[i], tls))
-				bind_one(srv, &ls[i], tls);
-	}
-	bool https = false;
-
-	for (unsigned i = 0; i < srv->n_public; i++)
-		https |= srv->public_tls[i];
-	if (https && !srv->tls) {
-		fprintf(stderr, "kahttpd: an HTTPS socket was given: needs a certificate "
-		        "(--tls-cert FILE --tls-key FILE)\n");
-		exit(2);
-	}
-}
-
-/* --admin: one socket, served by its own worker, never by the public listeners; a
- * given one comes first. */
-static void bind_admin(struct ka_server *srv, struct ka_inherited_set *inh)
-{
-	const struct ka_listen *l = &srv->cfg.admin;
-	struct sockaddr_storage bound;
-	socklen_t bound_len;
-	char text[KA_ADDR_TEXT_MAX];
-	int err = 0;
-
-	srv->admin_fd = -1;
-	srv->admin_text = l->text;
-	for (unsigned i = 0; i < inh->n && srv->admin_fd < 0; i++) {
-		struct ka_inherited *s = &inh->v[i];
-
-		if (!s->used && s->role == KA_ROLE_ADMIN &&
-		    (!s->text[0] || strcmp(s->text, l->text) == 0)) {
-			s->used = true;
-			srv->admin_fd = s->fd;
-			if (!s->text[0])
-				srv->admin_text = "";
-		}
-	}
-	if (srv->admin_fd < 0 && !l->text[0])
-		return;
-	if (srv->admin_fd < 0) {
-		err = check_port_free(l);
-		if (!err && (err = ka_sock_listen((const struct sockaddr *)&l->addr, l->addr_len,
-		                                  false, 64)) >= 0)
-			srv->admin_fd = err;
-	}
-	if (err >= 0)
-		err = ka_sock_local_addr(srv->admin_fd, &bound, &bound_len);
-	if (err < 0) {
-		fprintf(stderr, "kahttpd: --admin %s: %s\n", l->text, strerror(-err));
-		exit(1);
-	}
-	ka_sock_addr_text((struct sockaddr *)&bound, text, sizeof(text));
-	printf("kahttpd: admin on http://%s\n", text);
-}
-
-/* Given sockets that nothing took: listeners the new configuration no longer has. */
-static void close_unused(struct ka_inherited_set *inh)
-{
-	for (unsigned i = 0; i < inh->n; i++)
-		if (!inh->v[i].used)
-			close(inh->v[i].fd);
-}
-
 /* Signals are taken by the main thread alone, through a signalfd; workers inherit the
  * blocked mask. A vanished client must cost EPIPE, never SIGPIPE. */
 static int take_signals(void)
@@ -362,7 +125,15 @@ struct life {
 	int64_t drain_at;     /* CLOCK_MONOTONIC ms when --drain-delay ends; 0: none pending */
 	pid_t child;          /* the new process of an upgrade under way, 0 when none */
 	int ready_fd;         /* its pipe: a byte when it serves, EOF if it failed; -1 */
+	bool handed_over;     /* the upgrade's new process is systemd's main process now */
+	int64_t status_at;    /* next STATUS= to systemd; 0 without NOTIFY_SOCKET */
+	int64_t watchdog_at;  /* next WATCHDOG=1; 0 without a watchdog */
+	uint64_t status_requests;  /* requests counted at the last STATUS= */
+	int argc;             /* the command line, read again at each SIGHUP */
+	char **argv;
 };
+
+#define STATUS_INTERVAL_MS 1000
 
 static int64_t mono_ms(void)
 {
@@ -393,25 +164,34 @@ static void on_stop_signal(struct life *lf)
 	struct ka_server *srv = lf->srv;
 
 	atomic_store(&srv->unhealthy, true);
+	if (!lf->stopping && !lf->handed_over)
+		ka_notify("STOPPING=1");
 	if (!lf->stopping && srv->cfg.drain_delay > 0) {
 		lf->stopping = true;
 		lf->drain_at = mono_ms() + srv->cfg.drain_delay;
 		return;
 	}
 	lf->stopping = true;
+	if (lf->handed_over) {
+		/* Draining after an upgrade, idle connections wait for their next request;
+		 * a stop signal closes them now, as any drain does. */
+		for (unsigned k = 0; k < lf->n_all; k++)
+			ka_worker_wake(&srv->workers[k], KA_WAKE_STOP);
+		return;
+	}
 	begin_drain(lf, KA_WAKE_STOP);
 }
 
 /* ---- binary upgrade (SIGUSR2) ------------------------------------------------------------- */
 
 /* Every listening socket we accept from, as the new process must get them. */
-static unsigned handoff_list(const struct ka_server *srv, struct ka_handoff *out)
+static unsigned handoff_list(struct ka_server *srv, struct ka_handoff *out)
 {
 	unsigned n = 0;
 
 	for (unsigned k = 0; k < srv->n_workers; k++)
 		for (unsigned i = 0; i < srv->n_public; i++)
-			if (srv->listen_fds[k][i] >= 0)
+			if (srv->listen_fds[k][i] >= 0 && !atomic_load(&srv->public_removed[i]))
 				out[n++] = (struct ka_handoff){ srv->listen_fds[k][i], KA_ROLE_PUBLIC,
 					                        srv->public_tls[i], srv->public_text[i] };
 	if (srv->admin_fd >= 0)
@@ -446,13 +226,17 @@ static void begin_upgrade(struct life *lf)
 		fprintf(stderr, "kahttpd: upgrade: out of memory; still serving\n");
 		return;
 	}
-	n = handoff_list(srv, socks);
 	atomic_store(&srv->unhealthy, true);
 	ka_pidfile_rename(true);
 	/* Until the child has executed, it holds copies of our descriptors (worker.c,
 	 * conn.c: a connection's close must then take it out of epoll itself). */
 	atomic_store(&srv->fds_shared, true);
+	/* Held until the child has its copies: a worker closes a listener a reload
+	 * removed under this lock, and its number could be reused meanwhile. */
+	pthread_mutex_lock(&srv->listen_lock);
+	n = handoff_list(srv, socks);
 	lf->child = ka_upgrade_spawn(socks, n, &lf->ready_fd);
+	pthread_mutex_unlock(&srv->listen_lock);
 	free(socks);
 	if (lf->child < 0) {
 		fprintf(stderr, "kahttpd: upgrade: the new binary could not be started; still "
@@ -478,6 +262,11 @@ static void on_upgrade_news(struct life *lf)
 	if (got >= 1 && msg[0] == 'R') {
 		atomic_store(&srv->fds_shared, false);
 		fprintf(stderr, "kahttpd: upgrade: pid %ld serves; draining\n", (long)lf->child);
+		/* systemd follows the new process from now on (NotifyAccess=all lets it
+		 * speak); we say nothing more, not even STOPPING=1, which would be taken for
+		 * the service's. */
+		ka_notify("MAINPID=%ld", (long)lf->child);
+		lf->handed_over = true;
 		lf->stopping = true;
 		lf->drained = lf->admin_told = true;
 		for (unsigned k = 0; k < lf->n_all; k++)
@@ -502,6 +291,27 @@ static void on_upgrade_news(struct life *lf)
 	upgrade_failed(lf);
 }
 
+/* SIGHUP: read the configuration again; systemd hears RELOADING=1, then READY=1
+ * whether or not it loaded (the old one still serves). */
+static void on_reload_signal(struct life *lf)
+{
+	struct timespec ts;
+
+	/* During an upgrade the new process has our sockets of now: a listener we added
+	 * would be left out; it reads the configuration itself anyway. */
+	if (lf->stopping || lf->child) {
+		fprintf(stderr, "kahttpd: SIGHUP ignored: %s\n",
+		        lf->child ? "an upgrade is under way" : "draining");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ka_notify("RELOADING=1\nMONOTONIC_USEC=%llu",
+	          (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	if (ka_reload(lf->srv, lf->argc, lf->argv))
+		raise_fd_limit(atomic_load(&lf->srv->live));
+	ka_notify("READY=1");
+}
+
 static void on_signal(struct life *lf)
 {
 	struct signalfd_siginfo si;
@@ -520,9 +330,54 @@ static void on_signal(struct life *lf)
 		begin_upgrade(lf);
 		break;
 	case SIGHUP:
-		fprintf(stderr, "kahttpd: SIGHUP ignored\n");
+		on_reload_signal(lf);
 		break;
 	}
+}
+
+/* STATUS= for systemctl status: open connections and requests per second since the
+ * last one; and WATCHDOG=1 when due. */
+static void notify_tick(struct life *lf, int64_t now)
+{
+	struct ka_server *srv = lf->srv;
+
+	if (lf->handed_over)
+		return;
+	if (lf->status_at && now >= lf->status_at) {
+		struct ka_stats sum;
+		uint64_t requests;
+		double elapsed = (double)(now - lf->status_at + STATUS_INTERVAL_MS) / 1000.0;
+
+		memset(&sum, 0, sizeof(sum));
+		for (unsigned k = 0; k < srv->n_workers; k++)
+			ka_stats_sum(&sum, &srv->workers[k].stats);
+		requests = ka_stat_get(&sum.requests);
+		ka_notify("STATUS=%s: %llu connections open, %.1f requests/s",
+		          lf->stopping ? "draining" : "serving",
+		          (unsigned long long)atomic_load(&srv->nconns),
+		          (double)(requests - lf->status_requests) / elapsed);
+		lf->status_requests = requests;
+		lf->status_at = now + STATUS_INTERVAL_MS;
+	}
+	if (lf->watchdog_at && now >= lf->watchdog_at) {
+		ka_notify("WATCHDOG=1");
+		lf->watchdog_at = now + ka_notify_watchdog_ms();
+	}
+}
+
+/* The poll timeout until the next thing the main thread must do by itself. */
+static int next_timeout(const struct life *lf, int64_t now)
+{
+	int64_t next = INT64_MAX;
+	const int64_t at[] = { lf->drain_at, lf->handed_over ? 0 : lf->status_at,
+		               lf->handed_over ? 0 : lf->watchdog_at };
+
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
+		if (at[i] && at[i] < next)
+			next = at[i];
+	if (next == INT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now < 60000 ? next - now : 60000);
 }
 
 /* Until every worker has ended. -1 when poll fails. */
@@ -533,18 +388,12 @@ static int wait_for_workers(struct life *lf)
 	while (lf->finished < lf->n_all) {
 		struct pollfd pfd[3] = { { lf->sig_fd, POLLIN, 0 }, { done_fd, POLLIN, 0 },
 			                 { lf->ready_fd, POLLIN, 0 } };
-		int timeout = -1;
+		int64_t now = mono_ms();
 
-		if (lf->drain_at) {
-			int64_t left = lf->drain_at - mono_ms();
-
-			if (left <= 0) {
-				begin_drain(lf, KA_WAKE_STOP);
-				continue;
-			}
-			timeout = (int)left;
-		}
-		if (poll(pfd, 3, timeout) < 0) {
+		if (lf->drain_at && now >= lf->drain_at)
+			begin_drain(lf, KA_WAKE_STOP);
+		notify_tick(lf, now);
+		if (poll(pfd, 3, next_timeout(lf, now)) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("kahttpd: poll");
@@ -586,6 +435,8 @@ int main(int argc, char **argv)
 	unsigned n_all;
 
 	ka_upgrade_init(argc, argv);
+	ka_notify_init();
+	ka_reload_init(&srv);
 	switch (ka_config_load(cfg, argc, argv, stdout, stderr)) {
 	case KA_CONFIG_OK:
 		break;
@@ -628,9 +479,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	bind_listeners(&srv, &inh);
-	bind_admin(&srv, &inh);
-	close_unused(&inh);
+	ka_listen_bind(&srv, &inh);
+	ka_listen_bind_admin(&srv, &inh);
+	ka_listen_close_unused(&inh);
 	if (cfg->pid_file && (err = ka_pidfile_write(cfg->pid_file)) < 0) {
 		fprintf(stderr, "kahttpd: --pid-file: cannot write '%s': %s\n", cfg->pid_file,
 		        strerror(-err));
@@ -653,9 +504,16 @@ int main(int argc, char **argv)
 		}
 	}
 	fflush(stdout);
-	ka_upgrade_ready();
+	/* The new process of an upgrade tells the old one, which tells systemd (MAINPID=);
+	 * otherwise we are ready now, every socket bound and every worker running. */
+	if (!ka_upgrade_ready())
+		ka_notify("READY=1");
 	{
-		struct life lf = { .srv = &srv, .sig_fd = sig_fd, .n_all = n_all, .ready_fd = -1 };
+		struct life lf = { .srv = &srv, .sig_fd = sig_fd, .n_all = n_all, .ready_fd = -1,
+			           .argc = argc, .argv = argv };
+
+		lf.status_at = ka_notify_enabled() ? mono_ms() : 0;
+		lf.watchdog_at = ka_notify_watchdog_ms() ? mono_ms() : 0;
 
 		if (wait_for_workers(&lf) < 0)
 			return 1;
@@ -667,6 +525,7 @@ int main(int argc, char **argv)
 		ka_worker_destroy(&srv.workers[k]);
 	}
 	ka_pidfile_remove();
+	ka_reload_free(&srv);
 	free(srv.workers);
 	free(srv.listen_fds);
 	ka_tls_free(srv.tls);

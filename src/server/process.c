@@ -287,14 +287,15 @@ const char *ka_upgrade_exe(void)
 	return exe_given ? exe_given : "?";
 }
 
-void ka_upgrade_ready(void)
+bool ka_upgrade_ready(void)
 {
 	if (ready_fd < 0)
-		return;
+		return false;
 	if (write(ready_fd, "R", 1) != 1)
 		perror("kahttpd: telling the old process we serve");
 	close(ready_fd);
 	ready_fd = -1;
+	return true;
 }
 
 /* argv[0] without a slash was found in PATH, as the shell did. */

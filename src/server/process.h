@@ -77,7 +77,8 @@ pid_t ka_upgrade_spawn(const struct ka_handoff *socks, unsigned n, int *ready_fd
 /* The path the upgrade executes, for messages. */
 const char *ka_upgrade_exe(void);
 
-/* In the new process: tells the old one we serve (no-op when not an upgrade). */
-void ka_upgrade_ready(void);
+/* In the new process: tells the old one we serve. false when we are not an upgrade's
+ * new process. */
+bool ka_upgrade_ready(void);
 
 #endif

@@ -99,8 +99,27 @@ struct ka_worker {
 	char discard[16384];  /* lingering close and body discard read into this */
 };
 
+/* What the last SIGHUP did, for /status. */
+struct ka_reload_status {
+	pthread_mutex_t lock;
+	uint64_t reloads;      /* configurations loaded by SIGHUP */
+	uint64_t failed;       /* SIGHUPs whose configuration did not load */
+	bool ok;               /* the last one loaded (true before any) */
+	char error[512];       /* its first error ("FILE:LINE: name: ..."), "" when ok */
+};
+
 struct ka_server {
-	struct ka_config cfg;
+	struct ka_config cfg;  /* as loaded at start; what a reload cannot change is read here */
+	/* The configuration in force: cfg at start, a new immutable one after each good
+	 * SIGHUP. Workers take it (w->cfg) when woken with KA_WAKE_RELOAD; the ones it
+	 * replaced stay allocated until exit, as a worker may still be reading one. */
+	const struct ka_config *_Atomic live;
+	struct ka_reload_status reload;
+	/* A reload removed slot i: each worker accepts what waits in its socket, closes
+	 * it, and answers its connections' next requests with Connection: close. */
+	_Atomic bool public_removed[KA_MAX_PUBLIC];
+	pthread_mutex_t listen_lock;  /* listen_fds, n_public and the slots, while a reload
+	                               * adds slots and workers close removed ones */
 	struct ka_static_root root;
 	struct ka_routes routes[KA_ROLES];  /* what each listener role serves (main.c) */
 	size_t buf_size;
@@ -111,7 +130,9 @@ struct ka_server {
 	bool public_tls[KA_MAX_PUBLIC];       /* slot i serves HTTPS */
 	const char *public_text[KA_MAX_PUBLIC];  /* the --listen text it was bound for, "" when
 	                                          * systemd gave it (handed on at an upgrade) */
-	struct ka_tls *tls;          /* certificates and ticket keys; NULL without HTTPS */
+	/* Certificates and ticket keys; NULL without HTTPS. A reload swaps in new ones for
+	 * later handshakes; the old ones stay until exit, as their connections use them. */
+	struct ka_tls *_Atomic tls;
 	unsigned n_workers;          /* request workers; the admin worker comes after them */
 	struct ka_worker *workers;
 	atomic_uint_fast64_t next_conn_id;
@@ -132,6 +153,7 @@ enum {
 	KA_WAKE_EVICT = 2,   /* another worker is full: close an idle connection if you can */
 	KA_WAKE_RESUME = 4,  /* a connection closed somewhere: accept again if there is room */
 	KA_WAKE_QUIT = 8,    /* stop at once, writing out the access log (SIGQUIT) */
+	KA_WAKE_RELOAD = 32,    /* take srv->live, and the listeners a reload added or removed */
 	KA_WAKE_HANDOVER = 16,  /* drain after a binary upgrade: idle connections stay open
 	                         * for their next request (answered with close) or until
 	                         * their idle timeout */

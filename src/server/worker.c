@@ -31,7 +31,7 @@ static void listeners_update(struct ka_worker *w)
 
 	if (on == w->listening)
 		return;
-	for (unsigned i = 0; i < w->n_listeners; i++) {
+	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
 		if (on)
@@ -159,7 +159,7 @@ static bool may_accept(struct ka_worker *w)
 	struct ka_server *srv = w->srv;
 	struct ka_worker *target;
 
-	if (atomic_load(&srv->nconns) < srv->cfg.max_connections)
+	if (atomic_load(&srv->nconns) < w->cfg->max_connections)
 		return true;
 	target = evict_target(w);
 	if (target == w)
@@ -206,7 +206,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 	}
 	/* --max-connections covers the public listeners, not the admin's. */
 	if (l->role == KA_ROLE_PUBLIC &&
-	    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
+	    atomic_fetch_add(&srv->nconns, 1) >= w->cfg->max_connections)
 		make_room(w);
 	ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
 }
@@ -245,6 +245,73 @@ static void drain_expired(struct ka_fifo_node *node, void *data)
 		w->loop.stop = true;
 }
 
+/* Closes our descriptor of listener l; with take_queue, first accepts the clients
+ * already in its queue (they may have sent a whole request: they are answered rather
+ * than reset by a close under them), over --max-connections if need be. */
+static void listener_close(struct ka_worker *w, struct ka_listener *l, bool take_queue)
+{
+	for (int k = 0; k < 4096 && take_queue; k++) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &peer_len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		if (l->role == KA_ROLE_PUBLIC)
+			atomic_fetch_add(&w->srv->nconns, 1);
+		ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
+	}
+	/* Another process (an upgrade's) or descriptor (systemd's socket, shared by the
+	 * workers) may hold the same socket: close() alone would leave it in epoll. */
+	if (w->listening)
+		ka_loop_del(&w->loop, &l->io);
+	close(l->io.fd);
+	l->io.fd = -1;
+}
+
+/* SIGHUP: the configuration in force now (srv->live), its timeouts for what waits from
+ * now on, the access log, and the listeners a reload added or removed. */
+static void worker_reload(struct ka_worker *w)
+{
+	struct ka_server *srv = w->srv;
+	const struct ka_config *cfg = atomic_load(&srv->live);
+	bool admin = w->index == srv->n_workers;
+	int64_t now = w->loop.now;
+
+	if (cfg && cfg != w->cfg) {
+		ka_fifo_set_timeout(&w->handshake_q, cfg->tls_handshake_timeout, now);
+		ka_fifo_set_timeout(&w->header_q, cfg->header_timeout, now);
+		ka_fifo_set_timeout(&w->io_q, cfg->io_timeout, now);
+		ka_conn_idle_retime(w, cfg->keepalive_timeout);
+		if (!w->draining)
+			w->drain_q.timeout = cfg->shutdown_timeout;
+		w->cfg = cfg;
+	}
+	ka_access_log_worker_reload(w, !admin);
+	if (admin || w->draining)
+		return;
+	pthread_mutex_lock(&srv->listen_lock);
+	for (unsigned i = 0; i < srv->n_public; i++) {
+		struct ka_listener *l = &w->listeners[i];
+
+		if (i >= w->n_listeners) {  /* added */
+			l->w = w;
+			l->role = KA_ROLE_PUBLIC;
+			l->tls = srv->public_tls[i];
+			l->io.fd = srv->listen_fds[w->index][i];
+			l->io.on_event = on_accept;
+			if (l->io.fd >= 0 && w->listening && ka_loop_add(&w->loop, &l->io, KA_EV_IN) < 0)
+				perror("kahttpd: reload: adding a listener");
+		} else if (atomic_load(&srv->public_removed[i]) && l->io.fd >= 0) {
+			listener_close(w, l, true);
+			srv->listen_fds[w->index][i] = -1;
+		}
+	}
+	w->n_listeners = srv->n_public;
+	pthread_mutex_unlock(&srv->listen_lock);
+}
+
 /* Stop accepting, close what is idle, let requests in progress finish. Handing over
  * (after a binary upgrade, whose new process accepts on the same sockets), idle
  * connections are not closed under a client that may be reusing one at this moment:
@@ -257,29 +324,12 @@ static void worker_drain(struct ka_worker *w, bool handover)
 	/* Clients already in the backlog may have sent a whole request: accept them (over
 	 * --max-connections if need be) to answer it, rather than reset them by closing
 	 * the listener under them. Their connections drain like the others below. */
-	for (unsigned i = 0; i < w->n_listeners; i++) {
+	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
 		/* Handing over, the new process accepts from these same sockets: leave their
 		 * clients to it. Our close only drops our descriptor. */
-		for (int k = 0; k < 4096 && !handover; k++) {
-			struct sockaddr_storage peer;
-			socklen_t peer_len = sizeof(peer);
-			int fd = accept4(w->listeners[i].io.fd, (struct sockaddr *)&peer, &peer_len,
-			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-			if (fd < 0)
-				break;
-			if (w->listeners[i].role == KA_ROLE_PUBLIC)
-				atomic_fetch_add(&w->srv->nconns, 1);
-			ka_conn_new(w, fd, (struct sockaddr *)&peer, &w->listeners[i]);
-		}
-		/* Another process (an upgrade's) or descriptor (systemd's socket, shared by
-		 * the workers) may hold the same socket: close() alone would leave it in epoll. */
-		if (w->listening)
-			ka_loop_del(&w->loop, &w->listeners[i].io);
-		close(w->listeners[i].io.fd);
-		w->listeners[i].io.fd = -1;
+		listener_close(w, &w->listeners[i], !handover);
 	}
 	w->draining = true;
 	w->handing_over = handover;
@@ -289,7 +339,7 @@ static void worker_drain(struct ka_worker *w, bool handover)
 	}
 	if (w->nconns == 0)
 		w->loop.stop = true;
-	else
+	else if (!ka_fifo_node_armed(&w->drain_node))
 		ka_fifo_push(&w->drain_q, &w->drain_node, w->loop.now);
 }
 
@@ -308,12 +358,16 @@ static void on_wake(struct ka_io *io, uint32_t events)
 		w->loop.stop = true;  /* ka_worker_main then writes out the log */
 		return;
 	}
+	if (flags & KA_WAKE_RELOAD)
+		worker_reload(w);
 	if ((flags & (KA_WAKE_STOP | KA_WAKE_HANDOVER)) && !w->draining)
 		worker_drain(w, !(flags & KA_WAKE_STOP));
+	else if ((flags & KA_WAKE_STOP) && w->handing_over)
+		worker_drain(w, false);  /* SIGTERM after an upgrade: idle ones close now */
 	/* Room again: a connection closed somewhere, or one of ours went idle or began
 	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
-	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
+	    (atomic_load(&srv->nconns) < w->cfg->max_connections || can_make_room(w))) {
 		/* Our own request for an eviction elsewhere is void: we can make room now. */
 		if (w->asked)
 			take_one(w->asked);
@@ -339,7 +393,7 @@ void ka_server_conn_evictable(struct ka_worker *w)
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 {
-	const struct ka_config *cfg = &srv->cfg;
+	const struct ka_config *cfg = atomic_load(&srv->live) ? atomic_load(&srv->live) : &srv->cfg;
 	bool admin;
 	int err;
 

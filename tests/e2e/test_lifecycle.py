@@ -116,7 +116,7 @@ def test_healthz_ok_while_serving_503_draining_during_drain(server):
     assert health(addr) == (200, b"ok\n")
     busy = in_progress(srv, 1500)
     srv.proc.send_signal(signal.SIGTERM)
-    assert health(addr) == (503, b"draining\n")
+    wait_for(lambda: health(addr), lambda h: h == (503, b"draining\n"), 2, "/healthz 503")
     r = busy.read_response()
     assert r.status == 200
     assert_last(r)
@@ -146,7 +146,7 @@ def test_drain_delay_serves_normally_then_drains(server):
     assert_persistent(idle.read_response())
     t_sig = time.monotonic()
     srv.proc.send_signal(signal.SIGTERM)
-    assert health(addr) == (503, b"draining\n")
+    wait_for(lambda: health(addr), lambda h: h == (503, b"draining\n"), 2, "/healthz 503")
     idle.send(GET("/a.txt"))
     r = idle.read_response()
     assert r.body == A
@@ -380,3 +380,19 @@ def test_ten_upgrades_under_full_speed_clients_lose_nothing(server, tmp_path, de
     assert not errors, f"{len(errors)} client errors, first: {errors[:5]}"
     assert all(c.served > 0 for c in clients)
     assert "still serving" not in srv.stderr_text()
+
+
+def test_upgrade_old_process_sigterm_closes_idle_connections(server, tmp_path, descendants):
+    """The old process waits for its idle connections' next request; SIGTERM makes it
+    close them at once, as any drain does, and exit 0."""
+    pidfile = tmp_path / "k.pid"
+    srv = server("--pid-file", pidfile, "--keepalive-timeout", "60")
+    idle = srv.connect()
+    idle.send(GET("/a.txt"))
+    assert_persistent(idle.read_response())
+    srv.proc.send_signal(signal.SIGUSR2)
+    descendants.add(wait_new_pid(pidfile, srv.proc.pid))
+    idle.expect_quiet(0.3)
+    srv.proc.send_signal(signal.SIGTERM)
+    assert idle.read_until_close(5) == (b"", "fin")
+    assert srv.proc.wait(10) == 0
