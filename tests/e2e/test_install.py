@@ -238,9 +238,17 @@ def test_deb_installs_in_a_scratch_root_and_serves(tmp_path, www):
     for f in ("/usr/sbin/kahttpd", "/usr/bin/kaprobe", "/usr/share/man/man8/kahttpd.8.gz",
               "/lib/systemd/system/kahttpd.service", "/etc/kahttpd/kahttpd.conf"):
         assert f in listed, listed
-    conffiles = subprocess.run(["dpkg-deb", "-f", str(REPO / deb), "Depends"],
+    depends = subprocess.run(["dpkg-deb", "-f", str(REPO / deb), "Depends"],
+                             capture_output=True, text=True, check=True).stdout
+    assert "libssl3" in depends and "libc6" in depends, depends
+    conffiles = subprocess.run(["dpkg-deb", "-I", str(REPO / deb), "conffiles"],
                                capture_output=True, text=True, check=True).stdout
-    assert "libssl3" in conffiles and "libc6" in conffiles, conffiles
+    assert conffiles.split() == ["/etc/kahttpd/kahttpd.conf"], conffiles
+
+    # apt resolves its dependencies on this Debian (simulated: nothing is installed).
+    p = subprocess.run(["apt-get", "install", "-s", str(REPO / deb)], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, LC_ALL="C"))
+    assert p.returncode == 0 and "Inst kahttpd" in p.stdout, p.stdout[-2000:] + p.stderr
 
     serve_and_stop(root / "usr/sbin/kahttpd", www)
     # The installed config loads with the installed binary.
