@@ -369,11 +369,22 @@ def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100, retries=
         # Load is flowing through both servers before the first restart.
         rolling.wait_for(lambda: all(ha.counters()[n]["stot"] > 100 for n in inst.names),
                          STEP_TIMEOUT, "requests on both servers")
-        args = argparse.Namespace(haproxy_socket=ha.sock, backend="kahttpd", timeout=STEP_TIMEOUT,
-                                  log_dir=str(tmp), quit_old=(kind == "nginx"),
-                                  start=(inst.nginx_command("{name}") if kind == "nginx"
-                                         else None),
-                                  stop_signal="QUIT" if kind == "nginx" else "TERM")
+        # examples/haproxy/rolling.py as an operator runs it, one server per call.
+        cli = [sys.executable, str(REPO / "examples" / "haproxy" / "rolling.py"),
+               "--haproxy-socket", ha.sock, "--backend", "kahttpd", "--log-dir", str(tmp),
+               "--timeout", str(STEP_TIMEOUT)]
+        if kind == "nginx":
+            cli += ["--stop-signal", "QUIT", "--quit-old", "--start",
+                    inst.nginx_command("{name}")]
+
+        def roll(action, name):
+            # Its progress lines go to stderr: stdout may be carrying --json.
+            p = subprocess.run(cli + [action, f"{name}={inst.pidfiles[name]}"],
+                               stdin=subprocess.DEVNULL, stdout=sys.stderr,
+                               timeout=4 * STEP_TIMEOUT)
+            if p.returncode != 0:
+                raise RuntimeError(f"rolling.py {action} {name} exited {p.returncode}")
+
         def serving(name):
             # Back in rotation means answering again: HAProxy sends it `settle` more
             # requests before the next step.
@@ -383,7 +394,7 @@ def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100, retries=
 
         for _ in range(restarts):
             for name in inst.names:
-                rolling.restart(args, name, inst.pidfiles[name])
+                roll("restart", name)
                 serving(name)
                 result["restarts"] += 1
         if upgrades and kind == "kahttpd" and not inst.has_upgrade:
@@ -391,10 +402,11 @@ def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100, retries=
             upgrades = 0
         for _ in range(upgrades):
             for name in inst.names:
-                rolling.upgrade(args, name, inst.pidfiles[name])
+                roll("upgrade", name)
                 serving(name)
                 result["upgrades"] += 1
-    except (OSError, RuntimeError, TimeoutError, LookupError) as e:
+    except (OSError, RuntimeError, TimeoutError, LookupError,
+            subprocess.TimeoutExpired) as e:
         result["errors"].append(f"{type(e).__name__}: {e}")
     finally:
         result["wrk"] = wrk.stop() if wrk else None

@@ -59,6 +59,21 @@ def test_haproxy_config_is_valid(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+ROLLING = REPO / "examples" / "haproxy" / "rolling.py"
+
+
+def test_rolling_script_rejects_a_bad_server_spec_with_exit_2():
+    p = subprocess.run([sys.executable, str(ROLLING), "restart", "ka1"], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 2 and "NAME=PIDFILE" in p.stderr, p
+
+
+def test_rolling_script_fails_on_a_missing_process(tmp_path):
+    p = subprocess.run([sys.executable, str(ROLLING), "upgrade", f"ka1={tmp_path}/none.pid"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "no running process" in p.stdout, p
+
+
 def test_rolling_restart_behind_haproxy_fails_no_request(tmp_path):
     """Two kahttpd behind HAProxy under wrk (keep-alive) and h2load (a new connection
     per request): each restarted in turn, then each upgraded with SIGUSR2 (when this

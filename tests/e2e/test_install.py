@@ -23,7 +23,9 @@ MAKE_TIMEOUT = 300  # make builds what is missing first
 
 
 def make(*args):
-    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args],
+    # A make of its own, not a sub-make of `make test` (whose job server it would share).
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    p = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=env,
                        stdin=subprocess.DEVNULL, capture_output=True, text=True,
                        timeout=MAKE_TIMEOUT)
     assert p.returncode == 0, f"make {' '.join(args)} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}"
