@@ -252,7 +252,9 @@ scale-test: deps all
 	exit $$rc
 
 # ---- Debian package -----------------------------------------------------------------------
-deb: all man
+deb:
+	@tests/deps.sh deb
+	@$(MAKE) --no-print-directory all man
 	@packaging/deb.sh
 
 .PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
