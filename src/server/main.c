@@ -1,9 +1,12 @@
 /*
- * kahttpd's entry point: read the configuration, bind every listener (so that a bad
- * address or a busy port is reported before anything runs, and port 0 is resolved to
- * the real port), start the workers, print one "listening on" line per listener, then
- * wait for a signal. SIGTERM and SIGINT drain (exit 0, or 1 if the shutdown timeout
- * had to cut connections); SIGQUIT exits at once.
+ * kahttpd's entry point: read the configuration, bind every listener or take the ones
+ * given (listen.c: so that a bad address or a busy port is reported before anything
+ * runs, and port 0 is resolved to the real port), write the pid file, drop to --user,
+ * start the workers, print one "listening on" line per listener, say READY=1 to
+ * systemd, then wait for signals (docs/operations.md). SIGTERM and SIGINT drain (after
+ * --drain-delay; exit 0, or 1 if the shutdown timeout had to cut connections);
+ * SIGQUIT exits at once; SIGHUP reloads the configuration (reload.c); SIGUSR2 starts
+ * the binary on disk with our listening sockets and drains once it serves (process.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -419,6 +422,30 @@ static int wait_for_workers(struct life *lf)
 	return 0;
 }
 
+/* What the configuration names, opened before binding (and before --user): the root,
+ * the access log, the routes, the certificates. 0, or the exit code (with a message). */
+static int open_resources(struct ka_server *srv)
+{
+	const struct ka_config *cfg = &srv->cfg;
+	bool failed;
+	int err;
+
+	if ((err = ka_static_root_open(&srv->root, cfg->root)) < 0) {
+		fprintf(stderr, "kahttpd: --root: cannot open directory '%s': %s\n", cfg->root,
+		        strerror(-err));
+		return 2;
+	}
+	if ((err = ka_access_log_open(srv)) < 0) {
+		fprintf(stderr, "kahttpd: --access-log: cannot open '%s': %s\n", cfg->access_log,
+		        strerror(-err));
+		return 2;
+	}
+	if (ka_handlers_build(srv) < 0)
+		return 1;
+	srv->tls = ka_tls_new(cfg, stderr, &failed);
+	return failed ? 2 : 0;
+}
+
 /* Becomes --user, after binding and before any thread runs. */
 static void drop_privileges(const struct ka_config *cfg)
 {
@@ -449,25 +476,8 @@ int main(int argc, char **argv)
 		return 2;
 	if (cfg->user && ka_user_check(cfg->user) < 0)
 		return 2;
-	if ((err = ka_static_root_open(&srv.root, cfg->root)) < 0) {
-		fprintf(stderr, "kahttpd: --root: cannot open directory '%s': %s\n", cfg->root,
-		        strerror(-err));
-		return 2;
-	}
-	if ((err = ka_access_log_open(&srv)) < 0) {
-		fprintf(stderr, "kahttpd: --access-log: cannot open '%s': %s\n", cfg->access_log,
-		        strerror(-err));
-		return 2;
-	}
-	if (ka_handlers_build(&srv) < 0)
-		return 1;
-	{
-		bool failed;
-
-		srv.tls = ka_tls_new(cfg, stderr, &failed);
-		if (failed)
-			return 2;
-	}
+	if ((rc = open_resources(&srv)) != 0)
+		return rc;
 	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
 	raise_fd_limit(cfg);

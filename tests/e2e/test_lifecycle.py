@@ -15,13 +15,14 @@ import os
 import pwd
 import shutil
 import signal
-import socket
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import GET, KAHTTPD, STANDARD_FILES, assert_last, assert_persistent
+from conftest import (GET, KAHTTPD, STANDARD_FILES, Conn, assert_last, assert_persistent,
+                      run_kahttpd)
 from pressure import admin_addr, wait_accepted, wait_trace
 from waiting import wait_for
 
@@ -60,6 +61,30 @@ def wait_new_pid(pidfile, old, timeout=15.0):
     """The pid the upgrade's new process wrote to pidfile."""
     return wait_for(lambda: read_pid(pidfile), lambda p: p is not None and p != old, timeout,
                     f"a new pid in {pidfile}")
+
+
+def listening_inodes(port):
+    """Inodes of the TCP sockets listening on port (IPv4), from /proc/net/tcp."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].split(":")[1], 16) == port:
+                out.add(int(fields[9]))
+    return out
+
+
+def socket_inodes(pid):
+    """Inodes of every socket pid holds open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(int(target[8:-1]))
+    return out
 
 
 def wait_gone(pid, timeout=15.0):
@@ -184,14 +209,14 @@ def test_pid_file_written_after_binding_and_removed_at_exit(server, tmp_path):
     assert not pidfile.exists()
 
 
-def test_pid_file_unwritable_exits_2(run, tmp_path):
-    r = run("--listen", "127.0.0.1:0", "--pid-file", tmp_path / "no" / "such" / "dir.pid")
+def test_pid_file_unwritable_exits_2(tmp_path):
+    r = run_kahttpd("--listen", "127.0.0.1:0", "--pid-file", tmp_path / "no" / "such" / "dir.pid")
     assert r.returncode == 2
     assert b"--pid-file" in r.stderr
 
 
-def test_user_unknown_exits_2(run):
-    r = run("--listen", "127.0.0.1:0", "--user", "no-such-user-kahttpd")
+def test_user_unknown_exits_2():
+    r = run_kahttpd("--listen", "127.0.0.1:0", "--user", "no-such-user-kahttpd")
     assert r.returncode == 2
     assert b"--user" in r.stderr and b"no-such-user-kahttpd" in r.stderr
 
@@ -213,26 +238,26 @@ def test_user_drops_privileges_after_binding(server, www, tmp_path):
     assert srv.exchange(GET("/a.txt")).body == A
 
 
-@pytest.fixture
-def run():
-    from conftest import run_kahttpd
-    return run_kahttpd
-
-
 # ---- SIGUSR2: binary upgrade -------------------------------------------------------------------
 
 def test_upgrade_new_process_serves_old_drains_pid_file_oldbin(server, tmp_path, descendants):
     """After SIGUSR2 the pid file names the new process and FILE.oldbin the old one while
-    it drains; the old one's request in progress is answered (Connection: close); the
+    it drains; the new one holds the very listening socket the old one had (inherited,
+    not bound again); the old one's request in progress is answered (Connection: close); the
     old one exits 0 and removes FILE.oldbin; the new one serves on the same port and
     says 200 on /healthz."""
     pidfile = tmp_path / "k.pid"
     srv = server("--demo", "--admin", "127.0.0.1:0", "--trace-connections", "--pid-file",
                  pidfile)
     addr = admin_addr(srv)
+    before = listening_inodes(srv.port)
+    assert len(before) == 1
     busy = in_progress(srv, 1500)
     srv.proc.send_signal(signal.SIGUSR2)
     new = descendants.add(wait_new_pid(pidfile, srv.proc.pid))
+    # The same sockets, not new ones bound beside them: nothing in a queue is lost.
+    assert listening_inodes(srv.port) == before
+    assert before <= socket_inodes(new)
     assert read_pid(tmp_path / "k.pid.oldbin") == srv.proc.pid
     r = busy.read_response()
     assert r.status == 200
@@ -313,7 +338,6 @@ class Client(threading.Thread):
         self.connections = 0
 
     def _connect(self):
-        from conftest import Conn
         self.connections += 1
         return Conn(self.addr, timeout=10)
 
@@ -396,3 +420,15 @@ def test_upgrade_old_process_sigterm_closes_idle_connections(server, tmp_path, d
     srv.proc.send_signal(signal.SIGTERM)
     assert idle.read_until_close(5) == (b"", "fin")
     assert srv.proc.wait(10) == 0
+
+
+@pytest.mark.parametrize("value", ["x", "3", "3:gopher:127.0.0.1:0", "99:http:127.0.0.1:0"])
+def test_malformed_inherited_sockets_exit_2(tmp_path, value):
+    """KAHTTPD_LISTEN_FDS that is not FD:ROLE:TEXT, or names a descriptor that is no
+    listening socket: a message naming the variable, exit 2, nothing served."""
+    r = subprocess.run([KAHTTPD, "--listen", "127.0.0.1:0", "--root", str(tmp_path)],
+                       env={**os.environ, "KAHTTPD_LISTEN_FDS": value}, stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=10)
+    assert r.returncode == 2, r
+    assert b"KAHTTPD_LISTEN_FDS" in r.stderr
+    assert b"listening on" not in r.stdout

@@ -141,15 +141,6 @@ def test_reload_reopens_the_access_log(server, tmp_path):
     assert "GET /b.txt" not in (tmp_path / "access.log.1").read_text()
 
 
-def peer_cn(addr, cafiles):
-    ctx = ssl.create_default_context()
-    for f in cafiles:
-        ctx.load_verify_locations(cafile=str(f))
-    with socket.create_connection(addr, timeout=5) as raw:
-        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
-            return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
-
-
 def test_reload_new_certificate_for_new_handshakes(server, tmp_path):
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()
@@ -177,3 +168,24 @@ def test_reload_new_certificate_for_new_handshakes(server, tmp_path):
     with socket.create_connection(tls_addr, timeout=5) as raw:
         with ctx2.wrap_socket(raw, server_hostname="localhost"):
             pass
+
+
+def test_reload_shorter_idle_timeout_spares_waiting_connections(server, tmp_path):
+    """keepalive-timeout 30 -> 1: a connection idle since before the reload keeps the
+    deadline its Keep-Alive header announced (it is not closed after 1 s); a connection
+    that goes idle afterwards is closed after about 1 s."""
+    conf = tmp_path / "k.conf"
+    conf.write_text("keepalive-timeout = 30\n")
+    srv = server("--config", conf)
+    old = srv.connect()
+    old.send(GET("/a.txt"))
+    assert advertised(old.read_response()).startswith("timeout=29,")
+    reload(srv, conf, "keepalive-timeout = 1\nkeepalive-grace = 0\n")
+    new = srv.connect()
+    new.send(GET("/a.txt"))
+    assert advertised(new.read_response()).startswith("timeout=1,")
+    assert new.read_until_close(5) == (b"", "fin")
+    old.expect_quiet(0.5)
+    old.send(GET("/a.txt"))
+    r = old.read_response()
+    assert r.body == A and advertised(r).startswith("timeout=1,")

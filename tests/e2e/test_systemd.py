@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import GET, KAHTTPD, STANDARD_FILES, assert_persistent
-from test_lifecycle import Descendants, alive, health, read_pid, wait_gone, wait_new_pid
+from test_lifecycle import Descendants, health, wait_gone, wait_new_pid
 from waiting import wait_for
 
 A = STANDARD_FILES["a.txt"]
