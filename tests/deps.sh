@@ -50,6 +50,8 @@ if [ "${1:-}" != build ] && [ "${1:-}" != deb ]; then
 	need groff command -v groff
 	need man-db command -v man
 	need haproxy test -x /usr/sbin/haproxy
+	# The systemd unit's system call filter against what kahttpd calls (test_install.py).
+	need strace command -v strace
 fi
 [ -z "$missing" ] && exit 0
 

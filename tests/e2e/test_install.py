@@ -10,6 +10,7 @@ are compared with $KAHTTPD's --help, which comes from the same option table.
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -204,6 +205,88 @@ def test_systemd_units_verify_clean(tmp_path):
                         str(tmp_path / "kahttpd.service"), str(tmp_path / "kahttpd.socket")],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and p.stderr == "", p.stderr
+
+
+def syscall_group(group, cache={}):
+    """The system calls in a systemd-analyze syscall-filter group, nested ones included."""
+    if group not in cache:
+        out = subprocess.run(["systemd-analyze", "syscall-filter", group], capture_output=True,
+                             text=True, check=True, timeout=60).stdout
+        calls = set()
+        for line in out.splitlines():
+            if line.startswith("    ") and line.strip() and not line.strip().startswith("#"):
+                word = line.split()[0]
+                calls |= syscall_group(word) if word.startswith("@") else {word}
+        cache[group] = frozenset(calls)
+    return cache[group]
+
+
+def test_service_sandbox_allows_every_call_kahttpd_makes(tmp_path, www):
+    """kahttpd.service's SystemCallFilter and RestrictAddressFamilies, against the calls
+    the packaged binary (build/kahttpd) makes under strace: start, requests on the
+    public and admin listeners (/connections reads sock_diag over netlink), a reload,
+    an upgrade (execve) and a drain."""
+    for tool in ("strace", "systemd-analyze"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is needed (tests/deps.sh installs it)")
+    unit = (REPO / "packaging" / "kahttpd.service").read_text()
+    filters = re.findall(r"^SystemCallFilter=(.*)$", unit, re.M)
+    allowed = set()
+    for f in filters:
+        groups = f.lstrip("~").split()
+        calls = set().union(*(syscall_group(g) if g.startswith("@") else {g} for g in groups))
+        allowed = allowed - calls if f.startswith("~") else allowed | calls
+    families = set(re.search(r"^RestrictAddressFamilies=(.*)$", unit, re.M).group(1).split())
+
+    conf = tmp_path / "k.conf"
+    conf.write_text("keepalive-timeout = 5\n")
+    pidfile, trace = tmp_path / "k.pid", tmp_path / "trace"
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-o", str(trace), str(REPO / "build" / "kahttpd"),
+                             "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "2",
+                             "--root", str(www.path), "--config", str(conf), "--pid-file",
+                             str(pidfile), "--access-log", str(tmp_path / "access.log")],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ports = []
+        while len(ports) < 2:
+            line = proc.stdout.readline().decode()
+            assert line, proc.stderr.read()[-2000:]
+            m = re.search(r"(?:listening on|admin on) http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                ports.append(int(m.group(1)))
+
+        def get(port, path):
+            c = Conn(("127.0.0.1", port))
+            c.send(GET(path))
+            r = c.read_response()
+            c.close()
+            return r.status
+
+        assert get(ports[0], "/a.txt") == 200
+        for path in ("/connections", "/status", "/metrics", "/healthz"):
+            assert get(ports[1], path) == 200, path
+        old = int(pidfile.read_text())
+        os.kill(old, signal.SIGHUP)
+        assert get(ports[0], "/a.txt") == 200
+        os.kill(old, signal.SIGUSR2)
+        deadline = time.monotonic() + START_TIMEOUT
+        while pidfile.read_text().strip() in ("", str(old)) if pidfile.exists() else True:
+            assert time.monotonic() < deadline, "no new process after SIGUSR2"
+            time.sleep(0.05)
+        new = int(pidfile.read_text())
+        assert get(ports[0], "/a.txt") == 200 and get(ports[1], "/connections") == 200
+        os.kill(new, signal.SIGTERM)
+        proc.wait(STOP_TIMEOUT * 3)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = trace.read_text()
+    used = set(re.findall(r"^\d+ +([a-z_0-9]+)\(", text, re.M))
+    assert "execve" in used and "socket" in used, sorted(used)
+    assert not used - allowed, f"calls outside the unit's SystemCallFilter: {sorted(used - allowed)}"
+    used_families = set(re.findall(r"socket\((AF_[A-Z0-9]+)", text))
+    assert used_families and not used_families - families, (used_families, families)
 
 
 def test_service_limit_nofile_matches_max_connections():
