@@ -19,7 +19,9 @@ restart: sends --stop-signal (TERM: kahttpd turns /healthz to 503, keeps serving
   --stop-signal QUIT (what `nginx -s quit` sends) and --start.
 upgrade: sends USR2 (kahttpd starts the binary on disk with the listening sockets and
   drains the old process once the new one is ready), waits until PIDFILE names the new
-  process and the old one has exited, and until HAProxy reports the server UP.
+  process (with --wait-old, also until the old one has exited: kahttpd's old process
+  lives until its idle keep-alive connections are closed by their clients, or time
+  out), and until HAProxy reports the server UP.
   --quit-old sends QUIT to the old process once the new one runs, as nginx's upgrade
   needs (USR2, then QUIT to the old master).
 
@@ -172,7 +174,8 @@ def upgrade(args, name, pidfile):
     wait_for(new_pid, args.timeout, f"{name}: a new process in {pidfile}")
     if args.quit_old:
         os.kill(pid, signal.SIGQUIT)
-    wait_for(lambda: not is_running(pid), args.timeout, f"{name}: old process {pid} to exit")
+    if args.wait_old:
+        wait_for(lambda: not is_running(pid), args.timeout, f"{name}: old process {pid} to exit")
     log(f"{name}: now {read_pid(pidfile)}")
     wait_up(args, name)
     log(f"{name}: UP")
@@ -188,7 +191,10 @@ def main(argv=None):
     ap.add_argument("--start", metavar="COMMAND",
                     help="restart: the command that starts a server, {name} its name "
                          "[the stopped process's own command line]")
-    ap.add_argument("--quit-old", action="store_true")
+    ap.add_argument("--quit-old", action="store_true",
+                    help="upgrade: send QUIT to the old process once the new one runs (nginx)")
+    ap.add_argument("--wait-old", action="store_true",
+                    help="upgrade: wait for the old process to exit before the next server")
     ap.add_argument("--log-dir", default=".")
     ap.add_argument("--timeout", type=float, default=60.0,
                     help="longest wait for each step, in seconds [60]")

@@ -372,7 +372,7 @@ def run(kind, restarts, upgrades, tmp, wrk_conns, h2_conns, settle=100, retries=
         # examples/haproxy/rolling.py as an operator runs it, one server per call.
         cli = [sys.executable, str(REPO / "examples" / "haproxy" / "rolling.py"),
                "--haproxy-socket", ha.sock, "--backend", "kahttpd", "--log-dir", str(tmp),
-               "--timeout", str(STEP_TIMEOUT)]
+               "--timeout", str(STEP_TIMEOUT), "--wait-old"]
         if kind == "nginx":
             cli += ["--stop-signal", "QUIT", "--quit-old", "--start",
                     inst.nginx_command("{name}")]
