@@ -31,7 +31,7 @@ static void listeners_update(struct ka_worker *w)
 
 	if (on == w->listening)
 		return;
-	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
+	for (unsigned i = 0; i < w->n_listeners; i++) {
 		if (w->listeners[i].io.fd < 0)
 			continue;
 		if (on)

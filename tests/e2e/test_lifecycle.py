@@ -15,6 +15,8 @@ import os
 import pwd
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -22,7 +24,7 @@ import time
 import pytest
 
 from conftest import (GET, KAHTTPD, STANDARD_FILES, Conn, assert_last, assert_persistent,
-                      run_kahttpd)
+                      make_cert, run_kahttpd)
 from pressure import admin_addr, wait_accepted, wait_trace
 from waiting import wait_for
 
@@ -432,3 +434,23 @@ def test_malformed_inherited_sockets_exit_2(tmp_path, value):
     assert r.returncode == 2, r
     assert b"KAHTTPD_LISTEN_FDS" in r.stderr
     assert b"listening on" not in r.stdout
+
+
+def test_upgrade_keeps_https_listener(server, tmp_path, descendants):
+    """An HTTPS listener is handed on too: after the upgrade the same port completes a
+    TLS handshake with the new process and serves."""
+    cert, key = make_cert(tmp_path)
+    pidfile = tmp_path / "k.pid"
+    srv = server("--tls-listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key,
+                 "--pid-file", pidfile)
+    srv.proc.send_signal(signal.SIGUSR2)
+    descendants.add(wait_new_pid(pidfile, srv.proc.pid))
+    assert srv.proc.wait(10) == 0
+    ctx = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(srv.addrs[1], timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(GET("/a.txt", headers=[("Connection", "close")]))
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 200 ") and data.endswith(A)

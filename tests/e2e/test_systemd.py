@@ -183,3 +183,27 @@ def test_socket_activation_unknown_name_exits_2(server, tmp_path):
     assert srv.proc.wait(10) == 2
     s.close()
     assert "LISTEN_FDNAMES" in srv.stderr_text() and "gopher" in srv.stderr_text()
+
+
+@pytest.mark.skipif(ACTIVATE is None, reason="needs systemd-socket-activate (Debian systemd)")
+def test_socket_activated_sockets_survive_an_upgrade(server, tmp_path, www):
+    """The sockets systemd gave are handed on at SIGUSR2 like any other: the new process
+    serves on them (its --listen address still unbound) and the old one exits 0."""
+    port = free_port()
+    pidfile = tmp_path / "k.pid"
+    srv = server("-l", f"127.0.0.1:{port}", "--fdname=http", KAHTTPD, "--listen",
+                 "127.0.0.1:1", "--pid-file", pidfile, listen=False, listeners=0,
+                 binary=ACTIVATE)
+    wait_for(srv.stderr_text, lambda t: "Listening on" in t, 10, "the socket")
+    first = socket.create_connection(("127.0.0.1", port), timeout=10)
+    srv.wait_ready(1)
+    first.close()
+    descendants = Descendants()
+    try:
+        srv.proc.send_signal(signal.SIGUSR2)
+        descendants.add(wait_new_pid(pidfile, srv.proc.pid))
+        assert srv.proc.wait(10) == 0
+        r = srv.exchange(GET("/a.txt"))
+        assert r.status == 200 and r.body == A
+    finally:
+        descendants.stop()
