@@ -75,7 +75,6 @@ mkdir -p "$root"
 printf 'Hello, world\n' >"$root/hello.txt"
 
 # free_port, wait_ready, cpu_ticks, max_conns, server_version
-BENCH_TMP=$tmp BENCH_ROOT=$root
 # shellcheck source=bench/servers.sh
 . "$BENCH_DIR/servers.sh"
 
@@ -319,11 +318,14 @@ n=${#list[@]}
 for s in "${list[@]}"; do
 	run_wrk "$s" 0 1
 done
+steal_sample() { awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+read -r steal0 total0 < <(steal_sample)
 for ((round = 1; round <= rounds; round++)); do
 	for ((k = 0; k < n; k++)); do
 		run_wrk "${list[$(((k + round - 1) % n))]}" "$round" "$duration" record
 	done
 done
+read -r steal1 total1 < <(steal_sample)
 kahttpd_counts "$out/status.json" >/dev/null
 
 # Where each proxy's CPU goes: perf samples it for 2 s of an extra 3 s run.
@@ -344,7 +346,13 @@ elif [ "$do_perf" = 1 ]; then
 	echo "proxy: perf cannot sample here: no breakdown by system call" >&2
 fi
 
+commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$REPO" status --porcelain -- src Makefile 2>/dev/null)" ]; then
+	commit="$commit with uncommitted changes"
+fi
 {
+	echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "commit=$commit"
 	echo "rounds=$rounds"
 	echo "duration=$duration"
 	echo "connections=$conns"
@@ -353,6 +361,8 @@ fi
 	echo "v_nginx=$(server_version nginx)"
 	echo "v_haproxy=$(haproxy -v 2>&1 | head -n 1 | sed 's/^HAProxy version \([^ ]*\).*/HAProxy \1/')"
 	echo "clk_tck=$(getconf CLK_TCK)"
+	awk -v a=$((steal1 - steal0)) -v b=$((total1 - total0)) \
+		'BEGIN { printf "steal=%.1f\n", b ? 100 * a / b : 0 }'
 } >"$out/meta.txt"
 
 # kahttpd's instructions and system calls per proxied request, with its own backend

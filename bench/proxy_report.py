@@ -1,7 +1,12 @@
 #!/usr/bin/python3
 """The reverse-proxy benchmark's figures (bench/proxy.sh's raw data): the medians, the
-targets of the proxy (issue 15) and a section of RESULTS.md. bench/report.py imports it;
-run alone it prints the summary.
+targets of the proxy and a section of RESULTS.md. bench/report.py imports it; run alone
+it prints the summary.
+
+The section stands between two HTML comments (BEGIN, END) so that a run of the proxy
+benchmark alone (BENCH_SCENARIOS=proxy BENCH_IDLE="") replaces it, and its rows of the
+Targets table, in an existing RESULTS.md and leaves the rest as the last full run wrote
+it (splice).
 
 usage: proxy_report.py DIR     DIR as bench/proxy.sh --out wrote it
 
@@ -14,10 +19,15 @@ profile.txt (profile.sh --proxy).
 """
 import json
 import os
+import re
 import sys
 
 from report import fmt, fmt_lat, med, parse_perf, parse_wrk, ratio
 
+BEGIN = "<!-- section 9: written by bench/proxy_report.py from bench/proxy.sh's run -->"
+END = "<!-- end of section 9 -->"
+ROW = "| reverse proxy"      # its rows of the Targets table start so
+MISS = "- **reverse proxy"   # and its lines of "Targets not met, and why"
 ORDER = ["kahttpd", "nginx", "haproxy"]
 LABEL = {"kahttpd": "kahttpd", "nginx": "nginx", "haproxy": "HAProxy"}
 # (metric, other proxy or None, factor, kind, text): kind "le" kahttpd <= factor x other
@@ -107,6 +117,10 @@ def targets(p):
     not measured), why (for a miss)."""
     rows = []
     for m, other, factor, kind, text in TARGETS:
+        if p is None:  # not in this run (BENCH_SCENARIOS)
+            rows.append({"text": text, "mine": "n/a", "ref": "n/a", "ratio": "n/a",
+                         "met": None, "why": ""})
+            continue
         mine = metric(p, "kahttpd", m)
         if m == "reuse":
             r = mine
@@ -156,9 +170,20 @@ def compare(p, other):
             if parts else f"no category stands out against {LABEL[other]}")
 
 
+def target_rows(p):
+    """The Targets table's rows for the proxy, and the lines of "Targets not met"."""
+    rows, misses = [], []
+    for t in targets(p):
+        met = {True: "**yes**", False: "no", None: "not measured"}[t["met"]]
+        rows.append(f"| {t['text']} | {t['mine']} | {t['ref']} | {t['ratio']} | {met} |")
+        if t["met"] is False:
+            misses.append(f"- **{t['text']}**: {t['why']} (section 9).")
+    return rows, misses
+
+
 def section(p, number):
     """RESULTS.md's section on the reverse proxy, as a list of lines."""
-    out = []
+    out = [BEGIN]
     w = out.append
     meta, runs = p["meta"], p["runs"]
     present = [s for s in ORDER if s in runs]
@@ -173,6 +198,16 @@ def section(p, number):
     w(f"## {number}. Reverse proxy: client keep-alive through kahttpd, nginx and HAProxy "
       f"to one backend")
     w("")
+    w(f"Run {meta.get('date', '?')}, kahttpd commit {meta.get('commit', '?')}.")
+    w("")
+    rows, misses = target_rows(p)
+    w("| target | kahttpd | reference | ratio | met |")
+    w("|---|---|---|---|---|")
+    out.extend(rows)
+    w("")
+    if misses:
+        out.extend(misses)
+        w("")
     w(f"bench/proxy.sh: one backend, nginx ({meta.get('v_nginx', '?')}) serving the "
       f"13-byte file with keep-alive (`keepalive_timeout 60s; keepalive_requests 1000000;`), "
       f"its one worker on CPU 1 beside wrk; three proxies, one worker each on CPU 0, each "
@@ -192,7 +227,8 @@ def section(p, number):
       f"`stub_status` (accepted connections and requests during each run): the same "
       f"measure for every proxy. kahttpd's reuse ratio, the target, is its own "
       f"`/status` count: reuses / (connects + reuses) of its backend pool over the "
-      f"measured runs.")
+      f"measured runs. CPU time stolen by the hypervisor during these runs: "
+      f"{meta.get('steal', '?')} % of wall time on the two CPUs.")
     w("")
     w("| proxy | requests/s | p50 | p99 | proxy CPU busy | CPU µs/proxied request | CPU range "
       "| vs nginx | vs HAProxy | backend connections opened | backend reuse |")
@@ -262,7 +298,60 @@ def section(p, number):
               f"{fmt_lat(r['p50'])} | {fmt_lat(r['p99'])} | {r['ticks']} | {fmt(r['cpu'])} | "
               f"{r['b_conns']:,} | {r['b_reqs']:,} |")
     w("")
+    warn = warnings(p)
+    if warn:
+        w("Warnings:")
+        w("")
+        out.extend(f"- {x}" for x in warn)
+        w("")
+    w(END)
+    w("")
     return out
+
+
+def splice(text, p):
+    """TEXT (an existing RESULTS.md) with section 9 and the proxy's target rows and
+    misses replaced by this run's, everything else kept."""
+    lines = text.split("\n")
+    rows, misses = target_rows(p)
+    if BEGIN in lines and END in lines:
+        i, j = lines.index(BEGIN), lines.index(END)
+        del lines[i:j + 2 if j + 1 < len(lines) and not lines[j + 1] else j + 1]
+        at = i
+    else:
+        # Before the sections that close the file, or at its end.
+        at = next((k for k, l in enumerate(lines)
+                   if re.match(r"## (Where the CPU goes|kahttpd, instruction|Warnings|Every run)", l)),
+                  len(lines))
+    section_lines = section(p, 9)
+    lines[at:at] = section_lines
+
+    def after_table(ls, k):  # the first line after the table that follows line k
+        while k < len(ls) and not ls[k].startswith("|"):
+            k += 1
+        while k < len(ls) and ls[k].startswith("|"):
+            k += 1
+        return k
+    # The Targets table and its misses come before the section.
+    head = lines[:at]
+    tail = lines[at:]
+    old_rows = [k for k, l in enumerate(head) if l.startswith(ROW)]
+    if old_rows:
+        head[old_rows[0]:old_rows[-1] + 1] = rows
+    elif "## Targets" in head:
+        k = after_table(head, head.index("## Targets") + 1)
+        head[k:k] = rows
+    head = [l for l in head if not l.startswith(MISS)]
+    if misses:
+        if "### Targets not met, and why" in head:
+            k = head.index("### Targets not met, and why") + 2
+            while k < len(head) and head[k].startswith("- "):
+                k += 1
+            head[k:k] = misses
+        elif "## Targets" in head:
+            k = after_table(head, head.index("## Targets") + 1)
+            head[k:k] = ["", "### Targets not met, and why", ""] + misses
+    return "\n".join(head + tail)
 
 
 def warnings(p):
@@ -284,7 +373,7 @@ def warnings(p):
 
 def summary(p):
     lines = ["proxy: medians (CPU µs/proxied request, requests/s)"]
-    lines.append("  " + " | ".join(f"{LABEL[s]} {fmt(metric(p, s, 'cpu'))} µs "
+    lines.append("  reverse proxy        " + " | ".join(f"{LABEL[s]} {fmt(metric(p, s, 'cpu'))} µs "
                                    f"{fmt(metric(p, s, 'rps'))}/s"
                                    for s in ORDER if s in p["runs"]))
     for t in targets(p):
