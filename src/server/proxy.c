@@ -182,13 +182,19 @@ static void on_release(struct ka_conn *c)
 static void set_log_fields(struct px *px)
 {
 	struct ka_exchange *ex = px->c->ex;
-	int n = snprintf(ex->log_more, sizeof(ex->log_more),
-	                 " upstream=%s up_conn=%llu up_reused=%d up_ms=%lld retries=%d",
-	                 px->up ? px->up->be->text : "-",
-	                 (unsigned long long)(px->u ? px->u->id : 0), px->reused,
-	                 (long long)((px->head_us ? px->head_us : px->c->w->loop.now_us) -
-	                             px->start_us) / 1000,
-	                 px->retries);
+	int n;
+
+	/* Only the access log reads them; an snprintf per request is a tenth of the
+	 * proxy's instructions (callgrind) when nothing reads them. */
+	if (!px->c->w->log_buf)
+		return;
+	n = snprintf(ex->log_more, sizeof(ex->log_more),
+	             " upstream=%s up_conn=%llu up_reused=%d up_ms=%lld retries=%d",
+	             px->up ? px->up->be->text : "-",
+	             (unsigned long long)(px->u ? px->u->id : 0), px->reused,
+	             (long long)((px->head_us ? px->head_us : px->c->w->loop.now_us) -
+	                         px->start_us) / 1000,
+	             px->retries);
 
 	ex->log_more_len = (uint16_t)KA_MIN((size_t)n, sizeof(ex->log_more) - 1);
 }
