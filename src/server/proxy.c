@@ -235,24 +235,50 @@ static void px_cut(struct px *px, const char *why)
 
 /* ---- the request, as it goes to the backend --------------------------------------------- */
 
-static bool name_is(struct ka_str name, const char *s)
+/* A field name to compare with, and its length. */
+struct field_name {
+	const char *s;
+	size_t len;
+};
+#define FIELD_NAME(s) { s, sizeof(s) - 1 }
+
+/* Whether name is s, in any case. Lengths first: the hop-by-hop checks compare every
+ * field with a dozen names, most of another length (callgrind, bench/profile.sh
+ * --proxy: the compares were a third of the proxy's instructions). */
+static inline bool name_is_n(struct ka_str name, const char *s, size_t len)
 {
-	return ka_str_ieq(name, s);
+	return name.len == len && ka_str_ieq(name, s);
+}
+
+/* The same with a string constant, whose length the compiler knows. */
+static inline bool name_is(struct ka_str name, const char *s)
+{
+	return name_is_n(name, s, strlen(s));
+}
+
+/* Whether name is one of names[0..n). */
+static bool name_in(struct ka_str name, const struct field_name *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (name_is_n(name, names[i].s, names[i].len))
+			return true;
+	return false;
 }
 
 /* Hop-by-hop fields (RFC 9110 7.6.1), and those this proxy writes itself. */
 static bool request_field_dropped(const struct ka_http_request *req, struct ka_str name)
 {
-	static const char *const own[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "expect", "via",
-		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+	static const struct field_name own[] = {
+		FIELD_NAME("connection"), FIELD_NAME("keep-alive"), FIELD_NAME("proxy-connection"),
+		FIELD_NAME("te"), FIELD_NAME("trailer"), FIELD_NAME("transfer-encoding"),
+		FIELD_NAME("upgrade"), FIELD_NAME("content-length"), FIELD_NAME("expect"),
+		FIELD_NAME("via"), FIELD_NAME("x-forwarded-for"), FIELD_NAME("x-forwarded-proto"),
+		FIELD_NAME("x-forwarded-host"),
 	};
 	char token[64];
 
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (name_is(name, own[i]))
-			return true;
+	if (name_in(name, own, sizeof(own) / sizeof(own[0])))
+		return true;
 	if (name.len >= sizeof(token))
 		return false;
 	memcpy(token, name.p, name.len);
@@ -606,15 +632,16 @@ static void failed_before_head(struct px *px, int err)
 /* Hop-by-hop fields of a response, and those the client connection writes itself. */
 static bool response_field_dropped(const struct ka_http_response *resp, struct ka_str name)
 {
-	static const char *const own[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "date", "server", "via",
+	static const struct field_name own[] = {
+		FIELD_NAME("connection"), FIELD_NAME("keep-alive"), FIELD_NAME("proxy-connection"),
+		FIELD_NAME("te"), FIELD_NAME("trailer"), FIELD_NAME("transfer-encoding"),
+		FIELD_NAME("upgrade"), FIELD_NAME("content-length"), FIELD_NAME("date"),
+		FIELD_NAME("server"), FIELD_NAME("via"),
 	};
 	char token[64];
 
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (name_is(name, own[i]))
-			return true;
+	if (name_in(name, own, sizeof(own) / sizeof(own[0])))
+		return true;
 	if (name.len >= sizeof(token))
 		return false;
 	memcpy(token, name.p, name.len);
