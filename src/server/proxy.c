@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -323,6 +324,31 @@ static void out_joined(struct out *o, const struct ka_http_request *req, const c
 	out_str(o, more);
 }
 
+/* The client's address alone, as X-Forwarded-For has it: no port, no brackets. IPv4 by
+ * hand: inet_ntop's sprintf cost a seventh of the proxy's instructions (callgrind). */
+static void peer_address(const struct ka_conn *c, char *out, size_t out_len)
+{
+	char *p = out;
+
+	if (c->peer.family == AF_INET6) {
+		if (!inet_ntop(AF_INET6, c->peer.addr, out, (socklen_t)out_len))
+			out[0] = '\0';
+		return;
+	}
+	for (int i = 0; i < 4; i++) {  /* out_len >= INET_ADDRSTRLEN: "255.255.255.255" */
+		unsigned v = c->peer.addr[i];
+
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
+_Static_assert(KA_ADDR_TEXT_MAX >= INET6_ADDRSTRLEN, "peer_address's room");
+
 /* The request head, rewritten for the backend, into px->out. */
 static bool build_request(struct px *px)
 {
@@ -331,7 +357,7 @@ static bool build_request(struct px *px)
 	const struct ka_backend *be = &px->route->conf->backends[0];  /* one path for all */
 	struct out o = { px->out, px->out + PX_BUF, false };
 	struct ka_str host = { NULL, 0 };
-	char num[24], peer[KA_ADDR_TEXT_MAX], *colon;
+	char num[24], peer[KA_ADDR_TEXT_MAX];
 
 	out_put(&o, req->method.p, req->method.len);
 	out_put(&o, " ", 1);
@@ -367,15 +393,7 @@ static bool build_request(struct px *px)
 	}
 	out_str(&o, "Via: ");
 	out_joined(&o, req, "via", req->minor_version ? "1.1 kahttpd\r\n" : "1.0 kahttpd\r\n");
-	/* The client's address alone: no port, no brackets. */
-	ka_conn_peer_text(c, peer, sizeof(peer));
-	if (peer[0] == '[') {
-		memmove(peer, peer + 1, strlen(peer));
-		if ((colon = strrchr(peer, ']')))
-			*colon = '\0';
-	} else if ((colon = strrchr(peer, ':'))) {
-		*colon = '\0';
-	}
+	peer_address(c, peer, sizeof(peer));
 	out_str(&o, "X-Forwarded-For: ");
 	out_joined(&o, req, "x-forwarded-for", peer);
 	out_str(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
