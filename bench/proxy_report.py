@@ -135,8 +135,16 @@ def targets(p):
         met = None if r != r else (r <= factor if kind == "le" else r >= factor)
         why = ""
         if met is False and m == "cpu":
-            why = (f"{fmt(r, 3)} ×, {fmt(mine - factor * metric(p, other, m))} µs per "
-                   f"proxied request over the target; {compare(p, other)}")
+            need = factor * metric(p, other, m)
+            why = (f"{fmt(r, 3)} ×, {fmt(mine - need)} µs per proxied request over the "
+                   f"target; {compare(p, other)}")
+            mine_sys, other_sys = syscall_time(p, "kahttpd"), syscall_time(p, other)
+            if mine_sys is not None and other_sys is not None:
+                why += (f". The system calls alone (perf: the sends with the loopback "
+                        f"delivery they carry, the receives, epoll_wait) take "
+                        f"{mine_sys:.2f} µs of kahttpd's {fmt(mine)} and {other_sys:.2f} of "
+                        f"{LABEL[other]}'s {fmt(metric(p, other, m))}; the target leaves "
+                        f"kahttpd {fmt(need)} µs in all")
         elif met is False:
             why = (f"{p['connects']:,} backend connections opened for {p['reuses']:,} "
                    f"reuses in the measured runs")
@@ -150,6 +158,14 @@ ROLES = {"sendmsg": "sending", "writev": "sending", "write": "sending", "sendto"
          "recvfrom": "receiving", "read": "receiving", "readv": "receiving",
          "recvmsg": "receiving", "epoll_wait": "epoll_wait (sleeping and being woken)",
          "epoll_ctl": "epoll_ctl"}
+
+
+def syscall_time(p, srv):
+    """µs per proxied request inside system calls (perf), or None without a profile."""
+    d = p["split"].get(srv)
+    if not d:
+        return None
+    return sum(v for k, v in d.items() if k not in ("user", "OpenSSL", "other kernel"))
 
 
 def compare(p, other):
