@@ -36,6 +36,9 @@
 #                      tls_ka_small tls_close proxy"); without a static one (all but
 #                      proxy) and with BENCH_IDLE="" the static servers do not start
 #   BENCH_TLS_DURATION=S  seconds per run of the TLS scenarios (default 3)
+#   BENCH_PROXY_ROUNDS=N, BENCH_PROXY_DURATION=S  rounds and seconds per run of the
+#                      proxy scenario (default 5 of 3 s: more medians against other
+#                      work on the machine; quick: 1 of 2 s)
 #   BENCH_PERF=0       no perf profile of each server and scenario
 #   BENCH_PROFILE=0    no callgrind/strace profile of kahttpd (bench/profile.sh)
 #
@@ -53,6 +56,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	idle_rounds=${BENCH_IDLE_ROUNDS:-1}
 	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-1}
 	tls_duration=${BENCH_TLS_DURATION:-$duration}
+	proxy_rounds=${BENCH_PROXY_ROUNDS:-$rounds}
+	proxy_duration=${BENCH_PROXY_DURATION:-$duration}
 	out_dir=${BENCH_OUT:-/tmp/kahttpd-bench-quick}
 else
 	rounds=${BENCH_ROUNDS:-3}
@@ -67,6 +72,10 @@ else
 	# 3 s TLS run still counts some 80 ticks of handshakes and 300 of keep-alive.
 	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-2}
 	tls_duration=${BENCH_TLS_DURATION:-3}
+	# CPU time per proxied request wanders with whatever else runs on CPU 1 (wrk and
+	# the backend share it): five shorter rounds give a steadier median than three.
+	proxy_rounds=${BENCH_PROXY_ROUNDS:-5}
+	proxy_duration=${BENCH_PROXY_DURATION:-3}
 	out_dir=${BENCH_OUT:-$BENCH_DIR}
 fi
 want_servers=${BENCH_SERVERS:-kahttpd nginx h2o lighttpd}
@@ -385,10 +394,10 @@ print("\t".join([kv["server"], sys.argv[1], kv["n"], kv["closed"], kv["rss_befor
 	done
 done
 
-# The reverse proxies, alone on the machine as the static servers were: the same rounds
-# and duration, their perf and profile as BENCH_PERF and BENCH_PROFILE say.
+# The reverse proxies, alone on the machine as the static servers were; their perf and
+# profile as BENCH_PERF and BENCH_PROFILE say.
 if [ "$proxy_load" = 1 ]; then
-	proxy_opts=(--rounds "$rounds" --duration "$duration" --out "$RUN/proxy")
+	proxy_opts=(--rounds "$proxy_rounds" --duration "$proxy_duration" --out "$RUN/proxy")
 	[ "${BENCH_PERF:-1}" = 1 ] && proxy_opts+=(--perf)
 	[ "${BENCH_PROFILE:-1}" = 1 ] && proxy_opts+=(--profile)
 	"$BENCH_DIR/proxy.sh" "${proxy_opts[@]}" || note "the proxy benchmark (bench/proxy.sh) failed"
