@@ -206,11 +206,11 @@ def section(p, number):
     pool = meta.get("pool", "?")
     pool_note = ""
     if pool != "?" and int(pool) >= int(meta.get("connections", "50")):
-        pool_note = ("Not 32 (kahttpd's default, and usual in nginx configurations): wrk's "
-                     "connections are at times all between two requests at once, and a pool "
-                     "smaller than them closes the extra idle backend connections only to "
-                     "open new ones a moment later; with 32, every proxy here opened a backend "
-                     "connection for about one request in five (`bench/proxy.sh --pool 32`). ")
+        pool_note = ("Not 32 (kahttpd's default, and usual in nginx configurations): at "
+                     "moments more than 32 of wrk's connections are between two requests, "
+                     "and a smaller pool closes the extra idle backend connections only to "
+                     "open new ones a moment later, in every proxy (bench/README.md; "
+                     "`bench/proxy.sh --pool 32` shows it). ")
     w(f"## {number}. Reverse proxy: client keep-alive through kahttpd, nginx and HAProxy "
       f"to one backend")
     w("")
