@@ -40,6 +40,26 @@ static struct px *px_of(struct ka_conn *c)
 }
 
 static void px_progress(struct px *px);
+
+/* An exchange for a request of worker pw: a spare one, or a new one. */
+static struct px *px_new(struct px_worker *pw)
+{
+	struct px *px;
+
+	if (pw->n_spare)
+		return pw->spare[--pw->n_spare];
+	px = malloc(sizeof(*px));
+
+	if (px) {
+		px->out = malloc(PX_BUF);
+		px->in = malloc(PX_BUF);
+		if (!px->out || !px->in) {
+			ka_px_free(px);
+			px = NULL;
+		}
+	}
+	return px;
+}
 static void px_start(struct px *px);
 
 /* ---- exchanges: taken, given back ------------------------------------------------------ */
@@ -60,8 +80,10 @@ static void px_detach(struct px *px)
 		}
 	}
 	ka_conn_timer_stop(px->c);
-	/* 130 KiB, from the heap: glibc serves a size freed before without mmap. */
-	free(px);
+	if (px->pw->n_spare < PX_SPARE)
+		px->pw->spare[px->pw->n_spare++] = px;
+	else
+		ka_px_free(px);
 }
 
 /* Closes the backend connection, if any: it is in an unknown state. */
@@ -808,7 +830,7 @@ static void serve(struct ka_conn *c, const struct ka_route *route)
 	struct px_worker *pw = ka_px_worker(c);
 	struct px *px;
 
-	if (!pw || !(px = malloc(sizeof(*px)))) {
+	if (!pw || !(px = px_new(pw))) {
 		ka_conn_respond_text(c, 500, "out of memory");
 		return;
 	}

@@ -42,9 +42,15 @@ struct px_gen {
 };
 
 /* A worker's pools: one per backend of the registry, made at its first request. */
+/* Exchanges a worker keeps for its next requests: their 128 KiB of buffers are not
+ * given back and taken again for every request (an allocator's churn is what grows). */
+#define PX_SPARE 8
+
 struct px_worker {
 	struct ka_upstream *_Atomic ups[PX_MAX_BACKENDS];
 	unsigned rr[KA_MAX_PROXIES];
+	struct px *spare[PX_SPARE];
+	unsigned n_spare;
 };
 
 /* Server-wide: the registry of backends, and the workers' pools. A pool belongs to a
@@ -90,8 +96,10 @@ struct px {
 	size_t scanned;          /* head bytes the parser has seen */
 	size_t out_len, out_sent, in_pos, in_len;
 	struct ka_http_response resp;
-	char out[PX_BUF];
-	char in[PX_BUF];
+	/* PX_BUF each, allocated apart: three blocks under 128 KiB come from the
+	 * allocators' reusable size classes, where one of 130 KiB would be an mmap each. */
+	char *out;
+	char *in;
 };
 
 struct px_state {
@@ -116,6 +124,8 @@ void ka_px_log_fields(struct px *px);
 
 /* ---- proxy_pools.c -------------------------------------------------------------------- */
 
+/* Frees an exchange and its buffers. */
+void ka_px_free(struct px *px);
 /* The calling worker's pools. */
 struct px_worker *ka_px_worker(struct ka_conn *c);
 /* The worker's pool of backend i of route r (made on first use); NULL without memory. */

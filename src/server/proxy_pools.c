@@ -60,6 +60,13 @@ int ka_px_register(struct ka_server *srv, const struct ka_backend *b)
 	return (int)n;
 }
 
+void ka_px_free(struct px *px)
+{
+	free(px->out);
+	free(px->in);
+	free(px);
+}
+
 void ka_proxy_free(struct ka_server *srv)
 {
 	struct ka_proxies *p = srv->proxies;
@@ -68,6 +75,9 @@ void ka_proxy_free(struct ka_server *srv)
 		return;
 	for (unsigned k = 0; k < p->n_workers; k++) {
 		struct px_worker *pw = &p->workers[k];
+
+		while (pw->n_spare)
+			ka_px_free(pw->spare[--pw->n_spare]);
 
 		for (unsigned i = 0; i < PX_MAX_BACKENDS; i++) {
 			struct ka_upstream *up = pw->ups[i];

@@ -271,12 +271,20 @@ class Client(threading.Thread):
         c = self.connect()
         body = self.rng.randbytes(self.peak_size)
         c.send(http_request("/_demo/echo", "POST", host="soak", body=body)[:-1])
+        # And one proxied exchange each, under way at the same moment: the proxy's
+        # buffers reach their peak count too.
+        p = self.connect()
+        pbody = body[:70000]
+        p.send(http_request(PROXY_PREFIX + "f1.txt", "POST", host="soak", body=pbody)[:-1])
         self.barrier.wait(READ_TIMEOUT)
         c.send(body[-1:])
-        self.requests += 1
+        p.send(pbody[-1:])
+        self.requests += 2
         resp = c.read_response("POST")
         assert resp.status == 200 and resp.body == body, f"peak echo: {resp.raw[:200]!r}"
-        self.responses += 1
+        resp = p.read_response("POST")
+        assert resp.status == 405, f"peak proxied POST: {resp.raw[:200]!r}"
+        self.responses += 2
 
     def mix_keepalive(self):
         """Sequential requests on one connection; some end with Connection: close, some
