@@ -347,6 +347,12 @@ void ka_conn_respond_error(struct ka_conn *c, int status, const char *detail,
 {
 	struct ka_exchange *ex = c->ex;
 
+	if (ex->on_release) {  /* a handler at work (a malformed body it was streaming) stops */
+		void (*on_release)(struct ka_conn *) = ex->on_release;
+
+		ex->on_release = NULL;
+		on_release(c);
+	}
 	ka_conn_count_request(c);  /* a request we could not parse is a request all the same */
 	ka_output_drop_tail(ex);
 	ex->streaming = false;
