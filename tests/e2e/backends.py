@@ -125,7 +125,7 @@ class HttpBackend(Proc):
     """backends/http_backend.py; see its docstring for the options and queries."""
 
     def __init__(self, workdir, ports=1, idle=None, advertise=None, max_requests=0, http10=False,
-                 name="backend"):
+                 name="backend", advertise_max=0):
         argv = [PYTHON, "-u", str(HERE / "backends" / "http_backend.py"), "--ports", str(ports),
                 "--name", name]
         if idle is not None:
@@ -134,6 +134,8 @@ class HttpBackend(Proc):
             argv += ["--advertise", advertise]
         if max_requests:
             argv += ["--max-requests", str(max_requests)]
+        if advertise_max:
+            argv += ["--advertise-max", str(advertise_max)]
         if http10:
             argv.append("--http10")
         self.idle = idle
@@ -274,8 +276,12 @@ class ScriptedBackend:
     """A raw backend in the test's own process, on port 0: it reads each request head
     (and a Content-Length body) and answers with respond(n, method, target), which
     returns (bytes to send, what then: "keep", "close" or "reset"); n counts requests
-    on this connection from 1. Every connection is recorded with its requests, so a
+    on this connection from 1. A list of byte strings is sent piece by piece, with a
+    pause of PIECE_PAUSE seconds between two, so that the proxy has forwarded one piece
+    before the next arrives. Every connection is recorded with its requests, so a
     test can tell whether a connection was used again."""
+
+    PIECE_PAUSE = 0.3
 
     def __init__(self, respond):
         self.respond = respond
@@ -327,8 +333,10 @@ class ScriptedBackend:
                 buf = buf[length:]
                 rec.append(target.decode("latin-1"))
                 out, then = self.respond(len(rec), method.decode(), target.decode("latin-1"))
-                if out:
-                    c.sendall(out)
+                for i, piece in enumerate([out] if isinstance(out, bytes) else out):
+                    if i:
+                        time.sleep(self.PIECE_PAUSE)  # the backend stalls mid-response
+                    c.sendall(piece)
                 if then == "reset":
                     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
                     return
@@ -368,7 +376,7 @@ def nginx_proxy_block(port, routes, usual=True, connect_timeout=None, read_timeo
                      "proxy_set_header X-Forwarded-Proto $scheme;",
                      "proxy_set_header X-Forwarded-Host $http_host;",
                      'proxy_set_header Via "1.1 kahttpd";',
-                     "proxy_set_header Upgrade $http_upgrade;",
+                     "proxy_set_header Upgrade $ka_upgrade;",
                      "proxy_set_header Connection $ka_connection_upgrade;",
                      "proxy_buffering off;", "proxy_request_buffering off;",
                      f"proxy_pass http://u{i}{base}$request_uri;"]
@@ -379,7 +387,8 @@ def nginx_proxy_block(port, routes, usual=True, connect_timeout=None, read_timeo
         body = "".join(f"      {c}\n" for c in conf)
         locs.append(f"    location {prefix} {{\n{body}    }}\n")
     upgrade_map = ("" if usual else
-                   "  map $http_upgrade $ka_connection_upgrade { default upgrade; '' ''; }\n")
+                   "  map $http_upgrade $ka_connection_upgrade { default ''; ~*^websocket$ upgrade; }\n"
+                   "  map $http_upgrade $ka_upgrade { default ''; ~*^websocket$ websocket; }\n")
     return (f"  client_max_body_size 0;\n  keepalive_requests 100000;\n{upgrade_map}"
             + "".join(ups) + f"  server {{\n    listen 127.0.0.1:{port};\n" + "".join(locs)
             + "  }\n")

@@ -8,7 +8,8 @@ the behaviours the tests need and nothing that hides them:
                    the timer is the connection's blocking read, so T is exact
   --advertise KA   sends "Keep-Alive: KA" on every response ("timeout=3" or
                    "timeout=3, max=M": max counts down per connection, as Apache does;
-                   --max-requests gives M, and the connection closes after M responses)
+                   --max-requests gives M, and the connection closes after M responses;
+                   --advertise-max M only says so and keeps serving)
   --http10         an HTTP/1.0 server: no Content-Length, the body ends at the close
   --name NAME      the name in every answer (tells two backends apart)
 
@@ -239,8 +240,9 @@ class Backend:
         extra = []
         if self.args.advertise:
             ka = self.args.advertise
-            if self.args.max_requests:
-                ka += f", max={self.args.max_requests - rec['requests']}"
+            cap = self.args.max_requests or self.args.advertise_max
+            if cap:
+                ka += f", max={max(0, cap - rec['requests'])}"
             extra.append(f"Keep-Alive: {ka}")
         if q.get("hop"):
             extra += ["Connection: X-Backend-Hop, X-Backend-Hop2", "X-Backend-Hop: 1",
@@ -320,6 +322,7 @@ def main():
     ap.add_argument("--idle", type=float, default=None)
     ap.add_argument("--advertise", default=None)
     ap.add_argument("--max-requests", type=int, default=0)
+    ap.add_argument("--advertise-max", type=int, default=0)
     ap.add_argument("--http10", action="store_true")
     ap.add_argument("--name", default="backend")
     args = ap.parse_args()
