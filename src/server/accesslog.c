@@ -203,6 +203,8 @@ static void put_line(struct ka_conn *c, int status, uint64_t body_bytes, bool ke
 	             (long long)((w->loop.now_us - ex->start_us) / 1000));
 	if (c->tls)
 		p += sprintf(p, " tls=%s resumed=%d", ka_tls_version(c->tls), ka_tls_resumed(c->tls));
+	memcpy(p, ex->log_more, ex->log_more_len);
+	p += ex->log_more_len;
 	*p++ = '\n';
 	w->log_len = (size_t)(p - w->log_buf);
 	ex->log_head_len = 0;

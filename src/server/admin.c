@@ -18,6 +18,7 @@
 #include "core/util.h"
 #include "server/admin.h"
 #include "server/conn.h"
+#include "server/proxy.h"
 #include "server/trace.h"
 
 /* The dashboard page, linked in from dashboard.html (see the Makefile). */
@@ -138,6 +139,50 @@ static void json_histogram(struct out *o, const char *name, const ka_counter *co
 static const char *const rpc_le[] = { "1", "2", "5", "10", "100", "1000" };
 static const char *const life_le[] = { "0.1", "1", "5", "15", "60", "300", "1800", "3600" };
 
+/* A timeout in ms as JSON seconds, or null when none is known. */
+static void json_seconds(struct out *o, const char *name, int64_t ms)
+{
+	if (ms < 0)
+		out_printf(o, ", \"%s\": null", name);
+	else
+		out_printf(o, ", \"%s\": %.3f", name, (double)ms / 1000.0);
+}
+
+/* --proxy: each backend's pool, summed over the workers. */
+static void json_upstreams(struct ka_server *srv, struct out *o)
+{
+	unsigned n = ka_proxy_backends(srv);
+
+	out_printf(o, ",\n \"upstreams\": [");
+	for (unsigned i = 0; i < n; i++) {
+		struct ka_upstream_figures f;
+		uint64_t used;
+
+		ka_proxy_figures(srv, i, &f);
+		used = f.connects + f.reuses;
+		out_printf(o,
+		           "%s\n  {\"backend\": \"%s\", \"open\": %llu, \"idle\": %llu, "
+		           "\"connects\": %llu, \"reuses\": %llu, \"reuse_ratio\": %.4f, "
+		           "\"retired_told\": %llu, \"retired_learned\": %llu, \"retired_max\": %llu, "
+		           "\"closed_idle\": %llu, \"stale_failures\": %llu, \"retries\": %llu, "
+		           "\"failures\": {",
+		           i ? "," : "", f.backend, (unsigned long long)f.open,
+		           (unsigned long long)f.idle, (unsigned long long)f.connects,
+		           (unsigned long long)f.reuses, used ? (double)f.reuses / (double)used : 0.0,
+		           (unsigned long long)f.retired_told, (unsigned long long)f.retired_learned,
+		           (unsigned long long)f.retired_max, (unsigned long long)f.closed_idle,
+		           (unsigned long long)f.stale_failures, (unsigned long long)f.retries);
+		for (int j = 0; j < KA_UP_FAILURES; j++)
+			out_printf(o, "%s\"%s\": %llu", j ? ", " : "", ka_up_failure_name(j),
+			           (unsigned long long)f.failures[j]);
+		out_printf(o, "}");
+		json_seconds(o, "told_timeout_s", f.told_ms);
+		json_seconds(o, "learned_timeout_s", f.learned_ms);
+		out_printf(o, "}");
+	}
+	out_printf(o, "%s]", n ? "\n " : "");
+}
+
 static void page_status(struct ka_worker *w, struct out *o)
 {
 	struct snapshot snap;
@@ -180,6 +225,7 @@ static void page_status(struct ka_worker *w, struct out *o)
 		out_printf(o, "%s\"%s\": %llu", f ? ", " : "", ka_tls_fail_name(f),
 		           (unsigned long long)ka_stat_get(&snap.s.tls_failed[f]));
 	out_printf(o, "}}");
+	json_upstreams(w->srv, o);
 	out_printf(o, ",\n \"time_wait\": %ld, \"uptime_s\": %.3f, \"workers\": %u}\n",
 	           snap.time_wait < 0 ? 0 : snap.time_wait, snap.uptime_s, w->srv->n_workers);
 }
@@ -205,6 +251,54 @@ static void prom_histogram(struct out *o, const char *name, const char *help,
 	}
 	out_printf(o, "kahttpd_%s_sum %.3f\nkahttpd_%s_count %llu\n", name, sum, name,
 	           (unsigned long long)cum);
+}
+
+static void prom_upstreams(struct ka_server *srv, struct out *o)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+#define UPF(field) offsetof(struct ka_upstream_figures, field)
+		{ "upstream_connects_total", "New connections to the backend.", UPF(connects) },
+		{ "upstream_reuses_total", "Requests sent on a pooled connection.", UPF(reuses) },
+		{ "upstream_retired_told_total", "Pooled connections retired before the timeout "
+		  "the backend advertised.", UPF(retired_told) },
+		{ "upstream_retired_learned_total", "Pooled connections retired before the timeout "
+		  "learned from the backend's closes.", UPF(retired_learned) },
+		{ "upstream_retired_max_total", "Connections retired after the backend's Keep-Alive "
+		  "max.", UPF(retired_max) },
+		{ "upstream_closed_idle_total", "Pooled connections the backend closed.",
+		  UPF(closed_idle) },
+		{ "upstream_stale_failures_total", "Reused connections that failed before any "
+		  "response byte.", UPF(stale_failures) },
+		{ "upstream_retries_total", "Requests sent again on a new connection.", UPF(retries) },
+		{ "upstream_open", "Open connections to the backend.", UPF(open) },
+		{ "upstream_idle", "Idle connections in the pool.", UPF(idle) },
+#undef UPF
+	};
+	unsigned n = ka_proxy_backends(srv);
+	struct ka_upstream_figures f[KA_MAX_PROXIES * KA_MAX_BACKENDS];
+
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		ka_proxy_figures(srv, i, &f[i]);
+	for (size_t k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		bool gauge = !strstr(counters[k].name, "_total");
+
+		metric_head(o, counters[k].name, gauge ? "gauge" : "counter", counters[k].help);
+		for (unsigned i = 0; i < n; i++)
+			out_printf(o, "kahttpd_%s{backend=\"%s\"} %llu\n", counters[k].name, f[i].backend,
+			           (unsigned long long)*(const uint64_t *)((const char *)&f[i] +
+			                                                    counters[k].off));
+	}
+	metric_head(o, "upstream_failures_total", "counter",
+	            "Proxied requests answered 502 or 504, by cause.");
+	for (unsigned i = 0; i < n; i++)
+		for (int j = 0; j < KA_UP_FAILURES; j++)
+			out_printf(o, "kahttpd_upstream_failures_total{backend=\"%s\",cause=\"%s\"} %llu\n",
+			           f[i].backend, ka_up_failure_name(j), (unsigned long long)f[i].failures[j]);
 }
 
 static void page_metrics(struct ka_worker *w, struct out *o)
@@ -268,6 +362,7 @@ static void page_metrics(struct ka_worker *w, struct out *o)
 	out_printf(o, "kahttpd_time_wait_sockets %ld\n", snap.time_wait < 0 ? 0 : snap.time_wait);
 	metric_head(o, "uptime_seconds", "gauge", "Seconds since the server started.");
 	out_printf(o, "kahttpd_uptime_seconds %.3f\n", snap.uptime_s);
+	prom_upstreams(w->srv, o);
 }
 
 /* ---- /connections ------------------------------------------------------------------------ */

@@ -31,6 +31,8 @@ enum opt_type {
 	OPT_TLS_CERT,       /* repeatable file: tls_cert[] */
 	OPT_TLS_KEY,        /* repeatable file: tls_key[] */
 	OPT_TLS_PROTOCOLS,  /* 1.2, 1.3 or both, stored as struct ka_tls_protocols */
+	OPT_PROXY,          /* repeatable PREFIX=URL[,URL...] (config_proxy.c) */
+	OPT_DURATION_OR_AUTO,  /* seconds or auto (KA_UPSTREAM_IDLE_AUTO), as int64 ms */
 };
 
 struct option_def {
@@ -119,6 +121,24 @@ static const struct option_def options[] = {
 	{ "tls-session-timeout", "SEC", OPT_DURATION, "300",
 	  "how long a session ticket lets a client resume without a full handshake",
 	  CFG(tls_session_timeout), DAY_MS, 1 },
+	{ "proxy", "PREFIX=URL[,URL...]", OPT_PROXY, NULL,
+	  "send requests whose path starts with PREFIX to these http:// backends, round-robin "
+	  "(repeatable)", CFG(proxy), 0, 0 },
+	{ "upstream-keepalive", "N", OPT_COUNT, "32",
+	  "idle connections kept per backend per worker; 0 = no reuse",
+	  CFG(upstream_keepalive), 100000, 0 },
+	{ "upstream-idle-timeout", "SEC|auto", OPT_DURATION_OR_AUTO, "auto",
+	  "longest idle time of a pooled backend connection; auto: what the backend says in "
+	  "Keep-Alive, else what its closes teach, else 4",
+	  CFG(upstream_idle_timeout), DAY_MS, 1 },
+	{ "upstream-connect-timeout", "SEC", OPT_DURATION, "5", "time to connect to a backend",
+	  CFG(upstream_connect_timeout), DAY_MS, 1 },
+	{ "upstream-timeout", "SEC", OPT_DURATION, "60",
+	  "time to a backend's response head, and the longest stall of a proxied exchange",
+	  CFG(upstream_timeout), DAY_MS, 1 },
+	{ "tunnel-idle-timeout", "SEC", OPT_DURATION, "3600",
+	  "longest silence of an upgraded (WebSocket) connection", CFG(tunnel_idle_timeout),
+	  DAY_MS, 1 },
 	{ "config", "FILE", OPT_CONFIG, NULL,
 	  "read 'name = value' lines (long option names, # comments); the command line wins",
 	  CFG(config_file), 0, 0 },
@@ -334,6 +354,18 @@ static int set_other_option(const struct option_def *o, char *field, const char 
 		}
 		*(unsigned *)field = (unsigned)n;
 		return 0;
+	case OPT_DURATION_OR_AUTO:
+		if (strcmp(value, "auto") == 0) {
+			*(int64_t *)field = KA_UPSTREAM_IDLE_AUTO;
+			return 0;
+		}
+		if (parse_duration(value, o->max, (int64_t *)field) < 0 || *(int64_t *)field < 1) {
+			complain(err, from, o->name,
+			         "invalid value '%s' (seconds, more than 0, e.g. 5 or 0.5; or auto)",
+			         value);
+			return -1;
+		}
+		return 0;
 	case OPT_ADDR_OR_OFF: {
 		struct ka_listen *l = (struct ka_listen *)field;
 
@@ -409,7 +441,17 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 	case OPT_FRACTION:
 	case OPT_MS_OR_OFF:
 	case OPT_ADDR_OR_OFF:
+	case OPT_DURATION_OR_AUTO:
 		return set_other_option(o, field, value, from, err);
+	case OPT_PROXY: {
+		char why[256];
+
+		if (ka_config_add_proxy(c, value, why, sizeof(why)) < 0) {
+			complain(err, from, o->name, "%s", why);
+			return -1;
+		}
+		return 0;
+	}
 	case OPT_TLS_LISTEN:
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
@@ -644,4 +686,5 @@ void ka_config_free(struct ka_config *c)
 	for (unsigned i = 0; i < c->n_tls_key; i++)
 		free(c->tls_key[i]);
 	c->n_tls_cert = c->n_tls_key = 0;
+	ka_config_free_proxies(c);
 }

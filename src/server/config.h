@@ -16,6 +16,8 @@
 
 #define KA_MAX_LISTENERS 16
 #define KA_MAX_CERTS 16
+#define KA_MAX_PROXIES 64  /* --proxy prefixes */
+#define KA_MAX_BACKENDS 8  /* backends of one prefix */
 
 struct ka_listen {
 	struct sockaddr_storage addr;
@@ -29,6 +31,25 @@ struct ka_tcp_keepalive {
 	int intvl;  /* TCP_KEEPINTVL, s */
 	int cnt;    /* TCP_KEEPCNT */
 };
+
+/* One backend of a --proxy prefix: http://HOST:PORT/PATH, resolved at start-up. */
+struct ka_backend {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	char text[KA_ADDR_TEXT_MAX];  /* HOST:PORT as given: logs, /status */
+	char *path;                   /* the URL's path without its last '/', prepended to
+	                               * the request's target ("" when none) */
+};
+
+/* --proxy PREFIX=URL[,URL...] */
+struct ka_proxy_conf {
+	char *prefix;
+	struct ka_backend backends[KA_MAX_BACKENDS];
+	unsigned n_backends;
+};
+
+/* --upstream-idle-timeout auto: learn it, or be told it, per backend. */
+#define KA_UPSTREAM_IDLE_AUTO (-1)
 
 struct ka_config {
 	struct ka_listen listen[KA_MAX_LISTENERS];
@@ -67,6 +88,15 @@ struct ka_config {
 	} tls_protocols;
 	int64_t tls_handshake_timeout;  /* ms to complete a TLS handshake */
 	int64_t tls_session_timeout;    /* ms a session ticket stays valid */
+
+	/* The reverse proxy (proxy.c, upstream.c) */
+	struct ka_proxy_conf proxy[KA_MAX_PROXIES];
+	unsigned n_proxy;
+	uint64_t upstream_keepalive;       /* idle connections per backend per worker */
+	int64_t upstream_idle_timeout;     /* ms, or KA_UPSTREAM_IDLE_AUTO */
+	int64_t upstream_connect_timeout;  /* ms */
+	int64_t upstream_timeout;          /* ms: response head, and the longest stall */
+	int64_t tunnel_idle_timeout;       /* ms an upgraded connection may be silent */
 };
 
 enum ka_config_result {
@@ -80,5 +110,9 @@ enum ka_config_result {
 enum ka_config_result ka_config_load(struct ka_config *c, int argc, char **argv,
                                      FILE *out, FILE *err);
 void ka_config_free(struct ka_config *c);
+
+/* config_proxy.c: parses one --proxy value into c; -1 with the reason in why. */
+int ka_config_add_proxy(struct ka_config *c, const char *value, char *why, size_t why_len);
+void ka_config_free_proxies(struct ka_config *c);
 
 #endif

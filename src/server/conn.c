@@ -241,6 +241,11 @@ static ssize_t conn_recv(struct ka_conn *c, char *p, size_t len)
 	}
 }
 
+ssize_t ka_conn_recv(struct ka_conn *c, char *p, size_t len)
+{
+	return c->tls ? ka_conn_recv_tls(c, p, len) : conn_recv(c, p, len);
+}
+
 /* Reads into the free room of the read buffer, compacting it first if needed. */
 static ssize_t conn_recv_buf(struct ka_conn *c)
 {
@@ -251,8 +256,7 @@ static ssize_t conn_recv_buf(struct ka_conn *c)
 		ka_buf_compact(b);
 	if (ka_buf_room(b) == 0)
 		return KA_RECV_AGAIN;
-	n = c->tls ? ka_conn_recv_tls(c, b->data + b->len, ka_buf_room(b))
-	           : conn_recv(c, b->data + b->len, ka_buf_room(b));
+	n = ka_conn_recv(c, b->data + b->len, ka_buf_room(b));
 	if (n > 0)
 		b->len += (uint32_t)n;
 	return n;
@@ -295,13 +299,14 @@ static enum step start_request(struct ka_conn *c)
 		ex->framing = KA_FRAMING_LENGTH;
 		ex->body_left = (uint64_t)req->content_length;
 		ex->body_done = false;
-		if ((uint64_t)req->content_length > w->cfg->max_body_size) {
-			ka_conn_respond_error(c, 413, "request body larger than --max-body-size",
-			                      KA_CLOSE_BAD_REQUEST);
-			return STEP_AGAIN;
-		}
 	}
 	ex->route = route = ka_routes_find(&w->srv->routes[c->role], req->path);
+	if (req->content_length > 0 && (uint64_t)req->content_length > w->cfg->max_body_size &&
+	    !(route && route->streams_body)) {
+		ka_conn_respond_error(c, 413, "request body larger than --max-body-size",
+		                      KA_CLOSE_BAD_REQUEST);
+		return STEP_AGAIN;
+	}
 	/* Handlers that ignore the body: drop what of it has already arrived, so that the
 	 * keep-alive policy knows whether the rest is small enough to discard later. */
 	if (!(route && route->reads_body) && !ka_conn_skip_body(c))
@@ -451,6 +456,10 @@ static enum step step_process(struct ka_conn *c)
 
 	if (!c->readable)
 		return STEP_WAIT;
+	if (c->ex && c->ex->on_input) {
+		c->ex->on_input(c);
+		return STEP_WAIT;
+	}
 	if (ka_buf_room(c->rbuf) == 0 && c->rbuf->pos == 0)
 		return STEP_WAIT;  /* buffer full of pipelined requests: read later */
 	n = conn_recv_buf(c);
@@ -505,7 +514,7 @@ static enum step step_write(struct ka_conn *c)
 	if (ex && ex->streaming) {
 		if (ex->on_drain)
 			ex->on_drain(c);
-		if (output_pending(c))
+		if (output_pending(c) || !ex->streaming)  /* more to send, or the stream ended */
 			return STEP_AGAIN;
 		return c->readable ? step_process(c) : STEP_WAIT;
 	}

@@ -30,6 +30,14 @@ enum ka_tail_kind { KA_TAIL_NONE, KA_TAIL_MEM, KA_TAIL_FILE };
 
 struct ka_conn;
 
+/* A handler that takes the request body in pieces as it arrives (ka_conn_stream_body):
+ * room says how many decoded bytes it can take now (0: wait, and ka_conn_run the
+ * connection once it has room again); piece gets them. */
+struct ka_body_sink {
+	size_t (*room)(struct ka_conn *c);
+	void (*piece)(struct ka_conn *c, const char *p, size_t n);
+};
+
 /* Room for a handler's per-request state (its own typed struct, ka_conn_state). */
 #define KA_HANDLER_STATE_MAX 64
 
@@ -46,6 +54,7 @@ struct ka_exchange {
 	struct ka_chunked chunked;
 	bool body_done;
 	bool body_wanted;    /* the handler reads it; otherwise it is discarded */
+	const struct ka_body_sink *sink;  /* ...in pieces (ka_conn_stream_body), not whole */
 	char *body;          /* what the handler read (malloc'd, up to --max-body-size) */
 	size_t body_len, body_cap;
 
@@ -72,6 +81,12 @@ struct ka_exchange {
 	void (*on_drain)(struct ka_conn *c);     /* streaming: the output queue has emptied */
 	void (*on_body)(struct ka_conn *c);      /* ka_conn_read_body: the body is all read */
 	void (*on_shutdown)(struct ka_conn *c);  /* streaming: the server is draining */
+	/* The client's input is readable while the handler works (instead of buffering
+	 * it): a tunnel reads it itself (ka_conn_recv). */
+	void (*on_input)(struct ka_conn *c);
+	/* The exchange ends, answered or not (the connection may be closing): the handler
+	 * lets go of what it holds outside the exchange. */
+	void (*on_release)(struct ka_conn *c);
 	union {
 		max_align_t align;
 		unsigned char bytes[KA_HANDLER_STATE_MAX];
@@ -80,7 +95,8 @@ struct ka_exchange {
 	/* --access-log: the line's parts known when the head completes. */
 	int64_t start_us;     /* the request began (loop time) */
 	uint64_t body_bytes;  /* response body bytes, for %b */
-	uint16_t log_head_len, log_tail_len;
+	uint16_t log_head_len, log_tail_len, log_more_len;
+	char log_more[160];   /* the handler's own fields, " name=value..." (a proxy's) */
 	char log[2048];       /* '%h - - [%t] "%r" ' then ' "%{Referer}i" "%{User-Agent}i"' */
 
 	char scratch[4096];  /* error texts and other small bodies */
@@ -244,6 +260,15 @@ void ka_conn_respond_text(struct ka_conn *c, int status, const char *detail);
  * it already is) into c->ex->body[0..body_len). Sends 100 Continue when the client
  * waits for it. Bodies over --max-body-size are answered 413 without the handler. */
 void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c));
+/* The handler takes the body as it arrives, through sink, and on_body runs once it
+ * has all of it (at once when there is none left). Sends 100 Continue when the client
+ * waits for it. --max-body-size does not apply: nothing is kept whole. */
+void ka_conn_stream_body(struct ka_conn *c, const struct ka_body_sink *sink,
+                         void (*on_body)(struct ka_conn *c));
+/* Reads from the client, below HTTP, through TLS when it is HTTPS: bytes, 0 at its
+ * end, KA_RECV_AGAIN or KA_RECV_ERROR. For a handler that took over the connection
+ * (on_input). */
+ssize_t ka_conn_recv(struct ka_conn *c, char *p, size_t len);
 /* The handler's per-request state: KA_HANDLER_STATE_MAX bytes, as the handler left
  * them; each handler casts it to its own struct (checked with a _Static_assert). */
 static inline void *ka_conn_state(struct ka_conn *c)

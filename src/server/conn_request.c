@@ -29,6 +29,7 @@ void ka_exchange_reset(struct ka_exchange *ex)
 	memset(&ex->chunked, 0, sizeof(ex->chunked));
 	ex->body_done = true;
 	ex->body_wanted = false;
+	ex->sink = NULL;
 	ex->body_len = 0;
 	ex->is_head = false;
 	ex->route = NULL;
@@ -41,10 +42,13 @@ void ka_exchange_reset(struct ka_exchange *ex)
 	ex->on_drain = NULL;
 	ex->on_body = NULL;
 	ex->on_shutdown = NULL;
+	ex->on_input = NULL;
+	ex->on_release = NULL;
 	ex->counted = false;
 	ex->start_us = ex->conn->w->loop.now_us;
 	ex->body_bytes = 0;
 	ex->log_head_len = 0;
+	ex->log_more_len = 0;
 	ka_resp_init(&ex->resp, 200);
 }
 
@@ -52,6 +56,12 @@ void ka_exchange_release(struct ka_conn *c)
 {
 	struct ka_exchange *ex = c->ex;
 
+	if (ex->on_release) {
+		void (*on_release)(struct ka_conn *) = ex->on_release;
+
+		ex->on_release = NULL;
+		on_release(c);
+	}
 	ka_output_drop_tail(ex);
 	ka_loop_timer_remove(&c->w->loop, &ex->timer);
 	free(ex->body);
@@ -135,9 +145,16 @@ int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **w
 	struct ka_exchange *ex = c->ex;
 	struct ka_buf *b = c->rbuf;
 	char *p = b->data + b->pos + off;
-	size_t avail = b->len - b->pos - off;
+	size_t all = b->len - b->pos - off;
+	/* A sink takes what it has room for; the bytes past that wait (beyond). Decoded
+	 * bytes are never more than the input they came from. */
+	size_t avail = ex->sink && ex->body_wanted ? KA_MIN(all, ex->sink->room(c)) : all;
+	size_t beyond = all - avail;
 	size_t got, rest;
 	int done;
+
+	if (avail == 0 && all)
+		return 0;
 
 	if (ex->framing == KA_FRAMING_LENGTH) {
 		got = avail < ex->body_left ? avail : ex->body_left;
@@ -157,7 +174,10 @@ int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **w
 		rest = r >= 0 ? (size_t)r : 0;
 		done = r >= 0;
 	}
-	if (ex->body_wanted) {
+	if (ex->body_wanted && ex->sink) {
+		if (got)
+			ex->sink->piece(c, p, got);
+	} else if (ex->body_wanted) {
 		/* What a chunk announces counts before its bytes come, so that a chunk too
 		 * big is refused at once, as a Content-Length is. */
 		uint64_t promised = ex->body_len + got;
@@ -170,7 +190,7 @@ int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **w
 			return -1;
 		}
 	}
-	if (ex->body_wanted && got) {
+	if (ex->body_wanted && !ex->sink && got) {
 		if (ex->body_len + got > ex->body_cap) {
 			size_t cap = ex->body_cap ? ex->body_cap : 4096;
 			char *nb;
@@ -190,6 +210,9 @@ int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **w
 	}
 	/* Drop the body bytes. With the head gone (off 0) the buffer's start moves past
 	 * them; with the head still in front, what follows moves down to close the gap. */
+	if (beyond)  /* what the sink had no room for follows what is left */
+		memmove(p + got + rest, p + avail, beyond);
+	rest += beyond;
 	if (off == 0) {
 		b->len = (uint32_t)(p - b->data + got + rest);
 		b->pos += (uint32_t)got;
@@ -234,6 +257,13 @@ void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c))
 	if (ex->req.expect_continue && ex->req.minor_version == 1 &&
 	    ka_buf_used(c->rbuf) == ex->head_len)
 		ka_buf_append(c->wbuf, cont, sizeof(cont) - 1);
+}
+
+void ka_conn_stream_body(struct ka_conn *c, const struct ka_body_sink *sink,
+                         void (*on_body)(struct ka_conn *c))
+{
+	c->ex->sink = sink;
+	ka_conn_read_body(c, on_body);
 }
 
 /* ---- bookkeeping ------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 
 #include "server/admin.h"
 #include "server/demo.h"
+#include "server/proxy.h"
 #include "server/server.h"
 #include "server/static_file.h"
 
@@ -14,7 +15,7 @@ int ka_handlers_build(struct ka_server *srv)
 {
 	struct ka_routes *pub = &srv->routes[KA_ROLE_PUBLIC];
 
-	if ((srv->cfg.demo && ka_demo_add_routes(pub) < 0) ||
+	if ((srv->cfg.demo && ka_demo_add_routes(pub) < 0) || ka_proxy_add_routes(pub, srv) < 0 ||
 	    ka_static_add_routes(pub, &srv->root) < 0 ||
 	    ka_admin_add_routes(&srv->routes[KA_ROLE_ADMIN]) < 0) {
 		fprintf(stderr, "kahttpd: too many routes (at most %d per listener)\n", KA_MAX_ROUTES);

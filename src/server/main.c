@@ -23,6 +23,7 @@
 #include "server/accesslog.h"
 #include "server/config.h"
 #include "server/handlers.h"
+#include "server/proxy.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -273,6 +274,7 @@ int main(int argc, char **argv)
 		        strerror(-err));
 		return 2;
 	}
+	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	if (ka_handlers_build(&srv) < 0)
 		return 1;
 	{
@@ -282,7 +284,6 @@ int main(int argc, char **argv)
 		if (failed)
 			return 2;
 	}
-	srv.n_workers = cfg->workers ? cfg->workers : cpu_count();
 	srv.buf_size = cfg->max_header_size > 16384 ? cfg->max_header_size : 16384;
 	raise_fd_limit(cfg);
 
@@ -319,8 +320,10 @@ int main(int argc, char **argv)
 		pthread_join(srv.workers[k].thread, NULL);
 		if (srv.workers[k].cut)
 			rc = 1;
-		ka_worker_destroy(&srv.workers[k]);
 	}
+	ka_proxy_free(&srv);  /* its pooled connections are in the workers' loops */
+	for (unsigned k = 0; k < n_all; k++)
+		ka_worker_destroy(&srv.workers[k]);
 	free(srv.workers);
 	free(srv.listen_fds);
 	ka_tls_free(srv.tls);

@@ -123,11 +123,17 @@ void ka_output_response(struct ka_conn *c)
 		}
 	}
 	p = put(p, r->extra, r->extra_len);
-	p = ka_policy_write_header(p, &ex->decision);
+	if (r->more_len)
+		p = put(p, r->more, r->more_len);
+	/* A 101 ends HTTP on the connection: its Connection field is the handler's. */
+	if (r->status != 101)
+		p = ka_policy_write_header(p, &ex->decision);
 	p = put(p, "\r\n", 2);
 	b->len = (uint32_t)(p - b->data);
 	ex->response_pending = true;
-	ex->body_bytes = send_body && r->content_length > 0 ? (uint64_t)r->content_length : 0;
+	/* A stream counts its pieces as they go (ka_output_stream_write). */
+	ex->body_bytes = send_body && r->content_length > 0 && r->body != KA_BODY_STREAM
+	                         ? (uint64_t)r->content_length : 0;
 
 	switch (send_body ? r->body : KA_BODY_NONE) {
 	case KA_BODY_NONE:

@@ -15,6 +15,8 @@ void ka_resp_init(struct ka_resp *r, int status)
 	r->content_type = NULL;
 	r->extra[0] = '\0';
 	r->extra_len = 0;
+	r->more = NULL;
+	r->more_len = 0;
 	r->content_length = 0;
 	r->body = KA_BODY_NONE;
 	r->mem = NULL;

@@ -27,6 +27,10 @@ struct ka_resp {
 	/* Further header lines, each "Name: value\r\n", built with ka_resp_add_header(). */
 	char extra[KA_RESP_EXTRA_MAX];
 	size_t extra_len;
+	/* More header lines, checked and owned by the handler (a proxy's forwarded
+	 * fields), written after extra; they must fit the write buffer with the rest. */
+	const char *more;
+	size_t more_len;
 	/* Representation length for Content-Length: the body length, or for HEAD the
 	 * length a GET would have sent; -1 for a stream (chunked, or close-delimited for
 	 * HTTP/1.0). Ignored for 1xx, 204 and 304, which never carry one. */

@@ -32,15 +32,17 @@ struct ka_route {
 	const char *path;      /* "/status"; a prefix ends where the match may go on */
 	size_t path_len;
 	bool prefix;           /* path is a prefix of the request's path, not all of it */
-	bool reads_body;       /* the handler reads the request body (ka_conn_read_body);
-	                        * for the others, the connection discards it */
+	bool reads_body;       /* the handler reads the request body (ka_conn_read_body or
+	                        * ka_conn_stream_body); for the others, the connection
+	                        * discards it */
+	bool streams_body;     /* ...in pieces: --max-body-size does not apply */
 	unsigned methods;      /* KA_METHOD_BIT set; KA_METHODS_ANY takes every method */
 	const char *allow;     /* the Allow header of the 405 for other methods */
 	ka_handler_fn *serve;
 	const void *data;      /* the handler's own configuration (a document root...) */
 };
 
-#define KA_MAX_ROUTES 32
+#define KA_MAX_ROUTES 96
 
 struct ka_routes {
 	struct ka_route v[KA_MAX_ROUTES];

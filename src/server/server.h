@@ -23,6 +23,7 @@
 
 struct ka_server;
 struct ka_worker;
+struct ka_proxies;
 
 struct ka_listener {
 	struct ka_io io;
@@ -113,6 +114,7 @@ struct ka_server {
 	uint16_t ports[KA_MAX_PUBLIC];  /* the public listeners' real ports */
 	int64_t started;             /* CLOCK_MONOTONIC ms at start, for uptime */
 	int log_fd;                  /* --access-log, -1 when off */
+	struct ka_proxies *proxies;  /* --proxy: routes and per-worker pools (proxy.c) */
 	pthread_mutex_t log_lock;    /* one worker's flush at a time, so lines never mix */
 };
 

@@ -33,28 +33,48 @@ const char *ka_conn_peer_text(const struct ka_conn *c, char *out, unsigned out_l
 	return ka_sock_addr_text((struct sockaddr *)&ss, out, out_len);
 }
 
-void ka_trace_write(const struct ka_conn *c, const char *event, const char *fmt, ...)
+/* "<time> conn=<id> <event> <fields>\n" in one write; who is the conn=... value. */
+static void trace_line(const char *who, const char *event, const char *fmt, va_list ap)
 {
 	char line[512];
 	struct timespec ts;
 	struct tm tm;
 	size_t n;
-	va_list ap;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%06ldZ conn=%llu %s", ts.tv_nsec / 1000,
-	                      (unsigned long long)c->id, event);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%06ldZ conn=%s %s", ts.tv_nsec / 1000,
+	                      who, event);
 	if (fmt[0] && n < sizeof(line) - 2) {
 		line[n++] = ' ';
-		va_start(ap, fmt);
 		n += (size_t)vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-		va_end(ap);
 	}
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;  /* nowhere left to report it */
+}
+
+void ka_trace_write(const struct ka_conn *c, const char *event, const char *fmt, ...)
+{
+	char id[24];
+	va_list ap;
+
+	snprintf(id, sizeof(id), "%llu", (unsigned long long)c->id);
+	va_start(ap, fmt);
+	trace_line(id, event, fmt, ap);
+	va_end(ap);
+}
+
+void ka_trace_pool(const struct ka_worker *w, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!w->cfg->trace_connections)
+		return;
+	va_start(ap, fmt);
+	trace_line("-", event, fmt, ap);
+	va_end(ap);
 }

@@ -16,6 +16,12 @@ struct ka_conn;
 void ka_trace_write(const struct ka_conn *c, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* An event of the proxy's connection pool with no client connection in it (a pooled
+ * connection retired or closed by its backend): "conn=- <event> ...", when tracing. */
+struct ka_worker;
+void ka_trace_pool(const struct ka_worker *w, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* ka_trace_write when tracing is on for this connection (--trace-connections, and not an
  * admin connection); when it is off, the arguments are not even evaluated. */
 #define ka_trace(c, ...)                                        \
