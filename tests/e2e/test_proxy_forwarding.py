@@ -175,7 +175,14 @@ def test_forward_expect_100_continue(proxy, backends):
     c.send(body)
     e = echo_of(c.read_response())
     assert e["body_sha1"] == hashlib.sha1(body).hexdigest()
-    # A backend's final answer instead of 100: the client gets it without sending a body.
+
+
+def test_forward_expect_100_continue_final_answer_reaches_client_before_body(proxy, backends):
+    """RFC 9110 10.1.1: a proxy forwards the expectation (it may send 100 itself only to
+    a next hop it believes is HTTP/1.0), so a backend's final answer instead of 100
+    reaches the client, which then never sends its body."""
+    b = backends.http()
+    p = proxy({"/api/": b.urls()[0]})
     c2 = p.connect()
     c2.send(http_request("/api/e?refuse=1", "POST",
                          headers=[("Expect", "100-continue"), ("Content-Length", "5000")]))
