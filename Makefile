@@ -7,6 +7,7 @@
 #   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
 #   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
 #   make memcheck   the main end-to-end scenarios under valgrind's memcheck
+#   make proxy-proof  the reuse race through kahttpd and nginx as proxies: docs/proxy.md
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -157,10 +158,22 @@ soak: deps
 	@$(MAKE) --no-print-directory all asan
 	@/usr/bin/python3 tests/soak/soak.py --seconds $(SOAK_SECONDS) $(SOAK_ARGS)
 
+# The long proof of the proxy's pool: the reuse race of tests/e2e/proxy_race.py for
+# PROOF_SECONDS through kahttpd and through nginx as the usual upstream keep-alive
+# proxy; writes the side-by-side table into docs/proxy.md, fails if kahttpd lost a
+# request (a 20 s run through kahttpd is part of make test).
+PROOF_SECONDS ?= 180
+proxy-proof:
+	@tests/deps.sh
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 tests/e2e/proxy_race.py --seconds $(PROOF_SECONDS) --lanes 14 \
+		--proxies kahttpd,nginx --update-doc docs/proxy.md --check
+
 clean:
 	rm -rf $(VARIANTS)
 
-.PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
+.PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck \
+	proxy-proof
 .SECONDARY:
 
 -include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)
