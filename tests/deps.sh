@@ -36,6 +36,8 @@ if [ "${1:-}" != build ]; then
 	need wrk command -v wrk
 	need nghttp2-client command -v h2load
 	need apache2-utils command -v ab
+	# Socket activation without systemd as PID 1 (test_systemd.py).
+	need systemd command -v systemd-socket-activate
 	# A backend of the reverse-proxy tests (tests/e2e/backends.py).
 	need gunicorn command -v gunicorn
 fi

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 
-HANDLERS = {"admin.o", "demo.o", "static_file.o", "handlers.o"}
+HANDLERS = {"admin.o", "demo.o", "static_file.o", "handlers.o", "proxy.o"}
 
 
 def graph(build):

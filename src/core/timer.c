@@ -44,6 +44,16 @@ void ka_fifo_push(struct ka_fifo *q, struct ka_fifo_node *node, int64_t now)
 	ka_fifo_push_at(q, node, now + q->timeout);
 }
 
+void ka_fifo_set_timeout(struct ka_fifo *q, int64_t timeout, int64_t now)
+{
+	/* min(d, limit) is non-decreasing wherever d is, so the order holds. */
+	for (struct ka_fifo_node *n = q->head.next; timeout < q->timeout && n != &q->head;
+	     n = n->next)
+		if (n->deadline > now + timeout)
+			n->deadline = now + timeout;
+	q->timeout = timeout;
+}
+
 size_t ka_fifo_expire(struct ka_fifo *q, int64_t now)
 {
 	size_t n = 0;

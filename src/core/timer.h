@@ -43,6 +43,11 @@ void ka_fifo_push(struct ka_fifo *q, struct ka_fifo_node *node, int64_t now);
  * list (a later push never has an earlier deadline) or expiry is delayed. */
 void ka_fifo_push_at(struct ka_fifo *q, struct ka_fifo_node *node, int64_t deadline);
 
+/* Changes the shared timeout (a configuration reload): later pushes get the new one.
+ * When it shrinks, armed deadlines later than now + timeout are brought forward to it,
+ * which keeps the list sorted (a later push never has an earlier deadline). */
+void ka_fifo_set_timeout(struct ka_fifo *q, int64_t timeout, int64_t now);
+
 /* Disarms node if armed; safe to call on a node that is not. */
 void ka_fifo_remove(struct ka_fifo_node *node);
 

@@ -96,6 +96,52 @@ int ka_access_log_worker_init(struct ka_worker *w, bool logged)
 	return ka_loop_timer_add(&w->loop, &w->log_timer, w->loop.now + 1000);
 }
 
+void ka_access_log_worker_reload(struct ka_worker *w, bool logged)
+{
+	bool on;
+
+	pthread_mutex_lock(&w->srv->log_lock);
+	on = logged && w->cfg->access_log && w->srv->log_fd >= 0;
+	pthread_mutex_unlock(&w->srv->log_lock);
+	if (on && !w->log_buf) {
+		if (ka_access_log_worker_init(w, true) < 0)
+			fprintf(stderr, "kahttpd: access log: out of memory; not logging\n");
+	} else if (!on && w->log_buf) {
+		ka_access_log_flush(w);
+		ka_loop_timer_remove(&w->loop, &w->log_timer);
+		free(w->log_buf);
+		w->log_buf = NULL;
+	}
+}
+
+int ka_access_log_reopen(const struct ka_config *next, int *fd)
+{
+	const char *path = next->access_log;
+
+	*fd = -1;
+	if (!path)
+		return 1;
+	if (strcmp(path, "-") == 0) {
+		*fd = STDOUT_FILENO;
+		return 0;
+	}
+	*fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	return *fd < 0 ? -errno : 0;
+}
+
+void ka_access_log_swap(struct ka_server *srv, int fd)
+{
+	int old;
+
+	pthread_mutex_lock(&srv->log_lock);
+	old = srv->log_fd;
+	srv->log_fd = fd;
+	pthread_mutex_unlock(&srv->log_lock);
+	/* Flushes write under the lock: none is writing to old any more. */
+	if (old > STDERR_FILENO && old != fd)
+		close(old);
+}
+
 /* Appends s[0..n) escaped, at most FIELD_MAX bytes of output; returns the new end. */
 static char *put_escaped(char *p, const char *s, size_t n)
 {

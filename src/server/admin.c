@@ -1,6 +1,7 @@
 /*
  * The --admin listener's pages: /status (JSON), /metrics (Prometheus text format),
- * /connections (JSON, one object per live connection) and / (the dashboard, HTML with
+ * /connections (JSON, one object per live connection), /healthz (200 or 503, for load
+ * balancers) and / (the dashboard, HTML with
  * its CSS and JavaScript, embedded in the binary and fetching nothing from elsewhere).
  * The admin worker sums the request workers' counters (each has a single writer, read
  * here with relaxed loads) and walks their connection lists under each list's lock,
@@ -183,6 +184,37 @@ static void json_upstreams(struct ka_server *srv, struct out *o)
 	out_printf(o, "%s]", n ? "\n " : "");
 }
 
+/* A JSON string: quotes, backslashes and control bytes escaped. */
+static void json_string(struct out *o, const char *s)
+{
+	out_printf(o, "\"");
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			out_printf(o, "\\%c", ch);
+		else if (ch < 0x20)
+			out_printf(o, "\\u%04x", ch);
+		else
+			out_printf(o, "%c", ch);
+	}
+	out_printf(o, "\"");
+}
+
+/* What the last SIGHUP did: ok, or the error that kept its configuration out. */
+static void json_reload(struct out *o, struct ka_reload_status *st)
+{
+	pthread_mutex_lock(&st->lock);
+	out_printf(o, ",\n \"config_reload\": {\"ok\": %s, \"error\": ", st->ok ? "true" : "false");
+	if (st->ok)
+		out_printf(o, "null");
+	else
+		json_string(o, st->error);
+	out_printf(o, ", \"reloads\": %llu, \"failed\": %llu}", (unsigned long long)st->reloads,
+	           (unsigned long long)st->failed);
+	pthread_mutex_unlock(&st->lock);
+}
+
 static void page_status(struct ka_worker *w, struct out *o)
 {
 	struct snapshot snap;
@@ -226,6 +258,7 @@ static void page_status(struct ka_worker *w, struct out *o)
 		           (unsigned long long)ka_stat_get(&snap.s.tls_failed[f]));
 	out_printf(o, "}}");
 	json_upstreams(w->srv, o);
+	json_reload(o, &w->srv->reload);
 	out_printf(o, ",\n \"time_wait\": %ld, \"uptime_s\": %.3f, \"workers\": %u}\n",
 	           snap.time_wait < 0 ? 0 : snap.time_wait, snap.uptime_s, w->srv->n_workers);
 }
@@ -459,10 +492,26 @@ static void serve_page(struct ka_conn *c, const struct ka_route *route)
 	ka_conn_respond(c);
 }
 
+/* For a load balancer's health check: 503 from the moment a drain (SIGTERM, SIGINT)
+ * or a binary upgrade (SIGUSR2) begins, even while --drain-delay keeps serving, so
+ * that the balancer stops sending before any connection is closed. */
+static void serve_health(struct ka_conn *c, const struct ka_route *route)
+{
+	bool draining = atomic_load(&c->w->srv->unhealthy);
+
+	(void)route;
+	ka_resp_add_header(&c->ex->resp, "Cache-Control", "no-store");
+	if (draining)
+		ka_resp_text(&c->ex->resp, 503, "draining\n", 9);
+	else
+		ka_resp_text(&c->ex->resp, 200, "ok\n", 3);
+	ka_conn_respond(c);
+}
+
 static void serve_unknown(struct ka_conn *c, const struct ka_route *route)
 {
 	(void)route;
-	ka_conn_respond_text(c, 404, "try /, /status, /metrics or /connections");
+	ka_conn_respond_text(c, 404, "try /, /status, /metrics, /connections or /healthz");
 }
 
 int ka_admin_add_routes(struct ka_routes *t)
@@ -473,6 +522,7 @@ int ka_admin_add_routes(struct ka_routes *t)
 		{ .path = "/status", .serve = serve_page, .data = &status_page },
 		{ .path = "/metrics", .serve = serve_page, .data = &metrics_page },
 		{ .path = "/connections", .serve = serve_page, .data = &connections_page },
+		{ .path = "/healthz", .serve = serve_health },
 		{ .path = "", .prefix = true, .serve = serve_unknown },
 	};
 

@@ -95,6 +95,13 @@ static const struct option_def options[] = {
 	{ "shutdown-timeout", "SEC", OPT_DURATION, "10",
 	  "on SIGTERM/SIGINT, how long requests in progress may take to finish",
 	  CFG(shutdown_timeout), DAY_MS, 0 },
+	{ "drain-delay", "SEC", OPT_DURATION, "0",
+	  "on SIGTERM/SIGINT, /healthz answers 503 at once but serving goes on this long before "
+	  "the drain", CFG(drain_delay), DAY_MS, 0 },
+	{ "pid-file", "FILE", OPT_PATH_OR_OFF, "off",
+	  "write the process id here (FILE.oldbin during a binary upgrade)", CFG(pid_file), 0, 0 },
+	{ "user", "USER", OPT_PATH_OR_OFF, "off",
+	  "after binding, drop privileges to this user and its groups", CFG(user), 0, 0 },
 	{ "access-log", "PATH|-|off", OPT_PATH_OR_OFF, "off",
 	  "one line per request (combined format + conn= req= persist= dur_ms=); - is stdout",
 	  CFG(access_log), 0, 0 },
@@ -680,7 +687,9 @@ void ka_config_free(struct ka_config *c)
 	free(c->root);
 	free(c->config_file);
 	free(c->access_log);
-	c->root = c->config_file = c->access_log = NULL;
+	free(c->pid_file);
+	free(c->user);
+	c->root = c->config_file = c->access_log = c->pid_file = c->user = NULL;
 	for (unsigned i = 0; i < c->n_tls_cert; i++)
 		free(c->tls_cert[i]);
 	for (unsigned i = 0; i < c->n_tls_key; i++)

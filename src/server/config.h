@@ -71,6 +71,9 @@ struct ka_config {
 	unsigned tcp_user_timeout;    /* ms; 0 = off */
 	int64_t heartbeat;            /* ms of event-stream silence before a comment; 0 = off */
 	int64_t shutdown_timeout;     /* ms a drain may take before connections are cut */
+	int64_t drain_delay;          /* ms of normal serving after SIGTERM, /healthz 503 */
+	char *pid_file;               /* NULL when none */
+	char *user;                   /* drop privileges to this user after binding; NULL: stay */
 	char *access_log;             /* path, "-" for stdout, NULL when off */
 	struct ka_listen admin;       /* admin.text is empty when off */
 	bool trace_connections;       /* lifecycle events on stderr */
@@ -114,5 +117,7 @@ void ka_config_free(struct ka_config *c);
 /* config_proxy.c: parses one --proxy value into c; -1 with the reason in why. */
 int ka_config_add_proxy(struct ka_config *c, const char *value, char *why, size_t why_len);
 void ka_config_free_proxies(struct ka_config *c);
+/* The same --proxy prefixes with the same backends, in the same order. */
+bool ka_config_proxies_equal(const struct ka_config *a, const struct ka_config *b);
 
 #endif

@@ -157,3 +157,20 @@ void ka_config_free_proxies(struct ka_config *c)
 		free_proxy(&c->proxy[i]);
 	c->n_proxy = 0;
 }
+
+bool ka_config_proxies_equal(const struct ka_config *a, const struct ka_config *b)
+{
+	if (a->n_proxy != b->n_proxy)
+		return false;
+	for (unsigned i = 0; i < a->n_proxy; i++) {
+		const struct ka_proxy_conf *p = &a->proxy[i], *q = &b->proxy[i];
+
+		if (strcmp(p->prefix, q->prefix) != 0 || p->n_backends != q->n_backends)
+			return false;
+		for (unsigned k = 0; k < p->n_backends; k++)
+			if (strcmp(p->backends[k].text, q->backends[k].text) != 0 ||
+			    strcmp(p->backends[k].path, q->backends[k].path) != 0)
+				return false;
+	}
+	return true;
+}

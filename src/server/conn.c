@@ -63,6 +63,7 @@ struct ka_conn *ka_conn_new(struct ka_worker *w, int fd, const struct sockaddr *
 	c->w = w;
 	c->born = now;
 	c->role = (uint8_t)l->role;
+	c->slot = (uint8_t)(l - w->listeners);
 	if (l->tls && !(c->tls = ka_tls_accept(w->srv->tls, fd))) {
 		close(fd);
 		free(c);
@@ -138,7 +139,11 @@ void ka_conn_close(struct ka_conn *c, enum ka_close_reason reason)
 	 * that include it. */
 	ka_stat_add(&w->stats.in_state[c->state], -1);
 	ka_stats_closed(&w->stats, reason, by_client, c->requests, w->loop.now - c->born);
-	/* No other descriptor refers to the socket, so close() also takes it out of epoll. */
+	/* No other descriptor refers to the socket, so close() also takes it out of epoll;
+	 * except while a binary upgrade's child, between fork and execve, holds copies of
+	 * our descriptors: epoll would then go on reporting a connection already freed. */
+	if (atomic_load_explicit(&w->srv->fds_shared, memory_order_relaxed))
+		ka_loop_del(&w->loop, &c->io);
 	close(c->io.fd);
 	c->io.fd = -1;
 	/* Freed at the end of the loop iteration (ka_conn_free_closed): an event for this
@@ -536,9 +541,10 @@ static enum step step_write(struct ka_conn *c)
 		ka_conn_close(c, KA_CLOSE_CLIENT_CLOSE);
 		return STEP_CLOSED;
 	}
-	if (w->draining) {
+	if (w->draining && !w->handing_over) {
 		/* The head said keep-alive before the drain began: close now, unless a
-		 * pipelined request already arrived, which is answered (with close). */
+		 * pipelined request already arrived, which is answered (with close). Handing
+		 * over, it waits idle for its next request like the others (worker.c). */
 		ka_conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
 		return STEP_WAIT;
 	}
@@ -644,6 +650,12 @@ void ka_conn_free_closed(void *data)
 		l->next->prev = l->prev;
 		l->prev->next = l->next;
 		free(ka_container_of(l, struct ka_conn, link));
+	}
+	while (w->graves) {
+		struct ka_grave *g = w->graves;
+
+		w->graves = g->next;
+		free(g->block);
 	}
 }
 

@@ -131,6 +131,7 @@ struct ka_conn {
 	uint8_t state;                /* enum ka_conn_state */
 	uint8_t close_reason;         /* enum ka_close_reason, once decided */
 	uint8_t role;                 /* enum ka_role of the listener that accepted it */
+	uint8_t slot;                 /* its slot in srv->listen_fds (public listeners) */
 	bool readable, writable;      /* edge-triggered readiness not yet used up */
 	bool closing;                 /* the response being sent is the last */
 	bool client_done;             /* the request itself asked to close (no linger) */
@@ -179,6 +180,9 @@ void ka_conn_free_closed(void *worker);
 /* Drains a connection for shutdown: idle ones close at once, others finish their
  * current response with Connection: close. */
 void ka_conn_drain(struct ka_conn *c);
+/* A reload changed --keepalive-timeout to timeout: later idle waits use it. Idle
+ * connections waiting now keep the deadline their Keep-Alive header announced. */
+void ka_conn_idle_retime(struct ka_worker *w, int64_t timeout);
 
 /* Timer callbacks, one per FIFO (server.h). */
 ka_fifo_cb ka_conn_handshake_timeout, ka_conn_header_timeout, ka_conn_idle_timeout,
@@ -261,10 +265,13 @@ void ka_conn_respond_text(struct ka_conn *c, int status, const char *detail);
  * waits for it. Bodies over --max-body-size are answered 413 without the handler. */
 void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c));
 /* The handler takes the body as it arrives, through sink, and on_body runs once it
- * has all of it (at once when there is none left). Sends 100 Continue when the client
- * waits for it. --max-body-size does not apply: nothing is kept whole. */
+ * has all of it (at once when there is none left). --max-body-size does not apply:
+ * nothing is kept whole. A client that waits for 100 Continue gets it only from
+ * ka_conn_continue (a proxy relays its backend's). */
 void ka_conn_stream_body(struct ka_conn *c, const struct ka_body_sink *sink,
                          void (*on_body)(struct ka_conn *c));
+/* Queues "100 Continue" for an HTTP/1.1 client (not for HTTP/1.0, which knows no 1xx). */
+void ka_conn_continue(struct ka_conn *c);
 /* Reads from the client, below HTTP, through TLS when it is HTTPS: bytes, 0 at its
  * end, KA_RECV_AGAIN or KA_RECV_ERROR. For a handler that took over the connection
  * (on_input). */

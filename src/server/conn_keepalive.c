@@ -35,7 +35,9 @@ void ka_conn_decide(struct ka_conn *c)
 		.age_ms = c->w->loop.now - c->born,
 		.half_closed = c->peer_closed,
 		.last_call = c->last_call,
-		.draining = c->w->draining,
+		/* A listener a reload removed drains its connections like a shutdown. */
+		.draining = c->w->draining ||
+		            (ka_conn_public(c) && c->w->srv->public_removed[c->slot]),
 		/* Bytes of a next request are already buffered behind this one (its body,
 		 * if any, has been taken out of the buffer). */
 		.input_follows = ex->body_done && c->rbuf && ka_buf_used(c->rbuf) > ex->head_len,
@@ -185,7 +187,8 @@ void ka_conn_drain(struct ka_conn *c)
 	              (c->state == KA_CONN_HEAD && c->requests == 0 &&
 	               (!c->rbuf || ka_buf_used(c->rbuf) == 0) && !c->readable);
 
-	if (silent) {
+	/* Handing over, a silent connection waits for its next request (worker.c). */
+	if (silent && !c->w->handing_over) {
 		ka_conn_expire_idle(c, KA_CLOSE_SHUTDOWN);
 		return;
 	}
@@ -193,4 +196,32 @@ void ka_conn_drain(struct ka_conn *c)
 	 * current response (ka_conn_decide sees w->draining and says Connection: close). */
 	if (c->ex && c->ex->streaming && c->ex->on_shutdown)
 		c->ex->on_shutdown(c);
+}
+
+void ka_conn_idle_retime(struct ka_worker *w, int64_t timeout)
+{
+	int64_t limit = w->loop.now + timeout;
+	struct ka_fifo_node *node, *next;
+
+	/* Shorter: closing a waiting connection before the time its client was told could
+	 * race a request it believes welcome. A deadline later than any new entry's would
+	 * also break idle_q's order; such a connection moves to its own heap timer, with
+	 * its deadline unchanged (should that fail, it is brought forward instead). */
+	for (node = w->idle_q.head.next; timeout < w->idle_q.timeout && node != &w->idle_q.head;
+	     node = next) {
+		struct ka_conn *c = ka_container_of(node, struct ka_conn, timer);
+		int64_t deadline = node->deadline;
+
+		next = node->next;
+		if (deadline <= limit)
+			continue;
+		if (ka_timer_armed(&c->idle_timer) && c->idle_timer.deadline <= deadline) {
+			ka_fifo_remove(node);
+		} else if (ka_loop_timer_add(&w->loop, &c->idle_timer, deadline) == 0) {
+			ka_fifo_remove(node);
+		} else {
+			node->deadline = limit;
+		}
+	}
+	w->idle_q.timeout = timeout;
 }

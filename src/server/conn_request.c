@@ -242,7 +242,6 @@ bool ka_conn_skip_body(struct ka_conn *c)
 
 void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c))
 {
-	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
 	struct ka_exchange *ex = c->ex;
 
 	ex->body_wanted = true;
@@ -254,16 +253,30 @@ void ka_conn_read_body(struct ka_conn *c, void (*on_body)(struct ka_conn *c))
 	}
 	/* RFC 9110 10.1.1: the client waits for 100 before sending the body; HTTP/1.0
 	 * clients do not know the interim response. Not needed once body bytes arrived. */
-	if (ex->req.expect_continue && ex->req.minor_version == 1 &&
-	    ka_buf_used(c->rbuf) == ex->head_len)
-		ka_buf_append(c->wbuf, cont, sizeof(cont) - 1);
+	if (ex->req.expect_continue && ka_buf_used(c->rbuf) == ex->head_len)
+		ka_conn_continue(c);
 }
 
 void ka_conn_stream_body(struct ka_conn *c, const struct ka_body_sink *sink,
                          void (*on_body)(struct ka_conn *c))
 {
-	c->ex->sink = sink;
-	ka_conn_read_body(c, on_body);
+	struct ka_exchange *ex = c->ex;
+
+	ex->sink = sink;
+	ex->body_wanted = true;
+	ex->on_body = on_body;
+	if (ex->body_done) {
+		ex->body_wanted = false;
+		on_body(c);
+	}
+}
+
+void ka_conn_continue(struct ka_conn *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (c->ex->req.minor_version == 1 && ka_buf_room(c->wbuf) >= sizeof(cont) - 1)
+		ka_buf_append(c->wbuf, cont, sizeof(cont) - 1);
 }
 
 /* ---- bookkeeping ------------------------------------------------------------------------- */

@@ -18,7 +18,7 @@
  * request that may be sent twice. A failure after the head cuts the client
  * connection: it must never see a complete-looking response.
  */
-#include "server/proxy.h"
+#include "server/proxy_exchange.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,76 +34,6 @@
 #include "server/server.h"
 #include "server/trace.h"
 
-/* Each direction of an exchange buffers at most this much. */
-#define PX_BUF (64 * 1024)
-/* A backend that refused a connection or did not answer one is skipped this long. */
-#define DOWN_MS 10000
-/* A request body piece sent chunked: "<hex size>\r\n" + "\r\n", and the last chunk. */
-#define CHUNK_FRAME 20
-#define LAST_CHUNK "0\r\n\r\n"
-/* Exchanges kept per worker for the next requests (each is 130 KiB). */
-#define PX_KEEP 64
-
-struct px_route {
-	const struct ka_proxy_conf *conf;
-	unsigned first;  /* its backends' index in the workers' upstream arrays */
-	unsigned index;
-};
-
-struct px_worker {
-	struct ka_upstream *ups;  /* [n_backends] */
-	unsigned rr[KA_MAX_PROXIES];
-	struct px *free;
-	unsigned n_free;
-};
-
-struct ka_proxies {
-	struct px_route routes[KA_MAX_PROXIES];
-	unsigned n_routes, n_backends, n_workers;
-	struct px_worker *workers;
-};
-
-enum px_phase { PX_SEND, PX_BODY, PX_TUNNEL };
-
-struct px {
-	struct ka_conn *c;
-	const struct px_route *route;
-	struct px_worker *pw;
-	struct ka_upstream *up;
-	struct ka_upconn *u;
-	struct px *next_free;
-	enum px_phase phase;
-	unsigned tried;          /* bit per backend of the route: connect tried */
-	unsigned start;          /* round-robin: the backend this request began with */
-	int retries;
-	bool retryable;          /* may be sent twice: idempotent, or Idempotency-Key */
-	bool reused;             /* u came from the pool */
-	bool replayable;         /* out holds the request from its first byte */
-	bool req_done;           /* the whole request is in out */
-	bool req_chunked;        /* its body goes to the backend chunked */
-	bool upgrade;            /* it asks for a protocol upgrade (WebSocket) */
-	bool got_byte;           /* a byte of the response has come */
-	bool backend_keep;       /* the backend keeps the connection after this response */
-	bool backend_fin;        /* EPOLLRDHUP: a read will return 0 once drained */
-	bool connect_timed_out;  /* some backend did not answer the connect */
-	bool deferred;           /* a send failed inside the client's code: handle it later */
-	int deferred_errno;
-	int64_t start_us, head_us, last_io;
-	enum ka_http_body_framing framing;
-	uint64_t body_left;
-	struct ka_chunked chunked;
-	size_t scanned;          /* head bytes the parser has seen */
-	size_t out_len, out_sent, in_pos, in_len;
-	struct ka_http_response resp;
-	char out[PX_BUF];
-	char in[PX_BUF];
-};
-
-struct px_state {
-	struct px *px;
-};
-_Static_assert(sizeof(struct px_state) <= KA_HANDLER_STATE_MAX, "proxy state too big");
-
 static struct px *px_of(struct ka_conn *c)
 {
 	return ((struct px_state *)ka_conn_state(c))->px;
@@ -113,23 +43,6 @@ static void px_progress(struct px *px);
 static void px_start(struct px *px);
 
 /* ---- exchanges: taken, given back ------------------------------------------------------ */
-
-static struct px_worker *worker_of(struct ka_conn *c)
-{
-	struct ka_proxies *p = c->w->srv->proxies;
-	struct px_worker *pw = &p->workers[c->w->index];
-
-	if (!pw->ups) {  /* first use on this worker */
-		pw->ups = calloc(p->n_backends, sizeof(*pw->ups));
-		if (!pw->ups)
-			return NULL;
-		for (unsigned r = 0; r < p->n_routes; r++)
-			for (unsigned i = 0; i < p->routes[r].conf->n_backends; i++)
-				ka_upstream_init(&pw->ups[p->routes[r].first + i],
-				                 &p->routes[r].conf->backends[i], c->w);
-	}
-	return pw;
-}
 
 /* The exchange lets go of the client connection: no callback of it runs again. */
 static void px_detach(struct px *px)
@@ -147,13 +60,8 @@ static void px_detach(struct px *px)
 		}
 	}
 	ka_conn_timer_stop(px->c);
-	if (px->pw->n_free < PX_KEEP) {
-		px->next_free = px->pw->free;
-		px->pw->free = px;
-		px->pw->n_free++;
-	} else {
-		free(px);
-	}
+	/* 130 KiB, from the heap: glibc serves a size freed before without mmap. */
+	free(px);
 }
 
 /* Closes the backend connection, if any: it is in an unknown state. */
@@ -179,20 +87,6 @@ static void on_release(struct ka_conn *c)
 
 /* ---- errors ----------------------------------------------------------------------------- */
 
-static void set_log_fields(struct px *px)
-{
-	struct ka_exchange *ex = px->c->ex;
-	int n = snprintf(ex->log_more, sizeof(ex->log_more),
-	                 " upstream=%s up_conn=%llu up_reused=%d up_ms=%lld retries=%d",
-	                 px->up ? px->up->be->text : "-",
-	                 (unsigned long long)(px->u ? px->u->id : 0), px->reused,
-	                 (long long)((px->head_us ? px->head_us : px->c->w->loop.now_us) -
-	                             px->start_us) / 1000,
-	                 px->retries);
-
-	ex->log_more_len = (uint16_t)KA_MIN((size_t)n, sizeof(ex->log_more) - 1);
-}
-
 /* The exchange failed before its response head reached the client: 502 or 504. */
 static void px_fail(struct px *px, enum ka_up_failure why, const char *detail)
 {
@@ -204,7 +98,7 @@ static void px_fail(struct px *px, enum ka_up_failure why, const char *detail)
 		ka_stat_add(&px->up->stats.failures[why], 1);
 	ka_trace(c, "upstream_error", "backend=%s cause=%s status=%d",
 	         px->up ? px->up->be->text : "-", ka_up_failure_name(why), status);
-	set_log_fields(px);
+	ka_px_log_fields(px);
 	px_drop_upstream(px, ka_up_failure_name(why));
 	px_detach(px);
 	ka_conn_respond_text(c, status, detail);
@@ -228,134 +122,6 @@ static void px_cut(struct px *px, const char *why)
 }
 
 /* ---- the request, as it goes to the backend --------------------------------------------- */
-
-static bool name_is(struct ka_str name, const char *s)
-{
-	return ka_str_ieq(name, s);
-}
-
-/* Hop-by-hop fields (RFC 9110 7.6.1), and those this proxy writes itself. */
-static bool request_field_dropped(const struct ka_http_request *req, struct ka_str name)
-{
-	static const char *const own[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "expect", "via",
-		"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
-	};
-	char token[64];
-
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (name_is(name, own[i]))
-			return true;
-	if (name.len >= sizeof(token))
-		return false;
-	memcpy(token, name.p, name.len);
-	token[name.len] = '\0';
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (name_is(req->headers[i].name, "connection") &&
-		    ka_http_token_list_has(req->headers[i].value, token))
-			return true;
-	return false;
-}
-
-struct out {
-	char *p, *end;
-	bool full;
-};
-
-static void out_put(struct out *o, const char *s, size_t n)
-{
-	if ((size_t)(o->end - o->p) < n) {
-		o->full = true;
-		return;
-	}
-	memcpy(o->p, s, n);
-	o->p += n;
-}
-
-static void out_str(struct out *o, const char *s)
-{
-	out_put(o, s, strlen(s));
-}
-
-/* Every value of the fields called name, joined with ", ", then more. */
-static void out_joined(struct out *o, const struct ka_http_request *req, const char *name,
-                       const char *more)
-{
-	for (size_t i = 0; i < req->num_headers; i++) {
-		if (!name_is(req->headers[i].name, name))
-			continue;
-		out_put(o, req->headers[i].value.p, req->headers[i].value.len);
-		out_put(o, ", ", 2);
-	}
-	out_str(o, more);
-}
-
-/* The request head, rewritten for the backend, into px->out. */
-static bool build_request(struct px *px)
-{
-	struct ka_conn *c = px->c;
-	const struct ka_http_request *req = &c->ex->req;
-	const struct ka_backend *be = &px->route->conf->backends[0];  /* one path for all */
-	struct out o = { px->out, px->out + PX_BUF, false };
-	struct ka_str host = { NULL, 0 };
-	char num[24], peer[KA_ADDR_TEXT_MAX], *colon;
-
-	out_put(&o, req->method.p, req->method.len);
-	out_put(&o, " ", 1);
-	out_str(&o, be->path);
-	out_put(&o, req->target.p, req->target.len);
-	out_str(&o, " HTTP/1.1\r\n");
-	for (size_t i = 0; i < req->num_headers; i++) {
-		const struct ka_http_header *h = &req->headers[i];
-
-		if (request_field_dropped(req, h->name))
-			continue;
-		if (name_is(h->name, "host"))
-			host = h->value;
-		out_put(&o, h->name.p, h->name.len);
-		out_put(&o, ": ", 2);
-		out_put(&o, h->value.p, h->value.len);
-		out_put(&o, "\r\n", 2);
-	}
-	if (req->is_chunked) {
-		out_str(&o, "Transfer-Encoding: chunked\r\n");
-	} else if (req->content_length >= 0) {
-		snprintf(num, sizeof(num), "%lld", (long long)req->content_length);
-		out_str(&o, "Content-Length: ");
-		out_str(&o, num);
-		out_str(&o, "\r\n");
-	}
-	if (px->upgrade) {
-		const struct ka_http_header *up = ka_http_header_find(req, "upgrade");
-
-		out_str(&o, "Connection: upgrade\r\nUpgrade: ");
-		out_put(&o, up->value.p, up->value.len);
-		out_str(&o, "\r\n");
-	}
-	out_str(&o, "Via: ");
-	out_joined(&o, req, "via", req->minor_version ? "1.1 kahttpd\r\n" : "1.0 kahttpd\r\n");
-	/* The client's address alone: no port, no brackets. */
-	ka_conn_peer_text(c, peer, sizeof(peer));
-	if (peer[0] == '[') {
-		memmove(peer, peer + 1, strlen(peer));
-		if ((colon = strrchr(peer, ']')))
-			*colon = '\0';
-	} else if ((colon = strrchr(peer, ':'))) {
-		*colon = '\0';
-	}
-	out_str(&o, "X-Forwarded-For: ");
-	out_joined(&o, req, "x-forwarded-for", peer);
-	out_str(&o, c->tls ? "\r\nX-Forwarded-Proto: https\r\n" : "\r\nX-Forwarded-Proto: http\r\n");
-	if (host.len) {
-		out_str(&o, "X-Forwarded-Host: ");
-		out_put(&o, host.p, host.len);
-		out_str(&o, "\r\n");
-	}
-	out_str(&o, "\r\n");
-	px->out_len = (size_t)(o.p - px->out);
-	return !o.full;
-}
 
 /* Room in out for more request body, giving up the copy kept for a retry when it is
  * in the way. */
@@ -597,68 +363,9 @@ static void failed_before_head(struct px *px, int err)
 
 /* ---- the response, as it comes back --------------------------------------------------- */
 
-/* Hop-by-hop fields of a response, and those the client connection writes itself. */
-static bool response_field_dropped(const struct ka_http_response *resp, struct ka_str name)
-{
-	static const char *const own[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "trailer",
-		"transfer-encoding", "upgrade", "content-length", "date", "server", "via",
-	};
-	char token[64];
-
-	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-		if (name_is(name, own[i]))
-			return true;
-	if (name.len >= sizeof(token))
-		return false;
-	memcpy(token, name.p, name.len);
-	token[name.len] = '\0';
-	for (size_t i = 0; i < resp->num_headers; i++)
-		if (name_is(resp->headers[i].name, "connection") &&
-		    ka_http_token_list_has(resp->headers[i].value, token))
-			return true;
-	return false;
-}
-
-/* The response's fields for the client, into out (free now: the request is sent or
- * abandoned); false when they do not fit the client's write buffer. */
-static bool build_response_fields(struct px *px, size_t room)
-{
-	const struct ka_http_response *resp = &px->resp;
-	struct out o = { px->out, px->out + KA_MIN(room, (size_t)PX_BUF), false };
-	const struct ka_http_header *via = ka_http_response_header_find(resp, "via");
-
-	for (size_t i = 0; i < resp->num_headers; i++) {
-		const struct ka_http_header *h = &resp->headers[i];
-
-		if (response_field_dropped(resp, h->name))
-			continue;
-		out_put(&o, h->name.p, h->name.len);
-		out_put(&o, ": ", 2);
-		out_put(&o, h->value.p, h->value.len);
-		out_put(&o, "\r\n", 2);
-	}
-	if (px->phase == PX_TUNNEL) {
-		const struct ka_http_header *up = ka_http_response_header_find(resp, "upgrade");
-
-		out_str(&o, "Connection: upgrade\r\nUpgrade: ");
-		if (up)
-			out_put(&o, up->value.p, up->value.len);
-		out_str(&o, "\r\n");
-	}
-	out_str(&o, "Via: ");
-	if (via) {
-		out_put(&o, via->value.p, via->value.len);
-		out_put(&o, ", ", 2);
-	}
-	out_str(&o, resp->minor_version ? "1.1 kahttpd\r\n" : "1.0 kahttpd\r\n");
-	px->out_len = (size_t)(o.p - px->out);
-	px->out_sent = 0;
-	return !o.full;
-}
-
 static void tunnel_start(struct px *px);
 static void pump_done(struct px *px);
+static void on_drain(struct ka_conn *c);
 
 /* A complete final response head of head_len bytes: on to the client. 1: the body
  * follows; -1: the exchange has moved on (px may be gone). */
@@ -687,13 +394,13 @@ static int forward_head(struct px *px, size_t head_len)
 		px->backend_keep = false;
 	}
 	px->phase = resp->status == 101 ? PX_TUNNEL : PX_BODY;
-	if (room < 1024 || !build_response_fields(px, room - 1024)) {
+	if (room < 1024 || !ka_px_build_response_fields(px, room - 1024)) {
 		px->phase = PX_SEND;
 		px_fail(px, KA_UP_INVALID, "backend response head too large to forward");
 		return -1;
 	}
 	px->in_pos += head_len;
-	set_log_fields(px);
+	ka_px_log_fields(px);
 	ka_resp_init(&ex->resp, resp->status);
 	ex->resp.more = px->out;
 	ex->resp.more_len = px->out_len;
@@ -719,11 +426,12 @@ static int forward_head(struct px *px, size_t head_len)
 		return -1;
 	}
 	if (ex->resp.body != KA_BODY_STREAM) {
-		pump_done(px);  /* lets go of the exchange: respond after */
-		ka_conn_respond(c);
+		ka_conn_respond(c);  /* copies the fields out of px->out */
+		pump_done(px);
 		return -1;
 	}
 	ka_conn_respond(c);
+	ex->on_drain = on_drain;
 	px->out_len = 0;
 	return 1;
 }
@@ -818,7 +526,15 @@ static int parse_head(struct px *px)
 	}
 	px->scanned = 0;
 	if (px->resp.status < 200 && px->resp.status != 101) {
-		px->in_pos += (size_t)r;  /* 100 Continue, 103 Early Hints: not forwarded */
+		/* The client's expectation went to the backend: its 100 comes back to the
+		 * client (once; a client whose body is on its way needs none). Other 1xx,
+		 * 103 Early Hints among them, are not forwarded. */
+		if (px->resp.status == 100 && px->c->ex->req.expect_continue && !px->req_done &&
+		    !px->continued && ka_buf_used(px->c->rbuf) == 0) {
+			px->continued = true;
+			ka_conn_continue(px->c);
+		}
+		px->in_pos += (size_t)r;
 		return 1;
 	}
 	if (px->resp.status == 101 && !px->upgrade) {
@@ -1047,6 +763,7 @@ static void tunnel_start(struct px *px)
 
 	ex->streaming = true;  /* no pipelined request follows: the connection is the tunnel's */
 	ka_conn_respond(c);
+	ex->decision.keep = false;  /* for the log: HTTP ends here on this connection */
 	c->closing = true;
 	c->client_done = false;
 	c->close_reason = KA_CLOSE_CONNECTION_CLOSE;
@@ -1074,48 +791,16 @@ static void tunnel_start(struct px *px)
 
 /* ---- the handler ---------------------------------------------------------------------- */
 
-static bool retryable(const struct ka_http_request *req)
-{
-	switch (req->method_id) {
-	case KA_METHOD_GET:
-	case KA_METHOD_HEAD:
-	case KA_METHOD_OPTIONS:
-	case KA_METHOD_TRACE:
-	case KA_METHOD_PUT:
-	case KA_METHOD_DELETE:
-		return true;  /* idempotent: RFC 9110 9.2.2 */
-	default:
-		return ka_http_header_find(req, "idempotency-key") != NULL;
-	}
-}
-
-static bool wants_upgrade(const struct ka_http_request *req)
-{
-	const struct ka_http_header *up = ka_http_header_find(req, "upgrade");
-
-	if (!up || req->minor_version == 0)
-		return false;
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (name_is(req->headers[i].name, "connection") &&
-		    ka_http_token_list_has(req->headers[i].value, "upgrade"))
-			return true;
-	return false;
-}
-
 static void serve(struct ka_conn *c, const struct ka_route *route)
 {
 	struct ka_exchange *ex = c->ex;
 	const struct ka_http_request *req = &ex->req;
-	struct px_worker *pw = worker_of(c);
+	struct px_worker *pw = ka_px_worker(c);
 	struct px *px;
 
-	if (!pw || (!(px = pw->free) && !(px = malloc(sizeof(*px))))) {
+	if (!pw || !(px = malloc(sizeof(*px)))) {
 		ka_conn_respond_text(c, 500, "out of memory");
 		return;
-	}
-	if (px == pw->free) {
-		pw->free = px->next_free;
-		pw->n_free--;
 	}
 	memset(px, 0, offsetof(struct px, resp));
 	px->c = c;
@@ -1123,13 +808,13 @@ static void serve(struct ka_conn *c, const struct ka_route *route)
 	px->pw = pw;
 	px->start = pw->rr[px->route->index]++ % px->route->conf->n_backends;
 	px->start_us = c->w->loop.now_us;
-	px->retryable = retryable(req);
-	px->upgrade = wants_upgrade(req);
+	px->retryable = ka_px_retryable(req);
+	px->upgrade = ka_px_wants_upgrade(req);
 	px->replayable = true;
 	px->req_chunked = req->is_chunked;
 	((struct px_state *)ka_conn_state(c))->px = px;
 	ex->on_release = on_release;
-	if (!build_request(px)) {
+	if (!ka_px_build_request(px)) {
 		px_detach(px);
 		ka_conn_respond_text(c, 431, "request head too large to forward");
 		return;
@@ -1176,75 +861,4 @@ int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv)
 			return -1;
 	}
 	return 0;
-}
-
-void ka_proxy_free(struct ka_server *srv)
-{
-	struct ka_proxies *p = srv->proxies;
-
-	if (!p)
-		return;
-	for (unsigned k = 0; k < p->n_workers; k++) {
-		struct px_worker *pw = &p->workers[k];
-
-		while (pw->free) {
-			struct px *px = pw->free;
-
-			pw->free = px->next_free;
-			free(px);
-		}
-		for (unsigned i = 0; pw->ups && i < p->n_backends; i++)
-			while (pw->ups[i].idle_head)
-				ka_upstream_close(pw->ups[i].idle_head, "exit");
-		free(pw->ups);
-	}
-	free(p->workers);
-	free(p);
-	srv->proxies = NULL;
-}
-
-/* ---- figures -------------------------------------------------------------------------- */
-
-unsigned ka_proxy_backends(const struct ka_server *srv)
-{
-	return srv->proxies ? srv->proxies->n_backends : 0;
-}
-
-static int64_t shortest(int64_t a, int64_t b)
-{
-	return a < 0 ? b : b < 0 ? a : KA_MIN(a, b);
-}
-
-void ka_proxy_figures(const struct ka_server *srv, unsigned i, struct ka_upstream_figures *f)
-{
-	const struct ka_proxies *p = srv->proxies;
-
-	memset(f, 0, sizeof(*f));
-	f->told_ms = f->learned_ms = -1;
-	for (unsigned r = 0; r < p->n_routes; r++)
-		if (i >= p->routes[r].first && i < p->routes[r].first + p->routes[r].conf->n_backends)
-			f->backend = p->routes[r].conf->backends[i - p->routes[r].first].text;
-	for (unsigned k = 0; k < p->n_workers; k++) {
-		const struct ka_upstream *up = p->workers[k].ups ? &p->workers[k].ups[i] : NULL;
-		const struct ka_upstream_stats *s = up ? &up->stats : NULL;
-
-		if (!up)
-			continue;
-		f->open += ka_stat_get(&s->open);
-		f->idle += ka_stat_get(&s->idle);
-		f->connects += ka_stat_get(&s->connects);
-		f->reuses += ka_stat_get(&s->reuses);
-		f->retired_told += ka_stat_get(&s->retired_told);
-		f->retired_learned += ka_stat_get(&s->retired_learned);
-		f->retired_max += ka_stat_get(&s->retired_max);
-		f->closed_idle += ka_stat_get(&s->closed_idle);
-		f->stale_failures += ka_stat_get(&s->stale_failures);
-		f->retries += ka_stat_get(&s->retries);
-		for (int j = 0; j < KA_UP_FAILURES; j++)
-			f->failures[j] += ka_stat_get(&s->failures[j]);
-		/* Read without a lock from another thread: a torn value is impossible for an
-		 * aligned int64 on the machines we build for, and a stale one is harmless. */
-		f->told_ms = shortest(f->told_ms, *(volatile const int64_t *)&up->told_ms);
-		f->learned_ms = shortest(f->learned_ms, *(volatile const int64_t *)&up->learned_ms);
-	}
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,8 @@
 /* A learned timeout is never taken below this: a backend restarting closes every
  * connection at once, and that says nothing about its idle timer. */
 #define LEARN_MIN_MS 100
+/* A pooled connection idle this long is looked at before reuse. */
+#define PEEK_AFTER_MS 10
 
 static const char *const failure_names[KA_UP_FAILURES] = {
 	"refused", "reset", "closed", "invalid", "connect_timeout", "timeout",
@@ -101,18 +104,36 @@ void ka_upstream_timer_stop(struct ka_upconn *u)
 	ka_loop_timer_remove(&u->up->w->loop, &u->timer);
 }
 
+/* Closes u. A retirement (why "retire_told", "retire_learned", "retire_max") is traced
+ * as upstream_retire; any other close as upstream_close, saying who closed first. */
 void ka_upstream_close(struct ka_upconn *u, const char *why)
 {
 	struct ka_upstream *up = u->up;
+	bool by_backend = strcmp(why, "closed_by_backend") == 0 ||
+	                  strcmp(why, "reset_by_backend") == 0 ||
+	                  strcmp(why, "backend_closes") == 0;
 
+	if (strncmp(why, "retire_", 7) == 0)
+		ka_trace_pool(up->w, "upstream_retire", "backend=%s up_conn=%llu reason=%s "
+		              "requests=%u idle_ms=%lld", up->be->text, (unsigned long long)u->id,
+		              why + 7, u->requests, (long long)(up->w->loop.now - u->idle_since));
+	else
+		ka_trace_pool(up->w, "upstream_close", "backend=%s up_conn=%llu closed_by=%s "
+		              "reason=%s requests=%u", up->be->text, (unsigned long long)u->id,
+		              by_backend ? "backend" : "proxy", why, u->requests);
 	if (u->idle)
 		unlink_idle(u);
 	ka_upstream_timer_stop(u);
-	ka_trace_pool(up->w, "upstream_close", "backend=%s up_conn=%llu reason=%s requests=%u",
-	              up->be->text, (unsigned long long)u->id, why, u->requests);
+	/* As for client connections (conn.c): while an upgrade's child holds copies of
+	 * our descriptors, close() alone would leave the socket in epoll. */
+	if (atomic_load_explicit(&up->w->srv->fds_shared, memory_order_relaxed))
+		ka_loop_del(&up->w->loop, &u->io);
 	close(u->io.fd);
+	u->io.fd = -1;
 	ka_stat_add(&up->stats.open, -1);
-	free(u);
+	u->grave.block = u;
+	u->grave.next = up->w->graves;
+	up->w->graves = &u->grave;
 }
 
 /* The backend closed (or reset, or wrote to) a connection idle in the pool. A close
@@ -140,6 +161,8 @@ static void on_io(struct ka_io *io, uint32_t events)
 {
 	struct ka_upconn *u = (struct ka_upconn *)io;
 
+	if (io->fd < 0)
+		return;  /* closed earlier in this pass */
 	if (u->idle)
 		idle_event(u);
 	else
@@ -181,7 +204,10 @@ struct ka_upconn *ka_upstream_take(struct ka_upstream *up, bool retryable)
 		if (!ka_upstream_may_reuse(age, retryable, up->told_ms, up->learned_ms,
 		                           w->cfg->upstream_idle_timeout))
 			return NULL;
-		if (!still_open(u)) {
+		/* A connection pooled a moment ago is open as far as anything can tell;
+		 * one that waited longer gets a look for a close its event has not yet
+		 * reported (one syscall, skipped on the busy path). */
+		if (age >= PEEK_AFTER_MS && !still_open(u)) {
 			idle_event(u);
 			continue;
 		}

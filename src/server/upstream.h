@@ -24,6 +24,7 @@
 #include "core/loop.h"
 #include "core/timer.h"
 #include "server/config.h"
+#include "server/server.h"
 #include "server/stats.h"
 
 struct ka_worker;
@@ -71,6 +72,7 @@ struct ka_upconn {
 	struct ka_upstream *up;
 	struct ka_upconn *prev, *next;  /* in the idle list */
 	struct ka_timer timer;
+	struct ka_grave grave;         /* closed: freed at the end of the loop pass */
 	void (*on_event)(struct ka_upconn *u, uint32_t events);  /* busy: the owner's */
 	void (*on_timer)(struct ka_upconn *u);
 	void *owner;
@@ -110,7 +112,8 @@ struct ka_upconn *ka_upstream_connect(struct ka_upstream *up);
  * retire it, when max= said this was its last request or the pool is full). */
 void ka_upstream_put(struct ka_upconn *u);
 
-/* Closes u (busy or idle); why goes to the trace. */
+/* Closes u (busy or idle); why goes to the trace. Its memory stays until the end of
+ * the loop pass: an event of the same pass may still name it (and is ignored). */
 void ka_upstream_close(struct ka_upconn *u, const char *why);
 
 /* The backend's Keep-Alive parameters on a response on u (-1 when absent). */

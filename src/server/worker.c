@@ -159,7 +159,7 @@ static bool may_accept(struct ka_worker *w)
 	struct ka_server *srv = w->srv;
 	struct ka_worker *target;
 
-	if (atomic_load(&srv->nconns) < srv->cfg.max_connections)
+	if (atomic_load(&srv->nconns) < w->cfg->max_connections)
 		return true;
 	target = evict_target(w);
 	if (target == w)
@@ -206,7 +206,7 @@ static void on_accept(struct ka_io *io, uint32_t events)
 	}
 	/* --max-connections covers the public listeners, not the admin's. */
 	if (l->role == KA_ROLE_PUBLIC &&
-	    atomic_fetch_add(&srv->nconns, 1) >= srv->cfg.max_connections)
+	    atomic_fetch_add(&srv->nconns, 1) >= w->cfg->max_connections)
 		make_room(w);
 	ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
 }
@@ -224,51 +224,122 @@ void ka_server_conn_closed(struct ka_worker *w)
 static void drain_expired(struct ka_fifo_node *node, void *data)
 {
 	struct ka_worker *w = data;
+	struct ka_link *l, *next;
 
 	(void)node;
-	while (w->conns.next != &w->conns) {
-		struct ka_conn *c = ka_container_of(w->conns.next, struct ka_conn, link);
+	for (l = w->conns.next; l != &w->conns; l = next) {
+		struct ka_conn *c = ka_container_of(l, struct ka_conn, link);
+
+		next = l->next;
+		/* After an upgrade an idle connection ends at its own idle timeout, which its
+		 * client was told: closing it sooner could race a request on its way. */
+		if (w->handing_over && c->state == KA_CONN_IDLE)
+			continue;
 
 		/* A lingering connection has had its answer; only the others were cut short. */
 		if (c->state != KA_CONN_LINGER)
 			w->cut++;
 		ka_conn_close(c, c->state == KA_CONN_LINGER ? c->close_reason : KA_CLOSE_SHUTDOWN);
 	}
-	w->loop.stop = true;
+	if (w->nconns == 0)
+		w->loop.stop = true;
 }
 
-/* Stop accepting, close what is idle, let requests in progress finish. */
-static void worker_drain(struct ka_worker *w)
+/* Closes our descriptor of listener l; with take_queue, first accepts the clients
+ * already in its queue (they may have sent a whole request: they are answered rather
+ * than reset by a close under them), over --max-connections if need be. */
+static void listener_close(struct ka_worker *w, struct ka_listener *l, bool take_queue)
+{
+	for (int k = 0; k < 4096 && take_queue; k++) {
+		struct sockaddr_storage peer;
+		socklen_t peer_len = sizeof(peer);
+		int fd = accept4(l->io.fd, (struct sockaddr *)&peer, &peer_len,
+		                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			break;
+		if (l->role == KA_ROLE_PUBLIC)
+			atomic_fetch_add(&w->srv->nconns, 1);
+		ka_conn_new(w, fd, (struct sockaddr *)&peer, l);
+	}
+	/* Another process (an upgrade's) or descriptor (systemd's socket, shared by the
+	 * workers) may hold the same socket: close() alone would leave it in epoll. */
+	if (w->listening)
+		ka_loop_del(&w->loop, &l->io);
+	close(l->io.fd);
+	l->io.fd = -1;
+}
+
+/* SIGHUP: the configuration in force now (srv->live), its timeouts for what waits from
+ * now on, the access log, and the listeners a reload added or removed. */
+static void worker_reload(struct ka_worker *w)
+{
+	struct ka_server *srv = w->srv;
+	const struct ka_config *cfg = atomic_load(&srv->live);
+	bool admin = w->index == srv->n_workers;
+	int64_t now = w->loop.now;
+
+	if (cfg && cfg != w->cfg) {
+		ka_fifo_set_timeout(&w->handshake_q, cfg->tls_handshake_timeout, now);
+		ka_fifo_set_timeout(&w->header_q, cfg->header_timeout, now);
+		ka_fifo_set_timeout(&w->io_q, cfg->io_timeout, now);
+		ka_conn_idle_retime(w, cfg->keepalive_timeout);
+		if (!w->draining)
+			w->drain_q.timeout = cfg->shutdown_timeout;
+		w->cfg = cfg;
+	}
+	ka_access_log_worker_reload(w, !admin);
+	if (admin || w->draining)
+		return;
+	pthread_mutex_lock(&srv->listen_lock);
+	for (unsigned i = 0; i < srv->n_public; i++) {
+		struct ka_listener *l = &w->listeners[i];
+
+		if (i >= w->n_listeners) {  /* added */
+			l->w = w;
+			l->role = KA_ROLE_PUBLIC;
+			l->tls = srv->public_tls[i];
+			l->io.fd = srv->listen_fds[w->index][i];
+			l->io.on_event = on_accept;
+			if (l->io.fd >= 0 && w->listening && ka_loop_add(&w->loop, &l->io, KA_EV_IN) < 0)
+				perror("kahttpd: reload: adding a listener");
+		} else if (atomic_load(&srv->public_removed[i]) && l->io.fd >= 0) {
+			listener_close(w, l, true);
+			srv->listen_fds[w->index][i] = -1;
+		}
+	}
+	w->n_listeners = srv->n_public;
+	pthread_mutex_unlock(&srv->listen_lock);
+}
+
+/* Stop accepting, close what is idle, let requests in progress finish. Handing over
+ * (after a binary upgrade, whose new process accepts on the same sockets), idle
+ * connections are not closed under a client that may be reusing one at this moment:
+ * each stays open until its next request, answered with Connection: close, or until
+ * its idle timeout, which its Keep-Alive header announced. */
+static void worker_drain(struct ka_worker *w, bool handover)
 {
 	struct ka_link *l, *next;
 
 	/* Clients already in the backlog may have sent a whole request: accept them (over
 	 * --max-connections if need be) to answer it, rather than reset them by closing
 	 * the listener under them. Their connections drain like the others below. */
-	for (unsigned i = 0; i < w->n_listeners; i++) {
-		for (int k = 0; k < 4096; k++) {
-			struct sockaddr_storage peer;
-			socklen_t peer_len = sizeof(peer);
-			int fd = accept4(w->listeners[i].io.fd, (struct sockaddr *)&peer, &peer_len,
-			                 SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-			if (fd < 0)
-				break;
-			if (w->listeners[i].role == KA_ROLE_PUBLIC)
-				atomic_fetch_add(&w->srv->nconns, 1);
-			ka_conn_new(w, fd, (struct sockaddr *)&peer, &w->listeners[i]);
-		}
-		close(w->listeners[i].io.fd);  /* also leaves epoll */
-		w->listeners[i].io.fd = -1;
+	for (unsigned i = 0; i < w->n_listeners && !w->draining; i++) {
+		if (w->listeners[i].io.fd < 0)
+			continue;
+		/* Handing over, the new process accepts from these same sockets: leave their
+		 * clients to it. Our close only drops our descriptor. */
+		listener_close(w, &w->listeners[i], !handover);
 	}
 	w->draining = true;
+	w->handing_over = handover;
 	for (l = w->conns.next; l != &w->conns; l = next) {
 		next = l->next;
 		ka_conn_drain(ka_container_of(l, struct ka_conn, link));
 	}
 	if (w->nconns == 0)
 		w->loop.stop = true;
-	else
+	else if (!ka_fifo_node_armed(&w->drain_node))
 		ka_fifo_push(&w->drain_q, &w->drain_node, w->loop.now);
 }
 
@@ -287,12 +358,16 @@ static void on_wake(struct ka_io *io, uint32_t events)
 		w->loop.stop = true;  /* ka_worker_main then writes out the log */
 		return;
 	}
-	if ((flags & KA_WAKE_STOP) && !w->draining)
-		worker_drain(w);
+	if (flags & KA_WAKE_RELOAD)
+		worker_reload(w);
+	if ((flags & (KA_WAKE_STOP | KA_WAKE_HANDOVER)) && !w->draining)
+		worker_drain(w, !(flags & KA_WAKE_STOP));
+	else if ((flags & KA_WAKE_STOP) && w->handing_over)
+		worker_drain(w, false);  /* SIGTERM after an upgrade: idle ones close now */
 	/* Room again: a connection closed somewhere, or one of ours went idle or began
 	 * lingering and can be evicted for the client waiting in our backlog. */
 	if ((flags & KA_WAKE_RESUME) && atomic_load(&w->paused) && !w->draining &&
-	    (atomic_load(&srv->nconns) < srv->cfg.max_connections || can_make_room(w))) {
+	    (atomic_load(&srv->nconns) < w->cfg->max_connections || can_make_room(w))) {
 		/* Our own request for an eviction elsewhere is void: we can make room now. */
 		if (w->asked)
 			take_one(w->asked);
@@ -318,7 +393,7 @@ void ka_server_conn_evictable(struct ka_worker *w)
 
 int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 {
-	const struct ka_config *cfg = &srv->cfg;
+	const struct ka_config *cfg = atomic_load(&srv->live) ? atomic_load(&srv->live) : &srv->cfg;
 	bool admin;
 	int err;
 
@@ -363,12 +438,12 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 
 		l->w = w;
 		l->role = admin ? KA_ROLE_ADMIN : KA_ROLE_PUBLIC;
-		l->tls = !admin && i >= cfg->n_listen;
+		l->tls = !admin && srv->public_tls[i];
 		l->io.fd = admin ? srv->admin_fd : srv->listen_fds[index][i];
 		l->io.on_event = on_accept;
-		if ((err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
-			return err;
 		w->n_listeners++;
+		if (l->io.fd >= 0 && (err = ka_loop_add(&w->loop, &l->io, KA_EV_IN)))
+			return err;
 	}
 	w->listening = true;
 	return ka_access_log_worker_init(w, !admin);
@@ -392,12 +467,17 @@ void ka_worker_wake(struct ka_worker *w, unsigned flags)
 		perror("kahttpd: eventfd");
 }
 
-void ka_worker_destroy(struct ka_worker *w)
+void ka_worker_close_conns(struct ka_worker *w)
 {
 	while (w->conns.next != &w->conns)
 		ka_conn_close(ka_container_of(w->conns.next, struct ka_conn, link),
 		              KA_CLOSE_SHUTDOWN);
 	ka_conn_free_closed(w);
+}
+
+void ka_worker_destroy(struct ka_worker *w)
+{
+	ka_worker_close_conns(w);
 	for (unsigned i = 0; i < w->n_listeners; i++)
 		if (w->listeners[i].io.fd >= 0)
 			close(w->listeners[i].io.fd);

@@ -481,11 +481,11 @@ def client_stalls(seconds):
 class Server:
     """One kahttpd process started by this harness."""
 
-    def __init__(self, args, cwd, stderr_path):
+    def __init__(self, args, cwd, stderr_path, binary=None):
         self.args = args
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")
-        self.proc = subprocess.Popen([KAHTTPD, *args], cwd=cwd, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([binary or KAHTTPD, *args], cwd=cwd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr)
         self.stdout_lines = []
         self._lines = queue.Queue()
@@ -627,13 +627,14 @@ def _require_binary():
 def server(www, tmp_path):
     """Factory: server(*args) starts kahttpd with --listen 127.0.0.1:0 (unless args
     have a --listen), --workers 1 (unless given), --root <the test's DocRoot> (unless
-    given or root=False) and returns a ready Server. Keyword listeners= overrides how
+    given or root=False) and returns a ready Server; binary= runs another executable
+    than $KAHTTPD (a copy the test may replace). Keyword listeners= overrides how
     many ready lines to wait for (default: one per --listen, at least one, and one per
     --tls-listen)."""
     _require_binary()
     started = []
 
-    def start(*args, listeners=None, cwd=None, root=True, listen=True):
+    def start(*args, listeners=None, cwd=None, root=True, listen=True, binary=None):
         args = [str(a) for a in args]
         if listen and "--listen" not in args:
             args = ["--listen", "127.0.0.1:0"] + args
@@ -644,7 +645,7 @@ def server(www, tmp_path):
         if listeners is None:
             listeners = max(1, args.count("--listen")) + args.count("--tls-listen")
         n = len(started)
-        srv = Server(args, cwd or tmp_path, tmp_path / f"kahttpd-{n}.stderr")
+        srv = Server(args, cwd or tmp_path, tmp_path / f"kahttpd-{n}.stderr", binary)
         started.append(srv)
         return srv.wait_ready(listeners)
 

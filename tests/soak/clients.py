@@ -17,8 +17,9 @@ import time
 
 # tests/e2e is on sys.path (soak.py puts it there): the e2e harness's client.
 from conftest import Conn, chunked, http_request
-from settings import (ADVERTISED, HEADER_TIMEOUT, INDEX_HTML, IO_TIMEOUT, KEEPALIVE_TIMEOUT,
-                      MAX_BODY, PEAK_SIZES, READ_TIMEOUT, REQUEST_CAP, SLACK, SMALL_FILES)
+from settings import (ADVERTISED, BACKEND_KEEPALIVE, HEADER_TIMEOUT, INDEX_HTML, IO_TIMEOUT,
+                      KEEPALIVE_TIMEOUT, MAX_BODY, PEAK_SIZES, PROXY_PREFIX, READ_TIMEOUT,
+                      REQUEST_CAP, SLACK, SMALL_FILES)
 
 
 # ---- requests and their expected responses -------------------------------------------------
@@ -61,7 +62,7 @@ class Client(threading.Thread):
         "keepalive": 22, "pipeline": 14, "bodies": 12, "slow_write": 8,
         "close_mid_request": 8, "close_mid_response": 8, "idle_timeout": 6,
         "header_timeout": 4, "slow_head_408": 3, "http10": 6, "bad_request": 4,
-        "stalled_body": 2, "stalled_reader": 2, "tls_keepalive": 10,
+        "stalled_body": 2, "stalled_reader": 2, "tls_keepalive": 10, "proxy": 10,
     }
 
     def __init__(self, soak, index, rng, deadline, budget, barrier=None):
@@ -293,6 +294,41 @@ class Client(threading.Thread):
         if self.rng.random() < 0.5:
             c.shutdown_write()
             self.expect_fin(c, "after the client's FIN", READ_TIMEOUT)
+
+    def mix_proxy(self):
+        """Requests through the reverse proxy, on one client connection, with idle gaps
+        scattered around the backend's advertised timeout: the pooled backend
+        connection is reused young, retired, or raced. Files come back whole; a body
+        streams to a backend that refuses it (405) and still reads it; none may fail."""
+        c = self.connect()
+        n = self.rng.randrange(1, 6)
+        for i in range(1, n + 1):
+            if i > 1 and self.rng.random() < 0.4:
+                # The idle gap under test (below the client's own timeout), not a wait
+                # for something to happen.
+                time.sleep(self.rng.uniform(0.3, 1.3) * (BACKEND_KEEPALIVE - 0.5))
+            name = self.rng.choice(SMALL_FILES)
+            target = PROXY_PREFIX + name
+            kind = self.rng.random()
+            if kind < 0.7:
+                req = Req(http_request(target, host="soak"), check=self._body_is(self.files[name]),
+                          what=f"GET {target}")
+            elif kind < 0.85:
+                size = str(len(self.files[name]))
+
+                def check(resp, size=size):
+                    assert resp.get("Content-Length") == size, f"HEAD {resp.headers}"
+                req = Req(http_request(target, "HEAD", host="soak"), "HEAD", check=check,
+                          what=f"HEAD {target}")
+            else:
+                body = self.rng.randbytes(self.rng.choice([1, 3000, 70000]))
+                req = Req(http_request(target, "POST", host="soak", body=body), "POST",
+                          status=405, what=f"POST {target}")
+            c.send(req.data)
+            self.requests += 1
+            if self.read_checked(c, req, i):
+                self.expect_fin(c, "after the last response", READ_TIMEOUT)
+                return
 
     def mix_tls_keepalive(self):
         """The keep-alive mix over HTTPS: sequential requests on one TLS connection (a

@@ -31,6 +31,12 @@ FILE_SIZES = {"f1.txt": 1, "f100.txt": 100, "f1k.txt": 1000, "f5k.txt": 5000,
               "f16k.txt": 16384, "f16k1.txt": 16385, "f100k.bin": 100_000,
               "big.bin": 4_000_000}
 SMALL_FILES = [n for n, s in FILE_SIZES.items() if s <= 100_000]
+# The reverse proxy under test sends /px/ to a second kahttpd (the backend) whose idle
+# timeout is short and advertised one second shorter still: pooled backend connections
+# are reused, retired and raced all through the run. The backend serves the same files
+# under /px/.
+PROXY_PREFIX = "/px/"
+BACKEND_KEEPALIVE = 1.5    # s, the backend's --keepalive-timeout (advertises 1 s)
 INDEX_HTML = b"<!doctype html><title>soak</title>index\n"
 
 
@@ -51,9 +57,12 @@ def make_root(path):
         files[name] = data
     (path / "d").mkdir()
     (path / "d" / "index.html").write_bytes(INDEX_HTML)
+    (path / "px").mkdir()
+    for name in SMALL_FILES:
+        (path / "px" / name).write_bytes(files[name])
     # An mtime in the past, so the small-file cache keeps them from the first request
     # (it does not keep files changed in the last two seconds).
     old = time.time() - 3600
-    for p in [*path.iterdir(), path / "d" / "index.html"]:
+    for p in [*path.iterdir(), path / "d" / "index.html", *(path / "px").iterdir()]:
         os.utime(p, (old, old))
     return files

@@ -49,8 +49,9 @@ from conftest import Conn, http_request, make_cert  # noqa: E402  (the e2e harne
 from waiting import admin_get, stop_process  # noqa: E402
 
 from clients import Client  # noqa: E402  (this directory: the script's own)
-from settings import (HEADER_TIMEOUT, IO_TIMEOUT, KEEPALIVE_GRACE, KEEPALIVE_TIMEOUT,  # noqa: E402
-                      LINGER, READ_TIMEOUT, REQUEST_CAP, SLACK, WORKERS, make_root)
+from settings import (BACKEND_KEEPALIVE, HEADER_TIMEOUT, IO_TIMEOUT, KEEPALIVE_GRACE,  # noqa: E402
+                      KEEPALIVE_TIMEOUT, LINGER, PROXY_PREFIX, READ_TIMEOUT, REQUEST_CAP, SLACK,
+                      WORKERS, make_root)
 
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
                      "ThreadSanitizer", "MemorySanitizer")
@@ -65,8 +66,24 @@ FLUSH_ECHOES = 32          # 100 KiB echoes before each measurement (Server.flus
 
 # ---- the server ---------------------------------------------------------------------------
 
+def start_backend(binary, root, workdir, env):
+    """The reverse proxy's backend: another kahttpd on the same files, with a short
+    idle timeout. Returns (process, port)."""
+    args = [binary, "--listen", "127.0.0.1:0", "--root", str(root), "--workers", "1",
+            "--keepalive-timeout", str(BACKEND_KEEPALIVE), "--keepalive-grace", "0.5"]
+    with open(workdir / "backend.stderr", "wb") as err:
+        proc = subprocess.Popen(args, cwd=workdir, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=err, env=dict(os.environ, **env))
+    line = proc.stdout.readline()
+    m = READY_RE.match(line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"soak: the backend kahttpd did not start: {line!r}")
+    return proc, int(m.group(4))
+
+
 class Server:
-    def __init__(self, binary, root, workdir, extra_env):
+    def __init__(self, binary, root, workdir, extra_env, backend_port):
         self.stderr_path = workdir / "kahttpd.stderr"
         self._stderr = open(self.stderr_path, "wb")
         self.cert = make_cert(workdir)  # conftest's
@@ -78,7 +95,8 @@ class Server:
                      "--keepalive-grace", str(KEEPALIVE_GRACE),
                      "--keepalive-requests", str(REQUEST_CAP),
                      "--header-timeout", str(HEADER_TIMEOUT), "--io-timeout", str(IO_TIMEOUT),
-                     "--max-body-size", "1048576"]
+                     "--max-body-size", "1048576",
+                     "--proxy", f"{PROXY_PREFIX}=http://127.0.0.1:{backend_port}"]
         env = dict(os.environ, **extra_env)
         self.proc = subprocess.Popen(self.args, cwd=workdir, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=self._stderr, env=env)
@@ -138,11 +156,13 @@ class Server:
         return conns, FLUSH_ECHOES
 
     def settle(self, deadline_s):
-        """Polls /status until no client connection is open, or the deadline."""
+        """Polls /status until no client connection is open and the proxy's pool has
+        retired every backend connection, or the deadline."""
         deadline = time.monotonic() + deadline_s
         while True:
             st = self.status()
-            if st["connections"]["active"] == 0 or time.monotonic() >= deadline:
+            pooled = sum(u["open"] for u in st["upstreams"])
+            if (st["connections"]["active"] == 0 and pooled == 0) or time.monotonic() >= deadline:
                 return st
             time.sleep(0.1)  # the poll interval, not a synchronisation
 
@@ -307,7 +327,8 @@ def main():
                # and be trimmed later, or not. Fixed thresholds make large bodies come
                # and go with mmap, as under ASan.
                "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES", GLIBC_TUNABLES)}
-        server = Server(binary, tmp / "www", tmp, env)
+        backend, backend_port = start_backend(binary, tmp / "www", tmp, env)
+        server = Server(binary, tmp / "www", tmp, env, backend_port)
         soak = Soak(server, files)
         settle_s = max(KEEPALIVE_TIMEOUT, HEADER_TIMEOUT, IO_TIMEOUT) + LINGER + 3 * SLACK
         try:
@@ -334,6 +355,7 @@ def main():
             listed = server.admin_get("/connections")
             elapsed = time.monotonic() - t0
         except BaseException as e:
+            stop_process(backend, STOP_TIMEOUT)
             rc, err = server.stop()
             print(f"soak: FAIL: aborted ({type(e).__name__}: {e}); kahttpd exit status {rc}, "
                   f"stderr (tail):\n{err[-4000:]}", flush=True)
@@ -365,6 +387,15 @@ def main():
         rc, err = server.stop()
         if rc != 0:
             failures.append(f"exit status {rc} after SIGTERM, expected 0")
+        if stop_process(backend, STOP_TIMEOUT) != 0:
+            failures.append("the backend kahttpd did not exit 0 after SIGTERM")
+        pool = {k: sum(u[k] for u in st["upstreams"]) for k in
+                ("connects", "reuses", "retired_told", "retired_max", "closed_idle",
+                 "stale_failures", "retries")}
+        pool["failures"] = sum(sum(u["failures"].values()) for u in st["upstreams"])
+        print(f"soak: proxy pool: {json.dumps(pool)}", flush=True)
+        if pool["failures"]:
+            failures.append(f"proxied requests failed: {pool}")
         for marker in SANITIZER_MARKERS:
             if marker in err:
                 failures.append(f"server stderr contains {marker!r}")

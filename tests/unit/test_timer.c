@@ -343,6 +343,47 @@ static void test_fifo_expire_callback_may_remove_another_due_node(void **state)
 	assert_true(ka_fifo_empty(&q));
 }
 
+/* A reload shortens the timeout: deadlines beyond now + new are brought forward, the
+ * earlier ones kept, and a push after it still lands after all of them. */
+static void test_fifo_set_timeout_shorter_clamps_and_keeps_order(void **state)
+{
+	(void)state;
+	struct ka_fifo q;
+	struct fifo_log log = { 0 };
+	struct item it[4];
+
+	init_items(it, 4);
+	ka_fifo_init(&q, 100, record_expired, &log);
+	for (size_t i = 0; i < 3; i++)
+		ka_fifo_push(&q, &it[i].node, (int64_t)i * 20);  /* deadlines 100, 120, 140 */
+	ka_fifo_set_timeout(&q, 50, 60);  /* now 60: nothing later than 110 */
+	assert_int_equal(q.timeout, 50);
+	assert_int_equal(it[0].node.deadline, 100);
+	assert_int_equal(it[1].node.deadline, 110);
+	assert_int_equal(it[2].node.deadline, 110);
+	ka_fifo_push(&q, &it[3].node, 61);
+	assert_int_equal(it[3].node.deadline, 111);
+	assert_int_equal(ka_fifo_expire(&q, 110), 3);
+	assert_fifo_order(&q, (const int[]){ 3 }, 1);
+}
+
+static void test_fifo_set_timeout_longer_keeps_deadlines(void **state)
+{
+	(void)state;
+	struct ka_fifo q;
+	struct fifo_log log = { 0 };
+	struct item it[2];
+
+	init_items(it, 2);
+	ka_fifo_init(&q, 100, record_expired, &log);
+	ka_fifo_push(&q, &it[0].node, 0);
+	ka_fifo_set_timeout(&q, 500, 10);
+	assert_int_equal(it[0].node.deadline, 100);
+	ka_fifo_push(&q, &it[1].node, 10);
+	assert_int_equal(it[1].node.deadline, 510);
+	assert_fifo_order(&q, (const int[]){ 0, 1 }, 2);
+}
+
 static void test_fifo_next_is_the_head_deadline(void **state)
 {
 	(void)state;
@@ -735,6 +776,8 @@ int main(void)
 		cmocka_unit_test(test_fifo_expire_callback_may_rearm_on_the_same_list),
 		cmocka_unit_test(test_fifo_expire_callback_may_move_node_to_another_list),
 		cmocka_unit_test(test_fifo_expire_callback_may_remove_another_due_node),
+		cmocka_unit_test(test_fifo_set_timeout_shorter_clamps_and_keeps_order),
+		cmocka_unit_test(test_fifo_set_timeout_longer_keeps_deadlines),
 		cmocka_unit_test(test_fifo_next_is_the_head_deadline),
 		cmocka_unit_test(test_heap_empty_next_is_max_and_expires_nothing),
 		cmocka_unit_test(test_timer_index_zero_means_unarmed),

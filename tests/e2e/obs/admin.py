@@ -101,7 +101,7 @@ def terminate(srv, timeout=10.0):
 
 # ---- the connection trace (--trace-connections, stderr) ------------------------------------
 
-TRACE_LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})Z conn=(\d+) ([a-z_]+)((?: [a-z_]+=\S*)*)$")
+TRACE_LINE_RE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})Z conn=(\d+|-) ([a-z_]+)((?: [a-z_]+=\S*)*)$")
 
 
 class TraceEvent:
@@ -123,7 +123,8 @@ def trace_events(stderr_text):
         assert m, f"malformed trace line {line!r}"
         kv = dict(item.split("=", 1) for item in m.group(4).split())
         ts = datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f")
-        events.append(TraceEvent(ts, int(m.group(2)), m.group(3), kv, line))
+        conn = int(m.group(2)) if m.group(2) != "-" else None  # None: the proxy pool's own
+        events.append(TraceEvent(ts, conn, m.group(3), kv, line))
     return events
 
 

@@ -1,0 +1,103 @@
+/*
+ * The reverse proxy's exchange (proxy.c), shared with the files that build its fields
+ * (proxy_fields.c) and keep its pools (proxy_pools.c): not for anything else.
+ */
+#ifndef KA_PROXY_EXCHANGE_H
+#define KA_PROXY_EXCHANGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/http_response.h"
+#include "server/conn.h"
+#include "server/proxy.h"
+#include "server/upstream.h"
+
+/* Each direction of an exchange buffers at most this much. */
+#define PX_BUF (64 * 1024)
+/* A backend that refused a connection or did not answer one is skipped this long. */
+#define DOWN_MS 10000
+/* A request body piece sent chunked: "<hex size>\r\n" + "\r\n", and the last chunk. */
+#define CHUNK_FRAME 20
+#define LAST_CHUNK "0\r\n\r\n"
+
+struct px_route {
+	const struct ka_proxy_conf *conf;
+	unsigned first;  /* its backends' index in the workers' upstream arrays */
+	unsigned index;
+};
+
+struct px_worker {
+	struct ka_upstream *ups;  /* [n_backends] */
+	unsigned rr[KA_MAX_PROXIES];
+};
+
+struct ka_proxies {
+	struct px_route routes[KA_MAX_PROXIES];
+	unsigned n_routes, n_backends, n_workers;
+	struct px_worker *workers;
+};
+
+enum px_phase { PX_SEND, PX_BODY, PX_TUNNEL };
+
+struct px {
+	struct ka_conn *c;
+	const struct px_route *route;
+	struct px_worker *pw;
+	struct ka_upstream *up;
+	struct ka_upconn *u;
+	enum px_phase phase;
+	unsigned tried;          /* bit per backend of the route: connect tried */
+	unsigned start;          /* round-robin: the backend this request began with */
+	int retries;
+	bool retryable;          /* may be sent twice: idempotent, or Idempotency-Key */
+	bool reused;             /* u came from the pool */
+	bool replayable;         /* out holds the request from its first byte */
+	bool req_done;           /* the whole request is in out */
+	bool req_chunked;        /* its body goes to the backend chunked */
+	bool upgrade;            /* it asks for a protocol upgrade (WebSocket) */
+	bool got_byte;           /* a byte of the response has come */
+	bool backend_keep;       /* the backend keeps the connection after this response */
+	bool backend_fin;        /* EPOLLRDHUP: a read will return 0 once drained */
+	bool connect_timed_out;  /* some backend did not answer the connect */
+	bool continued;          /* the backend's 100 Continue went to the client */
+	bool deferred;           /* a send failed inside the client's code: handle it later */
+	int deferred_errno;
+	int64_t start_us, head_us, last_io;
+	enum ka_http_body_framing framing;
+	uint64_t body_left;
+	struct ka_chunked chunked;
+	size_t scanned;          /* head bytes the parser has seen */
+	size_t out_len, out_sent, in_pos, in_len;
+	struct ka_http_response resp;
+	char out[PX_BUF];
+	char in[PX_BUF];
+};
+
+struct px_state {
+	struct px *px;
+};
+_Static_assert(sizeof(struct px_state) <= KA_HANDLER_STATE_MAX, "proxy state too big");
+
+/* ---- proxy_fields.c ------------------------------------------------------------------- */
+
+/* The request head, rewritten for the backend (hop-by-hop fields dropped; Via,
+ * X-Forwarded-* added), into px->out; false when it does not fit. */
+bool ka_px_build_request(struct px *px);
+/* The response's fields for the client, into px->out (the request is sent or
+ * abandoned); false when they do not fit room bytes. */
+bool ka_px_build_response_fields(struct px *px, size_t room);
+/* The request may be sent twice: idempotent (RFC 9110 9.2.2) or with Idempotency-Key. */
+bool ka_px_retryable(const struct ka_http_request *req);
+/* It asks for a protocol upgrade (Connection: upgrade, Upgrade: ...). */
+bool ka_px_wants_upgrade(const struct ka_http_request *req);
+/* The access log's upstream fields of the exchange. */
+void ka_px_log_fields(struct px *px);
+
+/* ---- proxy_pools.c -------------------------------------------------------------------- */
+
+/* The calling worker's pools (made on its first proxied request); NULL without memory. */
+struct px_worker *ka_px_worker(struct ka_conn *c);
+
+#endif
