@@ -45,7 +45,7 @@ from backends import (GunicornBackend, HttpBackend, KahttpdProxy, Links,  # noqa
 # kind: the idle time T after which the backend closes, around which the gaps scatter.
 # Node's is measured when it starts (Node 20 closes 1 s after the keepAliveTimeout it
 # advertises); gunicorn checks its keep-alive deadlines once a second, so its closes
-# come anywhere up to 1 s early.
+# come anywhere from 1 to 3 s (its nominal 2 s is where the gaps scatter).
 KINDS = {"node": 3.0, "gunicorn": 2.0, "nginx": 1.0, "silent": 1.0, "http10": 1.0}
 NEAR = 0.01           # the concentrated half of the gaps: within +-1 % of T
 RTT_MS = 2.0          # the links' round-trip time between the proxy and the backends

@@ -101,17 +101,21 @@ def test_pool_learned_timeout_retires_before_backend_closes(proxy, backends):
 
 
 def test_pool_gunicorn_silent_timeout_learned(proxy, backends):
+    """gunicorn checks its keep-alive deadlines once a second, so it closes an idle
+    connection anywhere from 1 to 3 s: the learned timeout is the shortest close seen,
+    and once it is below what gunicorn does, connections are retired first."""
     b = backends.gunicorn(keep_alive=2)
     p = proxy({"/g/": b.urls()[0]})
-    r = p.exchange(GET("/g/a"))
-    assert r.status == 200 and r.body.startswith(b"gunicorn GET /g/a 0 "), r
-    u = p.wait_upstream(b.urls()[0], lambda u: u["closed_idle"] == 1, "gunicorn's close seen",
-                        timeout=2 + 2)
+    for i in range(5):
+        r = p.exchange(GET(f"/g/{i}"))
+        assert r.status == 200 and r.body.startswith(f"gunicorn GET /g/{i} 0 ".encode()), r
+        u = p.wait_upstream(b.urls()[0], lambda u: u["open"] == 0, "the connection ended",
+                            timeout=2 + 2)
+        if u["retired_learned"]:
+            break
+    assert u["retired_learned"] >= 1 and 1 <= u["closed_idle"] <= i, u
     assert u["learned_timeout_s"] is not None and u["learned_timeout_s"] <= 3.1, u
-    p.exchange(GET("/g/b"))
-    u = p.wait_upstream(b.urls()[0], lambda u: u["retired_learned"] == 1,
-                        "the second connection retired by the learned timeout", timeout=4)
-    assert u["closed_idle"] == 1 and u["stale_failures"] == 0, u
+    assert u["stale_failures"] == 0, u
 
 
 def test_pool_unexpected_bytes_close_idle_connection(proxy, backends):
