@@ -14,6 +14,7 @@ the close), so each rule is read from the backend's side; /status is read with a
 deadline after the event the test waits for.
 """
 import re
+import subprocess
 import time
 
 import pytest
@@ -116,6 +117,28 @@ def test_pool_gunicorn_silent_timeout_learned(proxy, backends):
     assert u["retired_learned"] >= 1 and 1 <= u["closed_idle"] <= i, u
     assert u["learned_timeout_s"] is not None and u["learned_timeout_s"] <= 3.1, u
     assert u["stale_failures"] == 0, u
+
+
+def close_wait_sockets(port):
+    """Local sockets in CLOSE-WAIT whose peer is 127.0.0.1:port (ss, iproute2)."""
+    out = subprocess.run(["ss", "-Htn", "state", "close-wait", "dst", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    return [line for line in out.splitlines() if line.strip()]
+
+
+def test_pool_backend_fin_closes_pooled_connection_at_once(proxy, backends):
+    b = backends.http(idle=1.0)
+    p = proxy({"/api/": b.urls()[0]})
+    first = echo_of(p.exchange(GET("/api/a")))["conn"]
+    rec = closed_conn(b, first, 3)
+    assert rec["closed_by"] == "backend-idle", rec
+    # Watched while idle: no socket left half-closed (CLOSE-WAIT) waiting for a reuse.
+    wait_for(lambda: close_wait_sockets(b.port), lambda s: s == [], 0.5,
+             "the proxy's side of the connection the backend closed")
+    u = p.upstream(b.urls()[0])
+    assert (u["closed_idle"], u["open"], u["idle"]) == (1, 0, 0), u
+    r = p.exchange(http_request("/api/after", "POST", body=b"x"))
+    assert echo_of(r)["conn"] != first
 
 
 def test_pool_unexpected_bytes_close_idle_connection(proxy, backends):
