@@ -7,6 +7,10 @@
 #   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
 #   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
 #   make memcheck   the main end-to-end scenarios under valgrind's memcheck
+#   make install    binaries, man pages, example config, systemd units (PREFIX, DESTDIR)
+#   make uninstall  removes what make install put there
+#   make deb        build/kahttpd_VERSION_ARCH.deb with dpkg-deb, checked by lintian
+#   make scale-test HAProxy before two kahttpd (and two nginx) under load, rolling restarts
 #   make proxy-proof  the reuse race through kahttpd and nginx as proxies: docs/proxy.md
 
 CC       := gcc
@@ -161,7 +165,7 @@ soak: deps
 # The long proof of the proxy's pool: the reuse race of tests/e2e/proxy_race.py for
 # PROOF_SECONDS through kahttpd and through nginx as the usual upstream keep-alive
 # proxy; writes the side-by-side table into docs/proxy.md, fails if kahttpd lost a
-# request (a 20 s run through kahttpd is part of make test).
+# request (a 20 s run of both at once is part of make test).
 PROOF_SECONDS ?= 180
 proxy-proof:
 	@tests/deps.sh
@@ -172,8 +176,102 @@ proxy-proof:
 clean:
 	rm -rf $(VARIANTS)
 
+# ---- install ------------------------------------------------------------------------------
+# The man pages' option lists are written from each program's --help, which is generated
+# from its option table (packaging/manpage.py). The example config is installed only
+# where none exists (an edited one is never overwritten) and uninstalled only while it
+# is unchanged. The units name the installed binary and config: their /usr/sbin and
+# /etc paths are rewritten for another PREFIX and SYSCONFDIR.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+DOCDIR     ?= $(PREFIX)/share/doc/kahttpd
+INSTALL    ?= install
+
+build/man/kahttpd.8: packaging/kahttpd.8.in packaging/manpage.py build/kahttpd
+build/man/kaprobe.1: packaging/kaprobe.1.in packaging/manpage.py build/kaprobe
+build/man/kahttpd.8 build/man/kaprobe.1:
+	@mkdir -p $(dir $@)
+	/usr/bin/python3 packaging/manpage.py $< $(filter build/ka%,$^) > $@.tmp && mv $@.tmp $@
+
+man: build/man/kahttpd.8 build/man/kaprobe.1
+
+build/units/%: packaging/%
+	@mkdir -p $(dir $@)
+	sed -e 's|/usr/sbin/kahttpd|$(SBINDIR)/kahttpd|g' \
+	    -e 's|/etc/kahttpd/|$(SYSCONFDIR)/kahttpd/|g' $< > $@
+
+# The units depend on PREFIX: rewrite them on every install.
+install: all man
+	@rm -rf build/units
+	@$(MAKE) --no-print-directory build/units/kahttpd.service build/units/kahttpd.socket \
+		SBINDIR=$(SBINDIR) SYSCONFDIR=$(SYSCONFDIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSCONFDIR)/kahttpd $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DOCDIR)/examples
+	$(INSTALL) -m 755 build/kahttpd $(DESTDIR)$(SBINDIR)/kahttpd
+	$(INSTALL) -m 755 build/kaprobe $(DESTDIR)$(BINDIR)/kaprobe
+	$(INSTALL) -m 644 build/man/kahttpd.8 $(DESTDIR)$(MANDIR)/man8/kahttpd.8
+	$(INSTALL) -m 644 build/man/kaprobe.1 $(DESTDIR)$(MANDIR)/man1/kaprobe.1
+	$(INSTALL) -m 644 build/units/kahttpd.service build/units/kahttpd.socket $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 644 packaging/kahttpd.conf $(DESTDIR)$(DOCDIR)/examples/kahttpd.conf
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/kahttpd/kahttpd.conf ]; then \
+		echo "make install: $(DESTDIR)$(SYSCONFDIR)/kahttpd/kahttpd.conf exists: kept"; \
+	else \
+		echo $(INSTALL) -m 644 packaging/kahttpd.conf $(DESTDIR)$(SYSCONFDIR)/kahttpd/kahttpd.conf; \
+		$(INSTALL) -m 644 packaging/kahttpd.conf $(DESTDIR)$(SYSCONFDIR)/kahttpd/kahttpd.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/kahttpd $(DESTDIR)$(BINDIR)/kaprobe \
+		$(DESTDIR)$(MANDIR)/man8/kahttpd.8 $(DESTDIR)$(MANDIR)/man1/kaprobe.1 \
+		$(DESTDIR)$(UNITDIR)/kahttpd.service $(DESTDIR)$(UNITDIR)/kahttpd.socket \
+		$(DESTDIR)$(DOCDIR)/examples/kahttpd.conf
+	@conf=$(DESTDIR)$(SYSCONFDIR)/kahttpd/kahttpd.conf; \
+	if [ -e $$conf ] && ! cmp -s packaging/kahttpd.conf $$conf; then \
+		echo "make uninstall: $$conf was edited: kept"; \
+	else \
+		echo rm -f $$conf; rm -f $$conf; \
+	fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/kahttpd $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) \
+		2>/dev/null
+
+# ---- many instances behind HAProxy --------------------------------------------------------
+# The long rolling-restart proof (make test runs a short one in tests/e2e/test_deploy.py):
+# kahttpd, then nginx, each as two instances behind HAProxy under wrk and h2load,
+# SCALE_ROUNDS rounds of restarts and of binary upgrades, with the example's retries
+# and again with none (kahttpd must lose nothing either way; nginx's figures without
+# retries are shown, not required); docs/deploy.md shows the table.
+SCALE_ROUNDS ?= 5
+SCALE_SETTLE ?= 5000
+scale-test: deps all
+	@rm -rf build/scale && mkdir -p build/scale
+	@rc=0; for s in kahttpd nginx; do \
+		/usr/bin/python3 tests/deploy/scale.py --server $$s --restarts $(SCALE_ROUNDS) \
+			--upgrades $(SCALE_ROUNDS) --settle $(SCALE_SETTLE) --json \
+			--dir build/scale/$$s > build/scale/$$s.json || rc=1; \
+		/usr/bin/python3 tests/deploy/scale.py --server $$s --restarts $(SCALE_ROUNDS) \
+			--upgrades $(SCALE_ROUNDS) --settle $(SCALE_SETTLE) --json --no-retries \
+			--dir build/scale/$$s-strict > build/scale/$$s-strict.json \
+			|| [ $$s = nginx ] || rc=1; \
+	done; \
+	/usr/bin/python3 tests/deploy/scale.py report build/scale/kahttpd.json \
+		build/scale/nginx.json build/scale/kahttpd-strict.json build/scale/nginx-strict.json; \
+	exit $$rc
+
+# ---- Debian package -----------------------------------------------------------------------
+deb:
+	@tests/deps.sh deb
+	@$(MAKE) --no-print-directory all man
+	@packaging/deb.sh
+
 .PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck \
 	proxy-proof
+.PHONY: man install uninstall deb scale-test
 .SECONDARY:
 
 -include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)

@@ -3,6 +3,7 @@
 # A fresh Debian 12 machine has gcc, make and python3; everything else comes from here.
 #   tests/deps.sh         what building and every test need (make test)
 #   tests/deps.sh build   only what building needs (make run, make bench)
+#   tests/deps.sh deb     what building and make deb need
 set -e
 missing=""
 need() {
@@ -15,6 +16,11 @@ need() {
 need libssl-dev test -f /usr/include/openssl/ssl.h
 need openssl command -v openssl
 if [ "${1:-}" != build ]; then
+	# make deb: dpkg-shlibdeps (its dependencies) and lintian (its check).
+	need dpkg-dev command -v dpkg-shlibdeps
+	need lintian command -v lintian
+fi
+if [ "${1:-}" != build ] && [ "${1:-}" != deb ]; then
 	need libcmocka-dev test -f /usr/include/cmocka.h
 	need python3-pytest /usr/bin/python3 -c 'import pytest'
 	need python3-h11 /usr/bin/python3 -c 'import h11'
@@ -36,8 +42,16 @@ if [ "${1:-}" != build ]; then
 	need wrk command -v wrk
 	need nghttp2-client command -v h2load
 	need apache2-utils command -v ab
-	# Socket activation without systemd as PID 1 (test_systemd.py).
+	# Socket activation without systemd as PID 1 (test_systemd.py); systemd-analyze
+	# verifies the units (test_install.py).
 	need systemd command -v systemd-socket-activate
+	# make install's man pages, rendered by the test (man -l, groff -ww), and the
+	# load-balancer proof (examples/haproxy, test_deploy.py).
+	need groff command -v groff
+	need man-db command -v man
+	need haproxy test -x /usr/sbin/haproxy
+	# The systemd unit's system call filter against what kahttpd calls (test_install.py).
+	need strace command -v strace
 	# A backend of the reverse-proxy tests (tests/e2e/backends.py).
 	need gunicorn command -v gunicorn
 fi

@@ -305,7 +305,7 @@ static enum step start_request(struct ka_conn *c)
 		ex->body_left = (uint64_t)req->content_length;
 		ex->body_done = false;
 	}
-	ex->route = route = ka_routes_find(&w->srv->routes[c->role], req->path);
+	ex->route = route = ka_routes_find(w->routes[c->role], req->path);
 	if (req->content_length > 0 && (uint64_t)req->content_length > w->cfg->max_body_size &&
 	    !(route && route->streams_body)) {
 		ka_conn_respond_error(c, 413, "request body larger than --max-body-size",

@@ -542,6 +542,7 @@ int main(int argc, char **argv)
 	for (unsigned k = 0; k < n_all; k++)
 		ka_worker_destroy(&srv.workers[k]);
 	ka_pidfile_remove();
+	ka_handlers_free(&srv);
 	ka_reload_free(&srv);
 	free(srv.workers);
 	free(srv.listen_fds);

@@ -261,8 +261,12 @@ static int next_backend(struct px *px)
 
 			if (px->tried & (1u << i))
 				continue;
-			if (pass == 0 && px->pw->ups[px->route->first + i].down_until > now)
-				continue;
+			if (pass == 0) {
+				const struct ka_upstream *up = ka_px_upstream(px->c, px->route, i);
+
+				if (up && up->down_until > now)
+					continue;
+			}
 			return (int)i;
 		}
 	return -1;
@@ -290,7 +294,10 @@ static void px_start(struct px *px)
 			return;
 		}
 		px->tried |= 1u << i;
-		px->up = &px->pw->ups[px->route->first + (unsigned)i];
+		if (!(px->up = ka_px_upstream(px->c, px->route, (unsigned)i))) {
+			px_fail(px, KA_UP_REFUSED, "out of memory");
+			return;
+		}
 		if ((u = ka_upstream_take(px->up, px->retryable))) {
 			attach(px, u, true);
 			break;
@@ -826,22 +833,20 @@ static void serve(struct ka_conn *c, const struct ka_route *route)
 	px_start(px);
 }
 
-int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv)
+int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv,
+                        const struct ka_config *cfg)
 {
-	const struct ka_config *cfg = &srv->cfg;
-	struct ka_proxies *p;
+	struct px_gen *gen;
 
 	if (!cfg->n_proxy)
 		return 0;
-	if (!(p = calloc(1, sizeof(*p))) ||
-	    !(p->workers = calloc(srv->n_workers + 1, sizeof(*p->workers)))) {
-		free(p);
+	/* The registry first: it makes srv->proxies, which keeps the generation. */
+	if (ka_px_register(srv, &cfg->proxy[0].backends[0]) < 0 || !(gen = calloc(1, sizeof(*gen))))
 		return -1;
-	}
-	p->n_workers = srv->n_workers + 1;
-	srv->proxies = p;
+	gen->next = srv->proxies->gens;
+	srv->proxies->gens = gen;
 	for (unsigned r = 0; r < cfg->n_proxy; r++) {
-		struct px_route *pr = &p->routes[p->n_routes];
+		struct px_route *pr = &gen->routes[gen->n];
 		struct ka_route route = {
 			.path = cfg->proxy[r].prefix,
 			.path_len = strlen(cfg->proxy[r].prefix),
@@ -854,9 +859,14 @@ int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv)
 		};
 
 		pr->conf = &cfg->proxy[r];
-		pr->first = p->n_backends;
-		pr->index = p->n_routes++;
-		p->n_backends += pr->conf->n_backends;
+		pr->index = gen->n++;
+		for (unsigned i = 0; i < pr->conf->n_backends; i++) {
+			int k = ka_px_register(srv, &pr->conf->backends[i]);
+
+			if (k < 0)
+				return -1;
+			pr->reg[i] = (unsigned)k;
+		}
 		if (ka_routes_add(t, &route) < 0)
 			return -1;
 	}

@@ -15,8 +15,12 @@
 
 struct ka_server;
 
-/* Adds a route per --proxy prefix to t, and the pools of srv->n_workers workers. */
-int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv);
+/* Adds a route per --proxy prefix of cfg to t (at start, and at a reload that changed
+ * them); the backends join the registry, whose pools every worker keeps. -1 when t or
+ * the registry is full, or memory ran out. */
+struct ka_config;
+int ka_proxy_add_routes(struct ka_routes *t, struct ka_server *srv,
+                        const struct ka_config *cfg);
 void ka_proxy_free(struct ka_server *srv);
 
 /* One backend's figures, summed over the workers, for /status and /metrics. */

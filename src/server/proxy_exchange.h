@@ -5,6 +5,7 @@
 #ifndef KA_PROXY_EXCHANGE_H
 #define KA_PROXY_EXCHANGE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -22,21 +23,39 @@
 #define CHUNK_FRAME 20
 #define LAST_CHUNK "0\r\n\r\n"
 
+/* Distinct backends (HOST:PORT) named since start, over every reload. */
+#define PX_MAX_BACKENDS 1024
+
+/* One --proxy prefix of one configuration generation. */
 struct px_route {
 	const struct ka_proxy_conf *conf;
-	unsigned first;  /* its backends' index in the workers' upstream arrays */
-	unsigned index;
+	unsigned reg[KA_MAX_BACKENDS];  /* each backend's index in the registry */
+	unsigned index;                 /* its round-robin slot */
 };
 
+/* The routes of one configuration (start, or a reload that changed --proxy); kept
+ * until exit, since a request may still hold one. */
+struct px_gen {
+	struct px_gen *next;
+	struct px_route routes[KA_MAX_PROXIES];
+	unsigned n;
+};
+
+/* A worker's pools: one per backend of the registry, made at its first request. */
 struct px_worker {
-	struct ka_upstream *ups;  /* [n_backends] */
+	struct ka_upstream *_Atomic ups[PX_MAX_BACKENDS];
 	unsigned rr[KA_MAX_PROXIES];
 };
 
+/* Server-wide: the registry of backends, and the workers' pools. A pool belongs to a
+ * backend's HOST:PORT, so it survives reloads that keep the backend. The registry only
+ * grows, in the main thread, and is published entry by entry (n_reg). */
 struct ka_proxies {
-	struct px_route routes[KA_MAX_PROXIES];
-	unsigned n_routes, n_backends, n_workers;
+	const struct ka_backend *reg[PX_MAX_BACKENDS];
+	atomic_uint n_reg;
+	unsigned n_workers;
 	struct px_worker *workers;
+	struct px_gen *gens;
 };
 
 enum px_phase { PX_SEND, PX_BODY, PX_TUNNEL };
@@ -97,7 +116,12 @@ void ka_px_log_fields(struct px *px);
 
 /* ---- proxy_pools.c -------------------------------------------------------------------- */
 
-/* The calling worker's pools (made on its first proxied request); NULL without memory. */
+/* The calling worker's pools. */
 struct px_worker *ka_px_worker(struct ka_conn *c);
+/* The worker's pool of backend i of route r (made on first use); NULL without memory. */
+struct ka_upstream *ka_px_upstream(struct ka_conn *c, const struct px_route *r, unsigned i);
+/* Backend b's index in the registry (the main thread's: at start and at reloads),
+ * added when new; -1 when the registry is full or memory ran out. */
+int ka_px_register(struct ka_server *srv, const struct ka_backend *b);
 
 #endif

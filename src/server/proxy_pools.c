@@ -1,6 +1,8 @@
 /*
- * The reverse proxy's per-worker pools, one ka_upstream per backend per worker, and
- * their figures for /status and /metrics (proxy.h).
+ * The reverse proxy's routes and pools (proxy.h): the --proxy prefixes of each
+ * configuration as route-table entries, the registry of every backend named since
+ * start, one ka_upstream per backend per worker, and their figures for /status and
+ * /metrics.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,19 +13,51 @@
 
 struct px_worker *ka_px_worker(struct ka_conn *c)
 {
+	return &c->w->srv->proxies->workers[c->w->index];
+}
+
+struct ka_upstream *ka_px_upstream(struct ka_conn *c, const struct px_route *r, unsigned i)
+{
 	struct ka_proxies *p = c->w->srv->proxies;
 	struct px_worker *pw = &p->workers[c->w->index];
+	unsigned k = r->reg[i];
 
-	if (!pw->ups) {  /* first use on this worker */
-		pw->ups = calloc(p->n_backends, sizeof(*pw->ups));
-		if (!pw->ups)
+	struct ka_upstream *up = atomic_load_explicit(&pw->ups[k], memory_order_relaxed);
+
+	if (!up) {
+		if (!(up = calloc(1, sizeof(*up))))
 			return NULL;
-		for (unsigned r = 0; r < p->n_routes; r++)
-			for (unsigned i = 0; i < p->routes[r].conf->n_backends; i++)
-				ka_upstream_init(&pw->ups[p->routes[r].first + i],
-				                 &p->routes[r].conf->backends[i], c->w);
+		ka_upstream_init(up, p->reg[k], c->w);
+		/* Published whole: the admin worker reads the figures. */
+		atomic_store_explicit(&pw->ups[k], up, memory_order_release);
 	}
-	return pw;
+	return up;
+}
+
+int ka_px_register(struct ka_server *srv, const struct ka_backend *b)
+{
+	struct ka_proxies *p = srv->proxies;
+	unsigned n;
+
+	if (!p) {
+		if (!(p = calloc(1, sizeof(*p))) ||
+		    !(p->workers = calloc(srv->n_workers + 1, sizeof(*p->workers)))) {
+			free(p);
+			return -1;
+		}
+		p->n_workers = srv->n_workers + 1;
+		srv->proxies = p;
+	}
+	n = atomic_load(&p->n_reg);
+
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(p->reg[i]->text, b->text) == 0)
+			return (int)i;
+	if (n == PX_MAX_BACKENDS)
+		return -1;
+	p->reg[n] = b;
+	atomic_store_explicit(&p->n_reg, n + 1, memory_order_release);
+	return (int)n;
 }
 
 void ka_proxy_free(struct ka_server *srv)
@@ -35,10 +69,21 @@ void ka_proxy_free(struct ka_server *srv)
 	for (unsigned k = 0; k < p->n_workers; k++) {
 		struct px_worker *pw = &p->workers[k];
 
-		for (unsigned i = 0; pw->ups && i < p->n_backends; i++)
-			while (pw->ups[i].idle_head)
-				ka_upstream_close(pw->ups[i].idle_head, "exit");
-		free(pw->ups);
+		for (unsigned i = 0; i < PX_MAX_BACKENDS; i++) {
+			struct ka_upstream *up = pw->ups[i];
+
+			if (!up)
+				continue;
+			while (up->idle_head)
+				ka_upstream_close(up->idle_head, "exit");
+			free(up);
+		}
+	}
+	while (p->gens) {
+		struct px_gen *g = p->gens;
+
+		p->gens = g->next;
+		free(g);
 	}
 	free(p->workers);
 	free(p);
@@ -49,7 +94,7 @@ void ka_proxy_free(struct ka_server *srv)
 
 unsigned ka_proxy_backends(const struct ka_server *srv)
 {
-	return srv->proxies ? srv->proxies->n_backends : 0;
+	return srv->proxies ? atomic_load(&srv->proxies->n_reg) : 0;
 }
 
 static int64_t shortest(int64_t a, int64_t b)
@@ -63,11 +108,11 @@ void ka_proxy_figures(const struct ka_server *srv, unsigned i, struct ka_upstrea
 
 	memset(f, 0, sizeof(*f));
 	f->told_ms = f->learned_ms = -1;
-	for (unsigned r = 0; r < p->n_routes; r++)
-		if (i >= p->routes[r].first && i < p->routes[r].first + p->routes[r].conf->n_backends)
-			f->backend = p->routes[r].conf->backends[i - p->routes[r].first].text;
+	f->backend = p->reg[i]->text;
 	for (unsigned k = 0; k < p->n_workers; k++) {
-		const struct ka_upstream *up = p->workers[k].ups ? &p->workers[k].ups[i] : NULL;
+		/* A pool is made once by its worker and never freed before exit. */
+		const struct ka_upstream *up = atomic_load_explicit(&p->workers[k].ups[i],
+		                                                    memory_order_acquire);
 		const struct ka_upstream_stats *s = up ? &up->stats : NULL;
 
 		if (!up)

@@ -10,9 +10,9 @@
  * idle connection's, which its Keep-Alive header announced. What was replaced stays
  * allocated until exit: a worker may still be reading it, and reloads are rare.
  *
- * Not reloaded (the new value is ignored, with a message): --workers, --root, --demo,
- * --proxy (its routes and pools; the --upstream-* options do reload),
- * --admin, --user and --pid-file, which shape the process itself; they change at the
+ * --proxy reloads too: the public listeners get a new route table (handlers.c), and a
+ * backend kept keeps its pool. Not reloaded (the new value is ignored, with a message):
+ * --workers, --root, --demo, --admin, --user and --pid-file, which shape the process itself; they change at the
  * next binary upgrade (SIGUSR2), which starts a process from the new configuration.
  */
 #include "server/reload.h"
@@ -25,6 +25,7 @@
 #include "server/accesslog.h"
 #include "server/config.h"
 #include "server/listen.h"
+#include "server/handlers.h"
 #include "server/server.h"
 #include "server/tls.h"
 
@@ -100,7 +101,6 @@ static void warn_fixed(const struct ka_server *srv, const struct ka_config *next
 		{ "admin", strcmp(next->admin.text, now->admin.text) != 0 },
 		{ "user", differs(next->user, now->user) },
 		{ "pid-file", differs(next->pid_file, now->pid_file) },
-		{ "proxy", !ka_config_proxies_equal(next, now) },
 	};
 
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -144,6 +144,7 @@ bool ka_reload(struct ka_server *srv, int argc, char **argv)
 	FILE *err = open_memstream(&msgs, &msgs_len);
 	struct ka_tls *tls = NULL;
 	struct ka_listen_plan plan;
+	const struct ka_routes *routes = NULL;
 	int log_fd = -1, rc;
 	bool ok = next && err;
 
@@ -163,6 +164,8 @@ bool ka_reload(struct ka_server *srv, int argc, char **argv)
 	}
 	if (ok)
 		ok = ka_listen_reload_prepare(srv, next, &plan, err) == 0;
+	if (ok && !ka_config_proxies_equal(next, atomic_load(&srv->live)))
+		ok = (routes = ka_handlers_rebuild(srv, next, err)) != NULL;
 	if (err)
 		fclose(err);
 	if (!ok) {
@@ -187,6 +190,8 @@ bool ka_reload(struct ka_server *srv, int argc, char **argv)
 		retire(NULL, atomic_exchange(&srv->tls, tls));
 	if (log_fd >= 0)
 		ka_access_log_swap(srv, log_fd);
+	if (routes)  /* before the configuration: a worker takes both together */
+		atomic_store(&srv->live_routes, routes);
 	{
 		const struct ka_config *old = atomic_exchange(&srv->live, next);
 

@@ -53,6 +53,7 @@ struct ka_link {
 struct ka_worker {
 	struct ka_server *srv;
 	const struct ka_config *cfg;
+	const struct ka_routes *routes[KA_ROLES];  /* what each listener role serves now */
 	unsigned index;     /* the request workers first; the admin worker, if any, last */
 	uint64_t admin_ids;  /* admin connections are numbered apart: they count nowhere */
 	pthread_t thread;
@@ -117,6 +118,12 @@ struct ka_reload_status {
 	char error[512];       /* its first error ("FILE:LINE: name: ..."), "" when ok */
 };
 
+/* A public route table a reload built, kept until exit (handlers.c). */
+struct ka_route_table {
+	struct ka_route_table *next;
+	struct ka_routes t;
+};
+
 struct ka_server {
 	struct ka_config cfg;  /* as loaded at start; what a reload cannot change is read here */
 	/* The configuration in force: cfg at start, a new immutable one after each good
@@ -131,6 +138,10 @@ struct ka_server {
 	                               * adds slots and workers close removed ones */
 	struct ka_static_root root;
 	struct ka_routes routes[KA_ROLES];  /* what each listener role serves (main.c) */
+	/* The public routes in force: routes[KA_ROLE_PUBLIC], or what the last reload that
+	 * changed --proxy built; each worker takes it with the configuration (w->routes). */
+	const struct ka_routes *_Atomic live_routes;
+	struct ka_route_table *old_routes;
 	size_t buf_size;
 	/* The listening sockets main() bound or was given, one set per worker; -1 where a
 	 * worker has none in that slot. */

@@ -287,6 +287,7 @@ static void worker_reload(struct ka_worker *w)
 		if (!w->draining)
 			w->drain_q.timeout = cfg->shutdown_timeout;
 		w->cfg = cfg;
+		w->routes[KA_ROLE_PUBLIC] = atomic_load(&srv->live_routes);
 	}
 	ka_access_log_worker_reload(w, !admin);
 	if (admin || w->draining)
@@ -400,6 +401,8 @@ int ka_worker_init(struct ka_worker *w, struct ka_server *srv, unsigned index)
 	memset(w, 0, sizeof(*w));
 	w->srv = srv;
 	w->cfg = cfg;
+	w->routes[KA_ROLE_PUBLIC] = atomic_load(&srv->live_routes);
+	w->routes[KA_ROLE_ADMIN] = &srv->routes[KA_ROLE_ADMIN];
 	w->index = index;
 	w->conns.prev = w->conns.next = &w->conns;
 	w->closed.prev = w->closed.next = &w->closed;

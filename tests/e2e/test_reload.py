@@ -189,3 +189,41 @@ def test_reload_shorter_idle_timeout_spares_waiting_connections(server, tmp_path
     old.send(GET("/a.txt"))
     r = old.read_response()
     assert r.body == A and advertised(r).startswith("timeout=1,")
+
+
+def test_reload_changes_proxy_backends_for_the_next_request(server, tmp_path):
+    """--proxy reloads: the next request, on a connection already open, goes to the new
+    backend; a backend named again keeps its pool (and its figures); a prefix removed
+    is gone (404 from the document root)."""
+    roots = {}
+    backends = {}
+    for name in ("one", "two"):
+        roots[name] = tmp_path / name
+        (roots[name] / "api").mkdir(parents=True)
+        (roots[name] / "api" / "who.txt").write_text(name + "\n")
+        backends[name] = server("--root", roots[name], root=False)
+    url = {n: f"http://127.0.0.1:{b.addr[1]}" for n, b in backends.items()}
+    conf = tmp_path / "k.conf"
+    conf.write_text(f"proxy = /api/ = {url['one']}\n")
+    srv = server("--config", conf, "--admin", "127.0.0.1:0")
+    c = srv.connect()
+
+    def who(path="/api/who.txt"):
+        c.send(GET(path))
+        r = c.read_response()
+        assert_persistent(r)
+        return r.status, r.body
+
+    assert who() == (200, b"one\n")
+    reload(srv, conf, f"proxy = /api/ = {url['two']}\n")
+    assert who() == (200, b"two\n")
+    reload(srv, conf, f"proxy = /api/ = {url['one']}, {url['two']}\n")
+    assert sorted([who()[1], who()[1]]) == [b"one\n", b"two\n"]
+    ups = {u["backend"]: u for u in status(admin_addr(srv))["upstreams"]}
+    one, two = (url[n][len("http://"):] for n in ("one", "two"))
+    assert set(ups) == {one, two}, ups
+    assert ups[one]["connects"] + ups[one]["reuses"] == 2, ups
+    assert ups[two]["connects"] + ups[two]["reuses"] == 2, ups
+    reload(srv, conf, "proxy = /other/ = " + url["one"] + "\n")
+    assert who()[0] == 404
+    assert who("/other/api/who.txt")[0] == 404  # /other/api/who.txt: not on backend one
