@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages the benchmarks need, only those missing, and says so.
 # Usage: bench/deps.sh PKG... where each PKG is one of the names handled below.
-# The servers installed here (nginx, h2o, lighttpd and its TLS module) must never start
+# The servers installed here (nginx, h2o, lighttpd and its TLS module, HAProxy) must never start
 # as system services: the benchmark starts its own copies on free loopback ports. A
 # policy-rc.d answering 101 tells Debian's maintainer scripts not to start anything; we
 # create it only if there is none, and remove it afterwards only if we created it.
@@ -19,6 +19,7 @@ for want in "$@"; do
 	h2o) need h2o test -x /usr/bin/h2o ;;
 	lighttpd) need lighttpd test -x /usr/sbin/lighttpd ;;
 	lighttpd-mod-openssl) need lighttpd-mod-openssl test -e /usr/lib/lighttpd/mod_openssl.so ;;
+	haproxy) need haproxy test -x /usr/sbin/haproxy ;;
 	gnuplot-nox) need gnuplot-nox command -v gnuplot ;;
 	valgrind) need valgrind test -x /usr/bin/valgrind ;;
 	strace) need strace test -x /usr/bin/strace ;;

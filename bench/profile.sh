@@ -2,7 +2,7 @@
 # Where kahttpd's CPU goes, per request, for the optimisation work.
 #
 #   bench/profile.sh [--requests N] [--connections C] [--path PATH] [--pipeline D]
-#                    [--top K] [--out DIR]
+#                    [--top K] [--out DIR] [--proxy URL]
 #
 # Serves an exact number of HTTP keep-alive requests (default 20,000 on 10 connections,
 # GET /hello.txt, 13 bytes) from bench/load_client.py — not wrk, so the count is exact —
@@ -13,6 +13,10 @@
 # Start-up, shutdown and the connections' own accept and close are taken out by running
 # the same thing once more with one request per connection and subtracting:
 #   per request = (full run - baseline run) / (N - C).
+# With --proxy URL kahttpd forwards every request to the backend at URL
+# (--proxy /=URL, one backend connection per client connection, kept): the figures are
+# then per proxied request. The backend must serve PATH as bench/ makes it (bench/proxy.sh
+# runs it so, with nginx).
 # The callgrind output stays in --out (default /tmp/kahttpd-profile) for
 # callgrind_annotate or kcachegrind. Loopback only; every run bounded in time.
 set -euo pipefail
@@ -26,6 +30,7 @@ path=/hello.txt
 pipeline=1
 top=25
 out=/tmp/kahttpd-profile
+proxy=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--requests) requests=$2; shift 2 ;;
@@ -34,7 +39,8 @@ while [ $# -gt 0 ]; do
 	--pipeline) pipeline=$2; shift 2 ;;
 	--top) top=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	--proxy) proxy=(--proxy "/=$2"); shift 2 ;;
+	-h | --help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "profile: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -100,7 +106,7 @@ load_under() { # NAME N -- WRAPPER...
 	local name=$1 n=$2 port target
 	shift 3
 	"$@" "$KAHTTPD" --workers 1 --listen 127.0.0.1:0 --root "$root" --keepalive-requests 0 \
-		>"$tmp/$name.stdout" 2>"$tmp/$name.stderr" &
+		"${proxy[@]}" >"$tmp/$name.stdout" 2>"$tmp/$name.stderr" &
 	pid=$!
 	port=$(port_of "$tmp/$name.stdout" "$pid")
 	$PY "$BENCH_DIR/load_client.py" --port "$port" --path "$path" --connections "$connections" \
@@ -117,7 +123,7 @@ load_under() { # NAME N -- WRAPPER...
 }
 
 echo "profile: $requests requests for $path on $connections connections" \
-	"(pipeline depth $pipeline), kahttpd with one worker"
+	"(pipeline depth $pipeline), kahttpd with one worker${proxy:+, proxying to ${proxy[1]#/=}}"
 echo "profile: callgrind: full run, then baseline ($connections requests)..."
 load_under cg_full "$requests" -- valgrind --tool=callgrind --quiet \
 	--callgrind-out-file="$out/callgrind.out.full"

@@ -12,6 +12,7 @@ RUN_DIR holds:
   tls.tsv   server protocol suite group tickets default_suite tls12_refused (s_client)
   perf/     SCENARIO.SERVER.tsv: perf samples by category (bench/perf_split.py)
   profile-ka.txt, profile-pipe.txt: bench/profile.sh's output for kahttpd
+  proxy/    bench/proxy.sh's raw data (bench/proxy_report.py reads it: section 9)
 """
 import os
 import re
@@ -125,7 +126,9 @@ def parse_perf(run_dir, scen, srv):
 
 
 def main():
+    import proxy_report  # it imports this module's helpers
     run_dir, out_md, out_dat = sys.argv[1:4]
+    proxy = proxy_report.load(os.path.join(run_dir, "proxy"))
     meta = {}
     for line in open(os.path.join(run_dir, "meta.txt")):
         k, _, v = line.rstrip("\n").partition("=")
@@ -190,7 +193,8 @@ def main():
       f"{meta.get('mem', '?')}; kernel {meta.get('kernel', '?')}; {meta.get('os', '?')}")
     w(f"- Versions: {meta.get('v_kahttpd', '?')} (commit {meta.get('commit', '?')}, "
       f"{meta.get('cc', '?')}); {meta.get('v_nginx', '?')}; {meta.get('v_h2o', '?')}; "
-      f"{meta.get('v_lighttpd', '?')}; {meta.get('v_wrk', '?')}")
+      f"{meta.get('v_lighttpd', '?')}; "
+      f"{proxy['meta'].get('v_haproxy', '?') + '; ' if proxy else ''}{meta.get('v_wrk', '?')}")
     w(f"- Method: every server runs with one worker (process or thread), pinned to CPU 0 "
       f"(`taskset -c 0`); `taskset -c 1 wrk -t1 -c50 -d{meta.get('duration', '?')}s --latency` "
       f"on CPU 1. {meta.get('rounds', '?')} round(s); within a round each scenario runs on "
@@ -228,7 +232,7 @@ def main():
           f"a session to resume, sending one request with Connection: close and reading until "
           f"the server closes. It is slower than the servers (their CPU busy column): the "
           f"figure to compare is CPU/request.")
-    if meta.get("steal"):
+    if meta.get("steal") and runs:
         w(f"- CPU time stolen by the hypervisor during the throughput runs: "
           f"{meta['steal']} % of wall time on the two CPUs (high values mean noisy numbers).")
     if meta.get("quick") == "1":
@@ -274,6 +278,8 @@ def main():
             continue  # not in this run (BENCH_SCENARIOS, BENCH_IDLE, BENCH_SERVERS)
         target_lines.append(f"{'MET ' if met.startswith('**yes**') else 'MISS'} {text}: kahttpd "
                             f"{fmt(mine, digits)}{unit}, ratio {r_text}")
+    proxy_rows, proxy_misses = proxy_report.target_rows(proxy)
+    out.extend(proxy_rows)
     w("")
 
     # ---- where the CPU goes: perf, every server, every scenario, in µs per request
@@ -389,11 +395,12 @@ def main():
                          f"{fmt(other_busy, 0)} %: a server that keeps up with wrk sleeps in "
                          f"epoll_wait and pays to be woken, which a saturated one does not.")
         misses.append(line)
-    if misses:
+    if misses or proxy_misses:
         w("### Targets not met, and why")
         w("")
         for line in misses:
             w(f"- {line}")
+        out.extend(proxy_misses)
         w("")
 
     # ---- one table per throughput scenario: plain ones (1-4) here, TLS ones (6, 7) after
@@ -509,6 +516,9 @@ def main():
               f"{fmt(b - p, 0)} | {last['before']:,} → {last['after']:,} |")
         w("")
 
+    if proxy:
+        out.extend(proxy_report.section(proxy, 9))
+
     def write_profiles():
         if split:
             w("## Where the CPU goes")
@@ -605,21 +615,28 @@ def main():
         w("")
 
     # ---- raw data
-    w("## Every run")
-    w("")
-    w("| scenario | server | round | requests | requests/s | p50 | p99 | CPU ticks | CPU µs/request |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for scen, _ in SCENARIOS:
-        for s in servers:
-            for r in sorted(runs.get((scen, s), []), key=lambda r: r["round"]):
-                w(f"| {SHORT[scen]} | {s} | {r['round']} | {r['requests']:,} | {fmt(r['rps'])} | "
-                  f"{fmt_lat(r['p50'])} | {fmt_lat(r['p99'])} | {r['ticks']} | {fmt(r['cpu'])} |")
-    w("")
-    w(f"CPU ticks are 1/{clk:.0f} s. The chart: bench/results.png.")
-    w("")
+    if runs:
+        w("## Every run")
+        w("")
+        w("| scenario | server | round | requests | requests/s | p50 | p99 | CPU ticks | CPU µs/request |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for scen, _ in SCENARIOS:
+            for s in servers:
+                for r in sorted(runs.get((scen, s), []), key=lambda r: r["round"]):
+                    w(f"| {SHORT[scen]} | {s} | {r['round']} | {r['requests']:,} | {fmt(r['rps'])} | "
+                      f"{fmt_lat(r['p50'])} | {fmt_lat(r['p99'])} | {r['ticks']} | {fmt(r['cpu'])} |")
+        w("")
+        w(f"CPU ticks are 1/{clk:.0f} s. The chart: bench/results.png.")
+        w("")
 
+    if proxy and not runs and not idle and not idle_tls and os.path.exists(out_md):
+        # The proxy benchmark alone: its section replaces the one in the last full
+        # run's file, and the rest stays.
+        text = proxy_report.splice(open(out_md).read(), proxy)
+    else:
+        text = "\n".join(out)
     with open(out_md, "w") as f:
-        f.write("\n".join(out))
+        f.write(text)
 
     # ---- chart data: one row per scenario, one column per server
     with open(out_dat, "w") as f:
@@ -654,6 +671,8 @@ def main():
             f"{s} {fmt(metric('tls_idle', s, 'bytes'), 0)}" for s in servers if s in idle_tls))
     for t in target_lines:
         print("  " + t)
+    if proxy:
+        print("\n".join(proxy_report.summary(proxy)[1:]))
     for x in warnings:
         print("  warning: " + x)
 

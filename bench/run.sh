@@ -15,6 +15,9 @@
 #   7. tls_close: a new connection with a full handshake per request, 50 connections
 #      (bench/tls_close_client.py: wrk resumes sessions)
 #   8. resident memory per idle TLS keep-alive connection, beside 5 for OpenSSL's share
+# and, last, with the static servers stopped:
+#   9. proxy: kahttpd, nginx and HAProxy as reverse proxies in front of one nginx backend,
+#      keep-alive, 50 connections, the 13-byte file (bench/proxy.sh)
 # For each: requests/s, latency p50/p99 and the server's CPU time per request. Rounds
 # are interleaved (each scenario on each server in turn) and the medians reported in
 # bench/RESULTS.md and bench/results.png, both regenerated here, never edited by hand.
@@ -30,8 +33,12 @@
 #   BENCH_IDLE="…"     idle-memory measurements: "plain tls" (default), "plain", "tls", ""
 #   BENCH_OUT=DIR      where RESULTS.md and results.png go (default bench/)
 #   BENCH_SCENARIOS="…" throughput scenarios (default "ka_small ka_4k pipeline16 close
-#                      tls_ka_small tls_close")
+#                      tls_ka_small tls_close proxy"); without a static one (all but
+#                      proxy) and with BENCH_IDLE="" the static servers do not start
 #   BENCH_TLS_DURATION=S  seconds per run of the TLS scenarios (default 3)
+#   BENCH_PROXY_ROUNDS=N, BENCH_PROXY_DURATION=S  rounds and seconds per run of the
+#                      proxy scenario (default 5 of 3 s: more medians against other
+#                      work on the machine; quick: 1 of 2 s)
 #   BENCH_PERF=0       no perf profile of each server and scenario
 #   BENCH_PROFILE=0    no callgrind/strace profile of kahttpd (bench/profile.sh)
 #
@@ -49,6 +56,8 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	idle_rounds=${BENCH_IDLE_ROUNDS:-1}
 	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-1}
 	tls_duration=${BENCH_TLS_DURATION:-$duration}
+	proxy_rounds=${BENCH_PROXY_ROUNDS:-$rounds}
+	proxy_duration=${BENCH_PROXY_DURATION:-$duration}
 	out_dir=${BENCH_OUT:-/tmp/kahttpd-bench-quick}
 else
 	rounds=${BENCH_ROUNDS:-3}
@@ -63,21 +72,28 @@ else
 	# 3 s TLS run still counts some 80 ticks of handshakes and 300 of keep-alive.
 	idle_tls_rounds=${BENCH_IDLE_TLS_ROUNDS:-2}
 	tls_duration=${BENCH_TLS_DURATION:-3}
+	# CPU time per proxied request wanders with whatever else runs on CPU 1 (wrk and
+	# the backend share it): five shorter rounds give a steadier median than three.
+	proxy_rounds=${BENCH_PROXY_ROUNDS:-5}
+	proxy_duration=${BENCH_PROXY_DURATION:-3}
 	out_dir=${BENCH_OUT:-$BENCH_DIR}
 fi
 want_servers=${BENCH_SERVERS:-kahttpd nginx h2o lighttpd}
 conns=50
 depth=16
-SCENARIOS=${BENCH_SCENARIOS:-ka_small ka_4k pipeline16 close tls_ka_small tls_close}
+SCENARIOS=${BENCH_SCENARIOS:-ka_small ka_4k pipeline16 close tls_ka_small tls_close proxy}
 IDLE_KINDS=${BENCH_IDLE-plain tls}
 # Every TLS idle connection costs a handshake and OpenSSL's state on both sides: 10,000.
 idle_tls_n=$((idle_n < 10000 ? idle_n : 10000))
 start_time=$(date +%s)
 tls_load=0
+proxy_load=0
+STATIC=""  # the scenarios served by the static servers: all but proxy
 for scen in $SCENARIOS; do
 	case $scen in
-	ka_small | ka_4k | pipeline16 | close) ;;
-	tls_ka_small | tls_close) tls_load=1 ;;
+	ka_small | ka_4k | pipeline16 | close) STATIC="$STATIC $scen" ;;
+	tls_ka_small | tls_close) tls_load=1 STATIC="$STATIC $scen" ;;
+	proxy) proxy_load=1 ;;
 	*) echo "bench: unknown scenario $scen (BENCH_SCENARIOS)" >&2; exit 2 ;;
 	esac
 done
@@ -89,6 +105,8 @@ for kind in $IDLE_KINDS; do
 done
 tls_any=$tls_load
 case " $IDLE_KINDS " in *" tls "*) tls_any=1 ;; esac
+# BENCH_SCENARIOS=proxy BENCH_IDLE="": the proxy benchmark alone.
+[ -z "$STATIC" ] && [ -z "${IDLE_KINDS// /}" ] && want_servers=""
 
 "$BENCH_DIR/deps.sh" wrk nginx-light h2o lighttpd gnuplot-nox
 [ "$tls_any" = 1 ] && "$BENCH_DIR/deps.sh" lighttpd-mod-openssl
@@ -105,6 +123,7 @@ BENCH_TMP=$(mktemp -d /tmp/kahttpd-bench.XXXXXX)
 BENCH_ROOT=$BENCH_TMP/root
 RUN=$BENCH_TMP/run
 mkdir -p "$BENCH_ROOT" "$RUN/wrk" "$out_dir"
+: >"$RUN/runs.tsv"
 # h2o drops root privileges for nobody: everything it serves must be world-readable.
 chmod 755 "$BENCH_TMP" "$BENCH_ROOT"
 printf 'Hello, world\n' >"$BENCH_ROOT/hello.txt"
@@ -286,7 +305,7 @@ done
 
 read -r steal0 total0 < <(steal_sample)
 for ((round = 1; round <= rounds; round++)); do
-	for scen in $SCENARIOS; do
+	for scen in $STATIC; do
 		# The first server rotates from round to round.
 		secs=$duration
 		case $scen in tls_*) secs=$tls_duration ;; esac
@@ -306,7 +325,7 @@ steal=$(awk -v a=$((steal1 - steal0)) -v b=$((total1 - total0)) 'BEGIN { printf 
 # rest of the kernel. Skipped where perf cannot sample (a container without access).
 mkdir -p "$RUN/perf"
 if [ "${BENCH_PERF:-1}" = 1 ] && perf record -q -e cpu-clock -o "$RUN/perf/probe.data" true >/dev/null 2>&1; then
-	for scen in $SCENARIOS; do
+	for scen in $STATIC; do
 		for s in "${server_list[@]}"; do
 			takes_part "$scen" "$s" || continue
 			run_wrk "$scen" "$s" perf 3 &
@@ -328,7 +347,7 @@ rm -f "$RUN/perf/probe.data"
 
 # kahttpd's own instructions and system calls per request (callgrind, strace -c), the
 # steady state of the keep-alive and pipelined scenarios.
-if [ "${BENCH_PROFILE:-1}" = 1 ]; then
+if [ "${BENCH_PROFILE:-1}" = 1 ] && [ -n "$STATIC" ]; then
 	"$BENCH_DIR/profile.sh" --requests 20000 --connections 10 --top 8 --out "$RUN/profile-ka" \
 		>"$RUN/profile-ka.txt" 2>&1 || note "profile.sh (keep-alive) failed"
 	"$BENCH_DIR/profile.sh" --requests 32000 --connections 10 --pipeline "$depth" --top 8 \
@@ -374,6 +393,15 @@ print("\t".join([kv["server"], sys.argv[1], kv["n"], kv["closed"], kv["rss_befor
 		done
 	done
 done
+
+# The reverse proxies, alone on the machine as the static servers were; their perf and
+# profile as BENCH_PERF and BENCH_PROFILE say.
+if [ "$proxy_load" = 1 ]; then
+	proxy_opts=(--rounds "$proxy_rounds" --duration "$proxy_duration" --out "$RUN/proxy")
+	[ "${BENCH_PERF:-1}" = 1 ] && proxy_opts+=(--perf)
+	[ "${BENCH_PROFILE:-1}" = 1 ] && proxy_opts+=(--profile)
+	"$BENCH_DIR/proxy.sh" "${proxy_opts[@]}" || note "the proxy benchmark (bench/proxy.sh) failed"
+fi
 
 # What ran, where.
 cc_version=$(gcc --version 2>/dev/null | head -n 1)

@@ -298,7 +298,7 @@ server_start() { # NAME
 	if [ -z "$SRV_PORT" ] || ! wait_ready "$SRV_PORT" "$SRV_PID" ||
 		{ [ -n "${BENCH_TLS_DIR:-}" ] && ! wait_ready "$SRV_TLS_PORT" "$SRV_PID"; }; then
 		echo "bench: $name did not start; its output:" >&2
-		tail -n 5 "$d"/stdout "$d"/stderr "$d"/error.log 2>/dev/null >&2
+		tail -n 5 "$d"/stdout "$d"/stderr "$d"/error.log >&2 2>/dev/null
 		server_stop
 		return 1
 	fi

@@ -132,7 +132,8 @@ static const struct option_def options[] = {
 	  "send requests whose path starts with PREFIX to these http:// backends, round-robin "
 	  "(repeatable)", CFG(proxy), 0, 0 },
 	{ "upstream-keepalive", "N", OPT_COUNT, "32",
-	  "idle connections kept per backend per worker; 0 = no reuse",
+	  "idle connections kept per backend per worker (a burst may leave up to four times as "
+	  "many, kept 1 s at most); 0 = no reuse",
 	  CFG(upstream_keepalive), 100000, 0 },
 	{ "upstream-idle-timeout", "SEC|auto", OPT_DURATION_OR_AUTO, "auto",
 	  "longest idle time of a pooled backend connection; auto: what the backend says in "

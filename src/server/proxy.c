@@ -451,12 +451,15 @@ static void pump_done(struct px *px)
 
 	if (c->ex->streaming)
 		ka_output_stream_end(c);
-	if (px->u && px->backend_keep && px->in_pos == px->in_len) {
+	/* A backend FIN seen with the response: the backend closes without having said so,
+	 * and the connection must not wait in the pool to be taken. */
+	if (px->u && px->backend_keep && px->in_pos == px->in_len && !px->backend_fin) {
 		ka_upstream_timer_stop(px->u);
 		ka_upstream_put(px->u);
 		px->u = NULL;
 	}
-	px_drop_upstream(px, px->backend_keep ? "bytes_after_response" : "backend_closes");
+	px_drop_upstream(px, !px->backend_keep ? "backend_closes"
+	                     : px->backend_fin ? "closed_by_backend" : "bytes_after_response");
 	px_detach(px);
 }
 

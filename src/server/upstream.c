@@ -21,8 +21,10 @@
 /* A learned timeout is never taken below this: a backend restarting closes every
  * connection at once, and that says nothing about its idle timer. */
 #define LEARN_MIN_MS 100
-/* A pooled connection idle this long is looked at before reuse. */
-#define PEEK_AFTER_MS 10
+/* Idle connections beyond --upstream-keepalive: kept this long at most, and at most
+ * OVERFLOW times as many in all. */
+#define SURPLUS_IDLE_MS 1000
+#define OVERFLOW 4
 
 static const char *const failure_names[KA_UP_FAILURES] = {
 	"refused", "reset", "closed", "invalid", "connect_timeout", "timeout",
@@ -177,6 +179,10 @@ static void on_timer(struct ka_timer *t)
 		u->on_timer(u);
 		return;
 	}
+	if (u->surplus) {  /* a surplus connection's moment is over */
+		ka_upstream_close(u, "pool_surplus");
+		return;
+	}
 	/* Idle past what the backend allows, less the margin: retired before it closes. */
 	ka_stat_add(u->up->told_ms >= 0 ? &u->up->stats.retired_told : &u->up->stats.retired_learned,
 	            1);
@@ -204,10 +210,9 @@ struct ka_upconn *ka_upstream_take(struct ka_upstream *up, bool retryable)
 		if (!ka_upstream_may_reuse(age, retryable, up->told_ms, up->learned_ms,
 		                           w->cfg->upstream_idle_timeout))
 			return NULL;
-		/* A connection pooled a moment ago is open as far as anything can tell;
-		 * one that waited longer gets a look for a close its event has not yet
-		 * reported (one syscall, skipped on the busy path). */
-		if (age >= PEEK_AFTER_MS && !still_open(u)) {
+		/* One look for a close whose event has not been reported yet (a FIN that
+		 * came with the last response was seen: such a connection is not pooled). */
+		if (!still_open(u)) {
 			idle_event(u);
 			continue;
 		}
@@ -273,6 +278,8 @@ void ka_upstream_put(struct ka_upconn *u)
 {
 	struct ka_upstream *up = u->up;
 	struct ka_worker *w = up->w;
+	int64_t limit;
+	bool surplus;
 
 	if (u->max_left == 0) {
 		ka_stat_add(&up->stats.retired_max, 1);
@@ -283,8 +290,12 @@ void ka_upstream_put(struct ka_upconn *u)
 		ka_upstream_close(u, "no_reuse");
 		return;
 	}
-	if (up->n_idle >= w->cfg->upstream_keepalive)
-		ka_upstream_close(up->idle_tail, "pool_full");  /* the coldest makes room */
+	/* Past --upstream-keepalive, a connection is still kept, but only for a moment:
+	 * a burst of responses would otherwise close connections the next burst of
+	 * requests opens again. Past OVERFLOW times that, the coldest makes room. */
+	if (up->n_idle >= OVERFLOW * w->cfg->upstream_keepalive)
+		ka_upstream_close(up->idle_tail, "pool_full");
+	surplus = up->n_idle >= w->cfg->upstream_keepalive;
 	u->owner = NULL;
 	u->idle = true;
 	u->idle_since = w->loop.now;
@@ -297,6 +308,10 @@ void ka_upstream_put(struct ka_upconn *u)
 	up->idle_head = u;
 	up->n_idle++;
 	ka_stat_add(&up->stats.idle, 1);
-	if (ka_loop_timer_add(&w->loop, &u->timer, w->loop.now + idle_limit(up)) < 0)
+	limit = idle_limit(up);
+	if (surplus)
+		limit = KA_MIN(limit, SURPLUS_IDLE_MS);
+	u->surplus = surplus;
+	if (ka_loop_timer_add(&w->loop, &u->timer, w->loop.now + limit) < 0)
 		ka_upstream_close(u, "out_of_memory");
 }

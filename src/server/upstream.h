@@ -81,6 +81,7 @@ struct ka_upconn {
 	uint64_t id;
 	uint32_t requests;     /* exchanges begun on it */
 	bool connected, readable, writable, idle;
+	bool surplus;          /* pooled beyond --upstream-keepalive: for a moment only */
 };
 
 /* ---- the rules (pure) ----------------------------------------------------------------- */
