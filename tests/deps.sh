@@ -52,6 +52,8 @@ if [ "${1:-}" != build ] && [ "${1:-}" != deb ]; then
 	need haproxy test -x /usr/sbin/haproxy
 	# The systemd unit's system call filter against what kahttpd calls (test_install.py).
 	need strace command -v strace
+	# A backend of the reverse-proxy tests (tests/e2e/backends.py).
+	need gunicorn command -v gunicorn
 fi
 [ -z "$missing" ] && exit 0
 
