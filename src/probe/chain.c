@@ -222,12 +222,14 @@ enum kp_chain_verdict kp_chain_judge(const struct kp_results *front, const struc
 		v = KP_CHAIN_FRONT_LONGER;
 	else if (back->idle_closed_by_server && front->idle_closed_by_server)
 		v = KP_CHAIN_OK;
-	if (v == KP_CHAIN_FRONT_LONGER)
+	if (v == KP_CHAIN_FRONT_LONGER && front->idle_closed_by_server)
 		kp_finding_add(out, "chain", KP_ERROR, "front %s > backend %s: expect 502s; set the "
-		               "front below %s or the backend above %s%s", f, b, b,
-		               front->idle_closed_by_server ? f : "the front's",
-		               front->idle_closed_by_server ? "" : " (kaprobe measures the front's "
-		               "idle timeout toward clients; its upstream one is what matters)");
+		               "front below %s or the backend above %s", f, b, b, f);
+	else if (v == KP_CHAIN_FRONT_LONGER)
+		kp_finding_add(out, "chain", KP_ERROR, "front %s > backend %s: expect 502s; set the "
+		               "front's upstream idle timeout below %s or the backend's above the "
+		               "front's (kaprobe sees the front's idle timeout toward clients, still "
+		               "open at --max-wait)", f, b, b);
 	else if (v == KP_CHAIN_UNKNOWN && !back->idle_closed_by_server)
 		kp_finding_add(out, "chain", KP_INFO, "backend idle timeout %s: the ordering is "
 		               "unknown; a longer --max-wait tells", b);

@@ -31,6 +31,7 @@ struct run {
 	bool second;               /* tls_resumption: on the connection that offers it */
 	double first_handshake_ms; /* tls_resumption: the full handshake's time */
 	struct kp_pktwatch *watch; /* tcp_keepalive: the packet socket */
+	struct kp_pktwatch *watch_closed;  /* ... once closed, until the probe ends */
 	struct race *race;         /* close_race: its tries */
 };
 

@@ -108,8 +108,8 @@ static void wire_findings(const struct kp_results *r, struct kp_findings *out)
 		               "a request that has arrived, and advertise less than it enforces",
 		               r->race_reset >= r->race_closed ? "resets" : "closes without answering",
 		               lost, r->race_tries);
-	if (!ran[KP_TCP_KEEPALIVE])
-		return;
+	if (!ran[KP_TCP_KEEPALIVE] || (r->idle_closed_by_server && r->idle_timeout_s < 0.05))
+		return;  /* not persistent: no idle connection to keep alive */
 	if (r->tcpka_unavailable)
 		kp_finding_add(out, "tcp_keepalive", KP_INFO, "TCP keepalive not measured: the packet "
 		               "socket needs CAP_NET_RAW (run as root, or setcap cap_net_raw+ep kaprobe)");

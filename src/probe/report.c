@@ -312,13 +312,13 @@ void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp
 		fprintf(out, "tls: %s, %s, ALPN %s, handshake %.2f ms\n", r->tls.version, r->tls.cipher,
 		        r->tls.alpn[0] ? r->tls.alpn : "none", r->tls_handshake_ms);
 	fputc('\n', out);
-	fprintf(out, "%-21s %-20s %s\n", "check", "result", "evidence");
+	fprintf(out, "%-22s %-20s %s\n", "check", "result", "evidence");
 	for (int i = 0; i < KP_CHECK_COUNT; i++) {
 		char result[64];
 		if (!r->ran[i])
 			continue;
 		kp_report_result_text(r, (enum kp_check)i, result, sizeof(result));
-		fprintf(out, "%-21s %-20s %s\n", kp_check_name((enum kp_check)i), result,
+		fprintf(out, "%-22s %-20s %s\n", kp_check_name((enum kp_check)i), result,
 		        r->evidence[i]);
 	}
 	if (r->ran[KP_IDLE_TIMEOUT] && r->idle_answered)
