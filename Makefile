@@ -7,6 +7,7 @@
 #   make browser-report  chromium loads www/page/ with and without keep-alive: docs/browser.md
 #   make fuzz       the libFuzzer targets in build-fuzz/, FUZZ_SECONDS (60) each
 #   make memcheck   the main end-to-end scenarios under valgrind's memcheck
+#   make probe-report  kaprobe against kahttpd, nginx, lighttpd and a chain: docs/kaprobe.md
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -150,6 +151,10 @@ bench: build-deps
 browser-report: deps all
 	@/usr/bin/python3 tests/browser/report.py
 
+# Real kaprobe output in docs/kaprobe.md's marked sections (about two minutes).
+probe-report: deps all
+	@/usr/bin/python3 tests/probe_report.py
+
 # The long soak (a 60 s one is part of make test). KAHTTPD=build/kahttpd for the
 # normal build; SOAK_ARGS for more options (--clients N, --seed N).
 SOAK_SECONDS ?= 600
@@ -160,7 +165,7 @@ soak: deps
 clean:
 	rm -rf $(VARIANTS)
 
-.PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck
+.PHONY: all asan run build-deps deps test bench browser-report probe-report soak clean unit-bins fuzz fuzz-bins memcheck
 .SECONDARY:
 
 -include $(shell find $(VARIANTS) -name '*.d' 2>/dev/null)

@@ -194,7 +194,7 @@ static int64_t parse_count(const char *s, int64_t min, int64_t max)
 /* "persistent_http11, http10_keepalive, ...": what --only accepts by name. */
 static const char *check_list(void)
 {
-	static char list[256];
+	static char list[512];
 	size_t used = 0;
 
 	for (int i = 0; i < KP_CHECK_COUNT && used < sizeof(list); i++)

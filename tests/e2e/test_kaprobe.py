@@ -461,6 +461,8 @@ def test_kaprobe_server_that_is_not_http_exits_1(hello_server, mode):
 @pytest.mark.parametrize("section,heading", [
     ("probe options", "### `kaprobe [options] URL`"),
     ("bench options", "### `kaprobe bench [options] URL`"),
+    ("chain options", "### `kaprobe chain [options] FRONT_URL BACKEND_URL`"),
+    ("compare options", "### `kaprobe compare [options] URL URL...`"),
 ])
 def test_kaprobe_options_doc_tables_match_help(section, heading):
     """--help is generated from main.c's option table; docs/kaprobe.md must say the same:

@@ -341,3 +341,32 @@ def test_new_commands_unreachable_or_garbage_exit_1(mode, hello_server, start):
     p = run_kaprobe(mode, "--max-wait", 1, srv.url(), hello_server, timeout=30)
     assert p.returncode == 1 and b"not answer with HTTP" in p.stderr, p
     assert p.stdout == b"" and p.elapsed < 10, p
+
+
+def test_connections_1_runs_every_check_one_at_a_time(start, docroot):
+    srv = start(_kahttpd, "--keepalive-timeout", 0.3)
+    only = "persistent_http11,pipelining,lingering,close_race"
+    one = probe_json(srv.url("/index.html"), "--only", only, "--connections", 1)
+    many = probe_json(srv.url("/index.html"), "--only", only)
+    for r in (one, many):
+        assert r["persistent_http11"] and r["pipelining"] and r["lingering"] == "fin", r
+        assert r["close_race"]["tries"] >= 1 and r["close_race"]["reset"] == 0, r
+    # One at a time, close_race's eight tries follow each other: each waits the idle
+    # timeout, so the probe takes several times longer than with 16 at once.
+    assert one["elapsed"] > 4 * 0.3 and many["elapsed"] < 3 * 0.3 + 1, (one, many)
+
+
+def test_doc_holds_generated_reports():
+    """docs/kaprobe.md's example runs are make probe-report's output: every marked
+    section is filled, with the command and what it printed."""
+    text = (servers.REPO / "docs" / "kaprobe.md").read_text()
+    for name in ("kahttpd", "kahttpd-json", "nginx", "lighttpd", "markdown", "compare", "chain"):
+        start_mark, end_mark = f"<!-- probe-report:{name} -->", f"<!-- /probe-report:{name} -->"
+        assert start_mark in text and end_mark in text, name
+        body = text.split(start_mark)[1].split(end_mark)[0]
+        assert body.strip(), f"section {name} is empty: run make probe-report"
+        if name != "markdown":
+            assert body.lstrip("`\n").startswith("$ build/kaprobe "), (name, body[:200])
+    kahttpd = text.split("<!-- probe-report:kahttpd -->")[1]
+    for check in ("tcp_keepalive", "close_race", "advertised_vs_enforced", "lingering"):
+        assert f"\n{check} " in kahttpd, check
