@@ -1,8 +1,11 @@
 /*
  * The probe: eight checks of how a server treats persistent connections (and for
- * https a ninth, whether a new connection can resume the TLS session), all started
- * at once on one event loop, each on connections of its own, so that the whole probe
- * takes as long as its longest wait (the idle timeout) rather than the sum of them.
+ * https a ninth, whether a new connection can resume the TLS session), the four wire
+ * checks of checks_wire.c and checks_race.c, and the dispatch that runs them all on
+ * one event loop, each on connections of its own, started at once as far as
+ * --connections allows (kp_probe_pump), so that the whole probe takes as long as its
+ * longest waits (the idle timeout, and once more for close_race, which needs it)
+ * rather than the sum of them.
  * Every result is what happened on the wire: a second request answered or not, the
  * moment a FIN or RST arrived after the last response byte, the headers as sent. A
  * check is a handful of callbacks (start, response, closed, timer) over one

@@ -1,8 +1,10 @@
 /*
- * kaprobe's parts and what they share: the checks (checks.c) and their results, the
- * benchmark (bench.c) and its runs, the kernel's TIME_WAIT count (tcpdiag.c), and the
- * two ways of printing either, a table or JSON (report.c). main.c reads the command
- * line and calls these; every part runs on one core event loop (client.h).
+ * kaprobe's parts and what they share: the checks (checks*.c, check.h) and their
+ * results, what to change (findings.c), the chain's demonstration and verdict
+ * (chain.c), the benchmark (bench.c) and its runs, the kernel's TIME_WAIT count
+ * (tcpdiag.c), and the ways of printing them: a table, JSON or Markdown (report.c;
+ * chain and compare in report_multi.c). main.c reads the command line and calls
+ * these; every part runs on one core event loop (client.h).
  */
 #ifndef KP_PROBE_H
 #define KP_PROBE_H
