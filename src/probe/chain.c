@@ -199,7 +199,7 @@ int kp_chain_demonstrate(const struct kp_target *front, const struct kp_chain_op
 static const char *idle_text(const struct kp_results *r, double max_wait_s, char *buf, size_t len)
 {
 	if (r->idle_closed_by_server)
-		snprintf(buf, len, r->idle_timeout_s >= 10 ? "%.0f s" : "%.1f s", r->idle_timeout_s);
+		kp_seconds_text(r->idle_timeout_s, buf, len);
 	else if (r->idle_answered)
 		snprintf(buf, len, "> %.0f s", max_wait_s);
 	else
@@ -235,9 +235,9 @@ enum kp_chain_verdict kp_chain_judge(const struct kp_results *front, const struc
 		               "unknown; a longer --max-wait tells", b);
 	if (d != NULL && d->ran && d->failures > 0)
 		kp_finding_add(out, "chain", KP_ERROR, "%u of %u requests through the front failed "
-		               "after idle gaps around the backend's %.1f s timeout: the front reuses "
+		               "after idle gaps around the backend's %s timeout: the front reuses "
 		               "upstream connections the backend is closing", d->failures, d->requests,
-		               d->backend_timeout_s);
+		               kp_seconds_text(d->backend_timeout_s, b, sizeof(b)));
 	if (back->advertised_timeout_s < 0 && back->idle_closed_by_server)
 		kp_finding_add(out, "chain", KP_INFO, "the backend advertises no `Keep-Alive: "
 		               "timeout`: a front that honours it cannot learn the backend's %s", b);

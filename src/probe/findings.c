@@ -35,10 +35,16 @@ void kp_finding_add(struct kp_findings *out, const char *check, enum kp_severity
 	va_end(ap);
 }
 
-/* "75 s", "2.5 s": the idle timeout as an operator would write it. */
-static const char *secs(double s, char *buf, size_t len)
+/* "75 s", "1 s", "2.5 s": a measured time as an operator would write it (a
+ * measurement within 50 ms of a whole second is that second). */
+const char *kp_seconds_text(double s, char *buf, size_t len)
 {
-	snprintf(buf, len, s >= 10 ? "%.0f s" : "%.1f s", s);
+	double whole = (double)(long long)(s + 0.5);
+
+	if (s >= 10 || (s - whole < 0.05 && whole - s < 0.05))
+		snprintf(buf, len, "%.0f s", s);
+	else
+		snprintf(buf, len, "%.1f s", s);
 	return buf;
 }
 
@@ -64,7 +70,7 @@ static void keepalive_findings(const struct kp_results *r, struct kp_findings *o
 	if (ran[KP_ADVERTISED] && r->advertised_verdict == KP_ADV_NONE && r->idle_closed_by_server)
 		kp_finding_add(out, "advertised_vs_enforced", KP_WARNING, "idle timeout %s, no "
 		               "`Keep-Alive: timeout`: clients cannot know when it closes; advertise "
-		               "it", secs(r->idle_timeout_s, t, sizeof(t)));
+		               "it", kp_seconds_text(r->idle_timeout_s, t, sizeof(t)));
 	else if (ran[KP_ADVERTISED] && r->advertised_verdict == KP_ADV_NONE)
 		kp_finding_add(out, "advertised_vs_enforced", KP_WARNING, "idle connections kept past "
 		               "--max-wait, no `Keep-Alive: timeout`: clients cannot know when it "
@@ -74,13 +80,13 @@ static void keepalive_findings(const struct kp_results *r, struct kp_findings *o
 		               "timeout=%lld` but closes idle connections after %s: clients that trust "
 		               "the header race the close and lose requests; advertise less than it "
 		               "enforces", (long long)r->advertised_timeout_s,
-		               secs(r->idle_timeout_s, t, sizeof(t)));
+		               kp_seconds_text(r->idle_timeout_s, t, sizeof(t)));
 	if (ran[KP_ADVERTISED] && r->advertised_verdict == KP_ADV_OK && r->idle_closed_by_server &&
 	    r->idle_timeout_s - (double)r->advertised_timeout_s < 0.5)
 		kp_finding_add(out, "advertised_vs_enforced", KP_INFO, "advertises `Keep-Alive: "
 		               "timeout=%lld` and closes at %s: no margin, a client that waits exactly "
 		               "that long races the close; advertise a second less",
-		               (long long)r->advertised_timeout_s, secs(r->idle_timeout_s, t, sizeof(t)));
+		               (long long)r->advertised_timeout_s, kp_seconds_text(r->idle_timeout_s, t, sizeof(t)));
 	if (ran[KP_MAX_REQUESTS] && r->max_requests_known && !r->max_requests_signalled &&
 	    persistent_idle)
 		kp_finding_add(out, "max_requests", KP_WARNING, "closes after %lld requests without "
@@ -117,11 +123,11 @@ static void wire_findings(const struct kp_results *r, struct kp_findings *out)
 		kp_finding_add(out, "tcp_keepalive", r->tcpka_close_s >= 30 ? KP_WARNING : KP_INFO,
 		               "TCP keepalive off (no probe before the idle close): a client that "
 		               "vanished holds this connection for %s",
-		               secs(r->tcpka_close_s, t, sizeof(t)));
+		               kp_seconds_text(r->tcpka_close_s, t, sizeof(t)));
 	else if (!r->tcpka_known && r->idle_closed_by_server)
 		kp_finding_add(out, "tcp_keepalive", KP_WARNING, "TCP keepalive off: a client that "
 		               "vanished holds this connection for %s",
-		               secs(r->idle_timeout_s, t, sizeof(t)));
+		               kp_seconds_text(r->idle_timeout_s, t, sizeof(t)));
 	else if (!r->tcpka_known && r->idle_answered)
 		kp_finding_add(out, "tcp_keepalive", KP_WARNING, "TCP keepalive off and idle "
 		               "connections kept past --max-wait: a client that vanished holds a "

@@ -210,6 +210,8 @@ void kp_findings_of(const struct kp_results *r, struct kp_findings *out);
 void kp_finding_add(struct kp_findings *out, const char *check, enum kp_severity sev,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 const char *kp_severity_name(enum kp_severity s);
+/* "75 s", "1 s", "2.5 s" */
+const char *kp_seconds_text(double s, char *buf, size_t len);
 
 /* ---- chain: a front before a backend ------------------------------------------------------------ */
 
