@@ -251,8 +251,9 @@ void kp_report_probe_json(FILE *out, const struct kp_results *r);
 void kp_report_probe_markdown(FILE *out, const struct kp_target *t, const struct kp_results *r);
 /* The short result of one check, as in the table's second column. */
 void kp_report_result_text(const struct kp_results *r, enum kp_check id, char *buf, size_t len);
-/* "what to change": the findings as lines, or as a Markdown list. */
-void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown);
+/* "what to change": the findings as lines, or as a Markdown list; heading: with the
+ * section's heading first. */
+void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown, bool heading);
 void kp_report_findings_json(FILE *out, const struct kp_findings *f);
 /* (report_multi.c) chain: both sides beside each other, the verdict, the
  * demonstration, what to change. compare: one column per server. */

@@ -327,12 +327,13 @@ void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp
 	struct kp_findings findings;
 	kp_findings_of(r, &findings);
 	fputc('\n', out);
-	kp_report_findings(out, &findings, false);
+	kp_report_findings(out, &findings, false, true);
 }
 
-void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown)
+void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown, bool heading)
 {
-	fputs(markdown ? "### What to change\n\n" : "what to change:\n", out);
+	if (heading)
+		fputs(markdown ? "### What to change\n\n" : "what to change:\n", out);
 	if (f->n == 0)
 		fputs(markdown ? "Nothing found.\n" : "  nothing found\n", out);
 	for (size_t i = 0; i < f->n; i++) {
@@ -381,7 +382,7 @@ void kp_report_probe_markdown(FILE *out, const struct kp_target *t, const struct
 	}
 	fputc('\n', out);
 	kp_findings_of(r, &findings);
-	kp_report_findings(out, &findings, true);
+	kp_report_findings(out, &findings, true, true);
 }
 
 /* ---- the benchmark ------------------------------------------------------------------------------ */

@@ -120,7 +120,8 @@ void kp_report_chain(FILE *out, enum kp_format fmt, const struct kp_target *fron
 	        v == KP_CHAIN_FRONT_LONGER
 	        ? "the front keeps idle connections longer than the backend allows: reused "
 	          "upstream connections race the backend's close, and requests fail with 502"
-	        : v == KP_CHAIN_OK ? "the front lets idle connections go before the backend does"
+	        : v == KP_CHAIN_OK ? "the front lets idle connections go no later than the backend "
+	                             "does"
 	        : "unknown (an idle timeout was not measured within --max-wait)");
 	if (d->ran)
 		fprintf(out, "\n%sdemonstration%s: %u %s requests through the front, each after an "
@@ -132,7 +133,7 @@ void kp_report_chain(FILE *out, enum kp_format fmt, const struct kp_target *fron
 	else if (d->why_not[0])
 		fprintf(out, "\ndemonstration: not run: %s\n", d->why_not);
 	fputc('\n', out);
-	kp_report_findings(out, findings, md);
+	kp_report_findings(out, findings, md, true);
 }
 
 /* ---- compare ------------------------------------------------------------------------------------ */
@@ -197,7 +198,8 @@ void kp_report_compare(FILE *out, enum kp_format fmt, const struct kp_target *co
 	for (size_t i = 0; i < n; i++) {
 		struct kp_findings f;
 		kp_findings_of(r[i], &f);
-		fprintf(out, md ? "\n#### %zu. %s\n\n" : "\n%zu. %s ", i + 1, server_name(r[i]));
-		kp_report_findings(out, &f, md);
+		fprintf(out, md ? "\n### %zu. %s: what to change\n\n" : "\n%zu. %s, what to change:\n",
+		        i + 1, server_name(r[i]));
+		kp_report_findings(out, &f, md, false);
 	}
 }
