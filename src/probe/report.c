@@ -286,6 +286,8 @@ void kp_report_result_text(const struct kp_results *r, enum kp_check id, char *b
 	case KP_CLOSE_RACE:
 		if (!r->race_known)
 			snprintf(buf, len, "unknown");
+		else if (r->race_tries == 0)
+			snprintf(buf, len, "none sent");
 		else if (r->race_reset + r->race_closed == 0)
 			snprintf(buf, len, "clean (%u/%u)", r->race_answered, r->race_tries);
 		else
