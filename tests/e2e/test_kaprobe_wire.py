@@ -162,6 +162,7 @@ def test_close_race_other_servers_are_counted(start, docroot, which):
         srv = start(servers.lighttpd, docroot, "server.max-keep-alive-idle = 1\n")
     r = probe_json(srv.url("/index.html"), "--only", "close_race")
     race = assert_race_counts(r)
+    assert race["tries"] >= 1, r  # lighttpd's wandering close: the second round sends
     lost = race["reset"] + race["closed_unanswered"]
     assert bool(findings(r, "close_race")) == (lost > 0), r
 
