@@ -85,7 +85,7 @@ static void race_done(struct race *race)
 {
 	struct run *r = race->r;
 	struct kp_results *res = r->p->res;
-	unsigned closing = 0, errors = 0, sent = 0, late = 0;
+	unsigned sent = 0, late = 0;
 	char round2[120] = "";
 
 	for (size_t i = 0; i < TRIES; i++) {
@@ -98,13 +98,10 @@ static void race_done(struct race *race)
 		res->race_closed += t->end == TRY_CLOSED;
 		res->race_late += t->end == TRY_LATE;
 		race->closing += t->end == TRY_ANSWERED && t->conn_close;
-		errors += t->end == TRY_ERROR;
+		race->errors += t->end == TRY_ERROR;
 	}
-	race->errors += errors;
 	if (race_again(race, sent, late))
 		return;
-	closing = race->closing;
-	errors = race->errors;
 	res->race_known = true;
 	if (race->round == 2)
 		snprintf(round2, sizeof(round2), "; most found the close first, so %zu more aimed at "
@@ -115,9 +112,9 @@ static void race_done(struct race *race)
 	                   "server's close first (not sent)%s", TRIES, offsets_ms[0],
 	                offsets_ms[TRIES - 1], (double)(race->round == 2 ? race->first_idle_ms
 	                                                                  : race->idle_ms) / 1000.0,
-	                round2, res->race_tries, res->race_answered, closing, res->race_reset,
+	                round2, res->race_tries, res->race_answered, race->closing, res->race_reset,
 	                res->race_closed, res->race_late,
-	                errors ? "; some tries failed before their first response" : "");
+	                race->errors ? "; some tries failed before their first response" : "");
 	kp_run_finish(r);
 }
 
