@@ -765,6 +765,8 @@ int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
 		res->ran[i] = true;
 		p.pending++;
 	}
+	if (p.pending == 0)
+		kp_probe_fatal(&p, "no check to run");  /* the loop would wait for nothing */
 	kp_probe_pump(&p);
 	while (!p.net.loop.stop)
 		ka_loop_run_once(&p.net.loop, -1);

@@ -626,6 +626,12 @@ static int main_compare(int argc, char **argv)
 		rc = resolve_all(&cli, t);
 	if (rc != EXIT_OK)
 		return rc;
+	for (int i = 0; i < cli.nurls; i++)
+		if (!t[i].is_tls && cli.probe.only == 1u << KP_TLS_RESUMPTION) {
+			for (int k = 0; k < cli.nurls; k++)
+				kp_tls_ctx_free(t[k].tls);
+			return usage_error("--only: tls_resumption needs an https:// URL (%s)", t[i].url);
+		}
 	for (int i = 0; i < cli.nurls && rc == EXIT_OK; i++) {
 		rc = probe_one(&cli, &cli.probe, &t[i], &res[i], true);
 		tp[i] = &t[i];

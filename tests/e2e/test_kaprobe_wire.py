@@ -322,6 +322,8 @@ def test_chain_kahttpd_proxy_front_loses_nothing(start, tmp_path):
     (["compare", "http://127.0.0.1:1/"], "URL URL..."),
     (["compare", "--demonstrate", "3", "http://127.0.0.1:1/", "http://127.0.0.1:2/"], "--demonstrate"),
     (["compare", "http://127.0.0.1:1/", "nope://"], "nope://"),
+    (["compare", "--only", "tls_resumption", "https://127.0.0.1:1/", "http://127.0.0.1:2/"],
+     "https://"),
 ])
 def test_new_commands_bad_usage_exits_2(args, named):
     p = run_kaprobe(*args)
