@@ -2,7 +2,8 @@
 """
 make probe-report: real kaprobe output for docs/kaprobe.md, never typed by hand.
 
-Starts, on free ports, kahttpd, nginx and lighttpd (each with a short idle timeout and,
+Starts, on free ports, kahttpd, nginx (plain and over TLS, with a certificate made
+here) and lighttpd (each with a short idle timeout and,
 where the server has one, TCP keepalive 2:1:3) and a chain: nginx as a reverse proxy
 keeping idle upstream connections 60 s, the delay relay (60 ms round trip) and kahttpd
 with a 1 s idle timeout behind it. Runs build/kaprobe against each, and rewrites the
@@ -26,10 +27,10 @@ KAPROBE = REPO / "build" / "kaprobe"
 KAHTTPD = REPO / "build" / "kahttpd"
 
 
-def run(*args, timeout=300):
+def run(*args, timeout=300, cwd=None):
     """`$ build/kaprobe ARGS` and its output, as a console would show them."""
     p = subprocess.run([str(KAPROBE), *map(str, args)], stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout)
+                       capture_output=True, timeout=timeout, cwd=cwd)
     shown = "$ build/kaprobe " + " ".join(map(str, args)) + "\n"
     out = p.stdout.decode() + p.stderr.decode()
     if p.returncode != 0:
@@ -39,6 +40,16 @@ def run(*args, timeout=300):
 
 def block(*texts):
     return "```\n" + "".join(texts).rstrip("\n") + "\n```\n"
+
+
+def make_cert(tmp):
+    """cert.pem and key.pem in tmp: self-signed ECDSA P-256 for localhost and 127.0.0.1,
+    as the TLS tests make theirs."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(tmp / "key.pem"),
+                    "-out", str(tmp / "cert.pem"), "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
 
 
 def rewrite(sections):
@@ -75,6 +86,13 @@ def main():
                                            "--demo", name="backend"))
             relay = keep(servers.Relay(tmp, backend.port, 60))
             front = keep(servers.nginx_proxy(tmp, relay.port))
+            make_cert(tmp)
+            tls = keep(servers.nginx(tmp, name="nginx-tls", listen=" ssl", server=f"    root {root};\n",
+                                     http=(f"  keepalive_timeout 2s 2;\n  keepalive_requests 7;\n"
+                                           f"  ssl_certificate {tmp}/cert.pem;\n"
+                                           f"  ssl_certificate_key {tmp}/key.pem;\n"
+                                           f"  ssl_protocols TLSv1.2 TLSv1.3;\n"
+                                           f"  ssl_session_tickets on;\n")))
 
             sections = {}
             url = ka.url("/index.html")
@@ -92,6 +110,10 @@ def main():
             sections["markdown"] = re.sub(r"^(#+) ", r"\1## ", md, flags=re.M)
             sections["compare"] = block(run("compare", "--max-requests", 100, url,
                                             ng.url("/index.html"), lt.url("/index.html")))
+            tls_url = f"https://localhost:{tls.port}/index.html"
+            sections["nginx-tls"] = block(run("--cacert", "cert.pem", tls_url, cwd=tmp),
+                                          run("--json", "--cacert", "cert.pem", tls_url, cwd=tmp),
+                                          run(tls_url, cwd=tmp))
             sections["chain"] = block(run("chain", "--max-wait", 5, "--max-requests", 50,
                                           "--demonstrate", 10, front.url("/_demo/echo"),
                                           backend.url("/_demo/echo")),

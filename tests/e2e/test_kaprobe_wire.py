@@ -363,7 +363,8 @@ def test_doc_holds_generated_reports():
     """docs/kaprobe.md's example runs are make probe-report's output: every marked
     section is filled, with the command and what it printed."""
     text = (servers.REPO / "docs" / "kaprobe.md").read_text()
-    for name in ("kahttpd", "kahttpd-json", "nginx", "lighttpd", "markdown", "compare", "chain"):
+    for name in ("kahttpd", "kahttpd-json", "nginx", "lighttpd", "markdown", "compare", "chain",
+                 "nginx-tls"):
         start_mark, end_mark = f"<!-- probe-report:{name} -->", f"<!-- /probe-report:{name} -->"
         assert start_mark in text and end_mark in text, name
         body = text.split(start_mark)[1].split(end_mark)[0]
