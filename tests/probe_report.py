@@ -3,8 +3,8 @@
 make probe-report: real kaprobe output for docs/kaprobe.md, never typed by hand.
 
 Starts, on free ports, kahttpd, nginx (plain and over TLS, with a certificate made
-here) and lighttpd (each with a short idle timeout and,
-where the server has one, TCP keepalive 2:1:3) and a chain: nginx as a reverse proxy
+here) and lighttpd, each with a short idle timeout and, where the server has one, TCP
+keepalive 2:1:3, and a chain: nginx as a reverse proxy
 keeping idle upstream connections 60 s, the delay relay (60 ms round trip) and kahttpd
 with a 1 s idle timeout behind it. Runs build/kaprobe against each, and rewrites the
 sections of docs/kaprobe.md between `<!-- probe-report:NAME -->` and
