@@ -12,6 +12,7 @@
 #   make deb        build/kahttpd_VERSION_ARCH.deb with dpkg-deb, checked by lintian
 #   make scale-test HAProxy before two kahttpd (and two nginx) under load, rolling restarts
 #   make proxy-proof  the reuse race through kahttpd and nginx as proxies: docs/proxy.md
+#   make probe-report  kaprobe against kahttpd, nginx, lighttpd and a chain: docs/kaprobe.md
 
 CC       := gcc
 CPPFLAGS := -Isrc -D_GNU_SOURCE -MMD -MP
@@ -155,6 +156,10 @@ bench: build-deps
 browser-report: deps all
 	@/usr/bin/python3 tests/browser/report.py
 
+# Real kaprobe output in docs/kaprobe.md's marked sections (about two minutes).
+probe-report: deps all
+	@/usr/bin/python3 tests/probe_report.py
+
 # The long soak (a 60 s one is part of make test). KAHTTPD=build/kahttpd for the
 # normal build; SOAK_ARGS for more options (--clients N, --seed N).
 SOAK_SECONDS ?= 600
@@ -270,7 +275,7 @@ deb:
 	@packaging/deb.sh
 
 .PHONY: all asan run build-deps deps test bench browser-report soak clean unit-bins fuzz fuzz-bins memcheck \
-	proxy-proof
+	proxy-proof probe-report
 .PHONY: man install uninstall deb scale-test
 .SECONDARY:
 

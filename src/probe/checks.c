@@ -1,8 +1,11 @@
 /*
  * The probe: eight checks of how a server treats persistent connections (and for
- * https a ninth, whether a new connection can resume the TLS session), all started
- * at once on one event loop, each on connections of its own, so that the whole probe
- * takes as long as its longest wait (the idle timeout) rather than the sum of them.
+ * https a ninth, whether a new connection can resume the TLS session), the four wire
+ * checks of checks_wire.c and checks_race.c, and the dispatch that runs them all on
+ * one event loop, each on connections of its own, started at once as far as
+ * --connections allows (kp_probe_pump), so that the whole probe takes as long as its
+ * longest waits (the idle timeout, and once more for close_race, which needs it)
+ * rather than the sum of them.
  * Every result is what happened on the wire: a second request answered or not, the
  * moment a FIN or RST arrived after the last response byte, the headers as sent. A
  * check is a handful of callbacks (start, response, closed, timer) over one
@@ -14,51 +17,9 @@
 #include <string.h>
 
 #include "core/util.h"
-#include "probe/probe.h"
-
-struct probe;
-
-/* One check in progress. */
-struct run {
-	struct probe *p;
-	enum kp_check id;
-	struct kp_conn *conn;
-	bool done;
-	bool awaiting_close;       /* the last response ended the connection: wait for it */
-	unsigned answered;         /* complete responses on conn */
-	int64_t t_last_done_us;    /* when the last response's last byte was read */
-	char first[200];           /* summary of the first response */
-	char last[200];            /* summary of the last response */
-	struct kp_tls_session *session;  /* tls_resumption: the first connection's */
-	bool second;               /* tls_resumption: on the connection that offers it */
-	double first_handshake_ms; /* tls_resumption: the full handshake's time */
-};
-
-struct probe {
-	struct kp_net net;
-	const struct kp_target *t;
-	const struct kp_probe_opts *o;
-	struct kp_results *res;
-	struct run runs[KP_CHECK_COUNT];
-	unsigned pending;
-	bool failed;
-	char *fatal;
-	size_t fatal_len;
-};
-
-/* The most names a check answers to in --only: its own, then the JSON keys it fills. */
-#define CHECK_NAMES 4
-
-struct check {
-	const char *names[CHECK_NAMES];  /* names[0] is the check's own */
-	void (*start)(struct run *r);
-	void (*response)(struct run *r, const struct kp_response *resp);
-	void (*closed)(struct run *r, const struct kp_conn *c);
-	void (*timer)(struct run *r);
-};
+#include "probe/check.h"
 
 static const struct check checks[KP_CHECK_COUNT];
-static const struct kp_conn_ops run_ops;
 
 const char *kp_check_name(enum kp_check id)
 {
@@ -80,7 +41,7 @@ int kp_check_lookup(const char *name, size_t len)
 
 /* ---- shared steps ------------------------------------------------------------------------ */
 
-static void fatal(struct probe *p, const char *fmt, ...)
+void kp_probe_fatal(struct probe *p, const char *fmt, ...)
 {
 	va_list ap;
 	if (p->failed)
@@ -92,7 +53,7 @@ static void fatal(struct probe *p, const char *fmt, ...)
 	p->net.loop.stop = true;
 }
 
-static void evidence(struct run *r, const char *fmt, ...)
+void kp_run_evidence(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -100,7 +61,7 @@ static void evidence(struct run *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void finish_check(struct run *r)
+void kp_run_finish(struct run *r)
 {
 	if (r->done)
 		return;
@@ -110,6 +71,8 @@ static void finish_check(struct run *r)
 	r->conn = NULL;
 	if (--r->p->pending == 0)
 		r->p->net.loop.stop = true;
+	else
+		kp_probe_pump(r->p);
 }
 
 static int64_t now_ms(const struct run *r)
@@ -128,7 +91,7 @@ static double timeout_s(const struct run *r)
 }
 
 /* Queues one request and writes it (once connected); the response timer starts. */
-static void send_request(struct run *r, const char *method, int minor, const char *extra)
+void kp_run_send(struct run *r, const char *method, int minor, const char *extra)
 {
 	char buf[KP_PATH_MAX + KP_HOST_MAX + 256];
 	size_t n = kp_request_format(buf, sizeof(buf), r->p->t, method, minor, extra);
@@ -172,7 +135,7 @@ static const char *server_end_name(const struct kp_conn *c)
 }
 
 /* "server FIN 0.21 ms after the response" */
-static const char *close_text(const struct run *r, const struct kp_conn *c, char *out, size_t len)
+const char *kp_run_close_text(const struct run *r, const struct kp_conn *c, char *out, size_t len)
 {
 	if (c->end == KP_END_PARSE)
 		snprintf(out, len, "then bytes that are not HTTP (%s)", c->parse_error);
@@ -191,22 +154,22 @@ static const char *close_text(const struct run *r, const struct kp_conn *c, char
 }
 
 /* The connection ended before any response: every check says so the same way. */
-static bool closed_unanswered(struct run *r, const struct kp_conn *c)
+bool kp_run_closed_unanswered(struct run *r, const struct kp_conn *c)
 {
 	if (r->answered > 0)
 		return false;
-	evidence(r, "connection ended (%s) before any response%s", kp_end_name(c->end),
+	kp_run_evidence(r, "connection ended (%s) before any response%s", kp_end_name(c->end),
 	         c->in_len ? "; a partial response was received" : "");
-	finish_check(r);
+	kp_run_finish(r);
 	return true;
 }
 
-static bool timeout_unanswered(struct run *r)
+bool kp_run_timeout_unanswered(struct run *r)
 {
 	if (r->answered > 0)
 		return false;
-	evidence(r, "no response within %.1f s (--timeout)", timeout_s(r));
-	finish_check(r);
+	kp_run_evidence(r, "no response within %.1f s (--timeout)", timeout_s(r));
+	kp_run_finish(r);
 	return true;
 }
 
@@ -215,9 +178,9 @@ static bool timeout_unanswered(struct run *r)
 static void second_request(struct run *r)
 {
 	if (r->id == KP_PERSISTENT_HTTP11)
-		send_request(r, "GET", 1, "");
+		kp_run_send(r, "GET", 1, "");
 	else
-		send_request(r, "GET", 0, "Connection: keep-alive\r\n");
+		kp_run_send(r, "GET", 0, "Connection: keep-alive\r\n");
 }
 
 static void reuse_start(struct run *r)
@@ -237,35 +200,35 @@ static void reuse_response(struct run *r, const struct kp_response *resp)
 		/* The server said the connection ends here: a second request would break
 		 * RFC 9112 9.6, and the answer is already known. */
 		if (resp->head.conn_close || resp->framing == KA_HTTP_BODY_CLOSE) {
-			evidence(r, "#1 %s: the server ended the connection with the response", r->first);
-			finish_check(r);
+			kp_run_evidence(r, "#1 %s: the server ended the connection with the response", r->first);
+			kp_run_finish(r);
 			return;
 		}
 		second_request(r);
 		return;
 	}
 	*reuse_result(r) = true;
-	evidence(r, "#1 %s; #2 on the same connection %s, %.2f ms after it was sent", r->first,
+	kp_run_evidence(r, "#1 %s; #2 on the same connection %s, %.2f ms after it was sent", r->first,
 	         r->last, ms_between(resp->t_sent_us, resp->t_done_us));
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 static void reuse_closed(struct run *r, const struct kp_conn *c)
 {
 	char how[160];
-	if (closed_unanswered(r, c))
+	if (kp_run_closed_unanswered(r, c))
 		return;
-	evidence(r, "#1 %s; request #2 sent, unanswered: %s", r->first, close_text(r, c, how, sizeof(how)));
-	finish_check(r);
+	kp_run_evidence(r, "#1 %s; request #2 sent, unanswered: %s", r->first, kp_run_close_text(r, c, how, sizeof(how)));
+	kp_run_finish(r);
 }
 
 static void reuse_timer(struct run *r)
 {
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
-	evidence(r, "#1 %s; request #2 sent, no response within %.1f s and the connection stayed open",
+	kp_run_evidence(r, "#1 %s; request #2 sent, no response within %.1f s and the connection stayed open",
 	         r->first, timeout_s(r));
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* ---- http10_default_close, connection_close: does the server close after the response? -- */
@@ -273,9 +236,9 @@ static void reuse_timer(struct run *r)
 static void closes_start(struct run *r)
 {
 	if (r->id == KP_HTTP10_DEFAULT_CLOSE)
-		send_request(r, "GET", 0, "");
+		kp_run_send(r, "GET", 0, "");
 	else
-		send_request(r, "GET", 1, "Connection: close\r\n");
+		kp_run_send(r, "GET", 1, "Connection: close\r\n");
 }
 
 static bool *closes_result(struct run *r)
@@ -294,27 +257,27 @@ static void closes_response(struct run *r, const struct kp_response *resp)
 static void closes_closed(struct run *r, const struct kp_conn *c)
 {
 	char how[160];
-	if (closed_unanswered(r, c))
+	if (kp_run_closed_unanswered(r, c))
 		return;
 	*closes_result(r) = c->end == KP_END_FIN || c->end == KP_END_RST;
-	evidence(r, "#1 %s; %s", r->first, close_text(r, c, how, sizeof(how)));
-	finish_check(r);
+	kp_run_evidence(r, "#1 %s; %s", r->first, kp_run_close_text(r, c, how, sizeof(how)));
+	kp_run_finish(r);
 }
 
 static void closes_timer(struct run *r)
 {
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
-	evidence(r, "#1 %s; still open %.1f s after the response (kaprobe closed it)", r->first,
+	kp_run_evidence(r, "#1 %s; still open %.1f s after the response (kaprobe closed it)", r->first,
 	         (double)KA_MIN((int64_t)KP_PROMPT_CLOSE_MS, r->p->o->max_wait_ms) / 1000.0);
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* ---- keep_alive_header: what the first response advertises ------------------------------- */
 
 static void header_start(struct run *r)
 {
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 static void header_response(struct run *r, const struct kp_response *resp)
@@ -325,8 +288,8 @@ static void header_response(struct run *r, const struct kp_response *resp)
 	for (size_t i = 0; i < resp->head.num_headers; i++)
 		count += ka_str_ieq(resp->head.headers[i].name, "Keep-Alive");
 	if (h == NULL) {
-		evidence(r, "#1 %s; no Keep-Alive header", r->first);
-		finish_check(r);
+		kp_run_evidence(r, "#1 %s; no Keep-Alive header", r->first);
+		kp_run_finish(r);
 		return;
 	}
 	size_t n = KA_MIN(h->value.len, sizeof(res->keep_alive_header) - 1);
@@ -335,31 +298,31 @@ static void header_response(struct run *r, const struct kp_response *resp)
 	res->has_keep_alive_header = true;
 	ka_http_keep_alive_parse(h->value, &res->advertised_timeout_s, &res->advertised_max);
 	char shown[KP_TEXT_MAX + 16];
-	evidence(r, "#1 %s; Keep-Alive: %s%s", r->first,
+	kp_run_evidence(r, "#1 %s; Keep-Alive: %s%s", r->first,
 	         kp_escape(h->value.p, h->value.len, shown, sizeof(shown)),
 	         count > 1 ? " (the first of several Keep-Alive fields)" : "");
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* The check ends with its first response, so only an unanswered request gets here;
  * finishing regardless keeps a surprise from leaving the probe waiting forever. */
 static void header_closed(struct run *r, const struct kp_conn *c)
 {
-	if (!closed_unanswered(r, c))
-		finish_check(r);
+	if (!kp_run_closed_unanswered(r, c))
+		kp_run_finish(r);
 }
 
 static void header_timer(struct run *r)
 {
-	if (!timeout_unanswered(r))
-		finish_check(r);
+	if (!kp_run_timeout_unanswered(r))
+		kp_run_finish(r);
 }
 
 /* ---- idle_timeout: from the last response byte to the server's close ----------------------- */
 
 static void idle_start(struct run *r)
 {
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 static void idle_response(struct run *r, const struct kp_response *resp)
@@ -372,7 +335,7 @@ static void idle_closed(struct run *r, const struct kp_conn *c)
 {
 	struct kp_results *res = r->p->res;
 	char how[160], sample[KP_UNSOLICITED_KEEP * 4 + 8];
-	if (closed_unanswered(r, c))
+	if (kp_run_closed_unanswered(r, c))
 		return;
 	if (c->end == KP_END_FIN || c->end == KP_END_RST) {
 		res->idle_closed_by_server = true;
@@ -380,22 +343,22 @@ static void idle_closed(struct run *r, const struct kp_conn *c)
 		res->idle_rst = c->end == KP_END_RST;
 	}
 	if (c->unsolicited > 0)
-		evidence(r, "#1 %s; %s, after %zu unrequested bytes %s", r->first,
-		         close_text(r, c, how, sizeof(how)), c->unsolicited,
+		kp_run_evidence(r, "#1 %s; %s, after %zu unrequested bytes %s", r->first,
+		         kp_run_close_text(r, c, how, sizeof(how)), c->unsolicited,
 		         kp_escape(c->unsolicited_start, KA_MIN(c->unsolicited, (size_t)KP_UNSOLICITED_KEEP),
 		                   sample, sizeof(sample)));
 	else
-		evidence(r, "#1 %s; %s", r->first, close_text(r, c, how, sizeof(how)));
-	finish_check(r);
+		kp_run_evidence(r, "#1 %s; %s", r->first, kp_run_close_text(r, c, how, sizeof(how)));
+	kp_run_finish(r);
 }
 
 static void idle_timer(struct run *r)
 {
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
-	evidence(r, "#1 %s; still open %.1f s after the response (--max-wait); kaprobe closed it",
+	kp_run_evidence(r, "#1 %s; still open %.1f s after the response (--max-wait); kaprobe closed it",
 	         r->first, (double)r->p->o->max_wait_ms / 1000.0);
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* ---- max_requests: sequential requests until the server closes ------------------------------ */
@@ -414,7 +377,7 @@ static void max_found(struct run *r, unsigned n, bool signalled)
 
 static void max_start(struct run *r)
 {
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 static void max_response(struct run *r, const struct kp_response *resp)
@@ -428,12 +391,12 @@ static void max_response(struct run *r, const struct kp_response *resp)
 		return;
 	}
 	if ((int64_t)resp->index > r->p->o->max_requests) {
-		evidence(r, "%u responses on one connection, more than --max-requests %lld; last %s",
+		kp_run_evidence(r, "%u responses on one connection, more than --max-requests %lld; last %s",
 		         resp->index, (long long)r->p->o->max_requests, r->last);
-		finish_check(r);
+		kp_run_finish(r);
 		return;
 	}
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 static void max_closed(struct run *r, const struct kp_conn *c)
@@ -442,32 +405,32 @@ static void max_closed(struct run *r, const struct kp_conn *c)
 	if (!r->awaiting_close)  /* closed with a request unanswered, unannounced */
 		max_found(r, r->answered, false);
 	if (r->answered == 0)
-		evidence(r, "connection ended (%s) before any response", kp_end_name(c->end));
+		kp_run_evidence(r, "connection ended (%s) before any response", kp_end_name(c->end));
 	else if (r->awaiting_close)
-		evidence(r, "%u response%s on one connection; #%u %s; %s", r->answered,
+		kp_run_evidence(r, "%u response%s on one connection; #%u %s; %s", r->answered,
 		         r->answered == 1 ? "" : "s", r->answered,
-		         r->last, close_text(r, c, how, sizeof(how)));
+		         r->last, kp_run_close_text(r, c, how, sizeof(how)));
 	else
-		evidence(r, "%u response%s on one connection; #%u %s; request #%u sent, unanswered: %s",
+		kp_run_evidence(r, "%u response%s on one connection; #%u %s; request #%u sent, unanswered: %s",
 		         r->answered, r->answered == 1 ? "" : "s", r->answered, r->last, r->answered + 1,
-		         close_text(r, c, how, sizeof(how)));
-	finish_check(r);
+		         kp_run_close_text(r, c, how, sizeof(how)));
+	kp_run_finish(r);
 }
 
 static void max_timer(struct run *r)
 {
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
 	if (r->awaiting_close) {
-		evidence(r, "%u responses on one connection; #%u %s; yet still open %.1f s later "
+		kp_run_evidence(r, "%u responses on one connection; #%u %s; yet still open %.1f s later "
 		         "(kaprobe closed it)", r->answered, r->answered, r->last,
 		         (double)KA_MIN((int64_t)KP_PROMPT_CLOSE_MS, r->p->o->max_wait_ms) / 1000.0);
 	} else {
 		max_found(r, r->answered, false);
-		evidence(r, "%u responses on one connection; request #%u unanswered within %.1f s, "
+		kp_run_evidence(r, "%u responses on one connection; request #%u unanswered within %.1f s, "
 		         "connection open (kaprobe closed it)", r->answered, r->answered + 1, timeout_s(r));
 	}
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* ---- pipelining: three requests in one write ------------------------------------------------- */
@@ -494,7 +457,7 @@ static void pipe_response(struct run *r, const struct kp_response *resp)
 	         resp->index, resp->method == KA_METHOD_HEAD ? "(HEAD)" : "(GET)", r->last);
 	if (resp->index == 3) {
 		r->p->res->pipelining = true;
-		finish_check(r);
+		kp_run_finish(r);
 		return;
 	}
 	kp_conn_set_timer(r->conn, now_ms(r) + r->p->o->timeout_ms);
@@ -505,29 +468,29 @@ static void pipe_closed(struct run *r, const struct kp_conn *c)
 	char *e = r->p->res->evidence[r->id];
 	size_t used = strlen(e);
 	char how[160];
-	if (closed_unanswered(r, c))
+	if (kp_run_closed_unanswered(r, c))
 		return;
 	snprintf(e + used, KP_EVIDENCE_MAX - used, "; only %u of 3 answered, %s", r->answered,
-	         close_text(r, c, how, sizeof(how)));
-	finish_check(r);
+	         kp_run_close_text(r, c, how, sizeof(how)));
+	kp_run_finish(r);
 }
 
 static void pipe_timer(struct run *r)
 {
 	char *e = r->p->res->evidence[r->id];
 	size_t used = strlen(e);
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
 	snprintf(e + used, KP_EVIDENCE_MAX - used, "; only %u of 3 answered within %.1f s",
 	         r->answered, timeout_s(r));
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 /* ---- tls_resumption: does a second connection resume the first one's session? --------- */
 
 static void resume_start(struct run *r)
 {
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 /* The first response is in: the session (for TLS 1.3 the ticket, which the server
@@ -542,9 +505,9 @@ static void resume_offer(struct run *r)
 	r->session = r->conn->tls ? kp_tls_session_get(r->conn->tls) : NULL;
 	if (r->session == NULL) {
 		res->tls_resumption_known = true;
-		evidence(r, "#1 %s; %s: the server gave no ticket and no resumable session id",
+		kp_run_evidence(r, "#1 %s; %s: the server gave no ticket and no resumable session id",
 		         r->first, info.version);
-		finish_check(r);
+		kp_run_finish(r);
 		return;
 	}
 	res->tls_ticket = kp_tls_session_has_ticket(r->session);
@@ -553,16 +516,16 @@ static void resume_offer(struct run *r)
 		res->ticket_lifetime_s = (int64_t)kp_tls_session_ticket_lifetime(r->session);
 	}
 	kp_conn_close(r->conn);
-	r->conn = kp_conn_open(&r->p->net, r->p->t, &run_ops, r);
+	r->conn = kp_conn_open(&r->p->net, r->p->t, &kp_run_ops, r);
 	if (r->conn == NULL) {
-		evidence(r, "#1 %s; cannot open a second socket: %s", r->first, strerror(errno));
-		finish_check(r);
+		kp_run_evidence(r, "#1 %s; cannot open a second socket: %s", r->first, strerror(errno));
+		kp_run_finish(r);
 		return;
 	}
 	kp_conn_offer_session(r->conn, r->session);
 	r->second = true;
 	r->answered = 0;
-	send_request(r, "GET", 1, "");
+	kp_run_send(r, "GET", 1, "");
 }
 
 static void resume_response(struct run *r, const struct kp_response *resp)
@@ -586,47 +549,70 @@ static void resume_response(struct run *r, const struct kp_response *resp)
 		         (long long)res->ticket_lifetime_s);
 	else
 		snprintf(offered, sizeof(offered), "a session id");
-	evidence(r, "%s, full handshake %.2f ms, gave %s; a new connection offering it: %s, "
+	kp_run_evidence(r, "%s, full handshake %.2f ms, gave %s; a new connection offering it: %s, "
 	         "handshake %.2f ms, #1 %s", info.version, r->first_handshake_ms, offered,
 	         info.resumed ? "resumed" : "not resumed (a full handshake)", ms, r->last);
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 static void resume_closed(struct run *r, const struct kp_conn *c)
 {
-	if (closed_unanswered(r, c))
+	if (kp_run_closed_unanswered(r, c))
 		return;
-	evidence(r, "the connection offering the session ended (%s) before any response",
+	kp_run_evidence(r, "the connection offering the session ended (%s) before any response",
 	         kp_end_name(c->end));
-	finish_check(r);
+	kp_run_finish(r);
 }
 
 static void resume_timer(struct run *r)
 {
-	if (timeout_unanswered(r))
+	if (kp_run_timeout_unanswered(r))
 		return;
-	finish_check(r);
+	kp_run_finish(r);
 }
 
+#define B(check) (1u << (check))
+
 static const struct check checks[KP_CHECK_COUNT] = {
-	[KP_PERSISTENT_HTTP11] = { { "persistent_http11" },
-	                           reuse_start, reuse_response, reuse_closed, reuse_timer },
-	[KP_HTTP10_KEEPALIVE] = { { "http10_keepalive" },
-	                          reuse_start, reuse_response, reuse_closed, reuse_timer },
-	[KP_HTTP10_DEFAULT_CLOSE] = { { "http10_default_close" },
-	                              closes_start, closes_response, closes_closed, closes_timer },
-	[KP_CONNECTION_CLOSE] = { { "connection_close", "connection_close_honored" },
-	                          closes_start, closes_response, closes_closed, closes_timer },
-	[KP_KEEP_ALIVE_HEADER] = { { "keep_alive_header", "advertised_timeout_s", "advertised_max" },
-	                           header_start, header_response, header_closed, header_timer },
-	[KP_IDLE_TIMEOUT] = { { "idle_timeout", "idle_timeout_s", "closer", "close_kind" },
-	                      idle_start, idle_response, idle_closed, idle_timer },
-	[KP_MAX_REQUESTS] = { { "max_requests", "max_requests_signalled" },
-	                      max_start, max_response, max_closed, max_timer },
-	[KP_PIPELINING] = { { "pipelining" }, pipe_start, pipe_response, pipe_closed, pipe_timer },
-	[KP_TLS_RESUMPTION] = { { "tls_resumption", "ticket_lifetime_s" },
-	                        resume_start, resume_response, resume_closed, resume_timer },
+	[KP_PERSISTENT_HTTP11] = { { "persistent_http11" }, 0,
+	                           reuse_start, reuse_response, reuse_closed, reuse_timer, NULL },
+	[KP_HTTP10_KEEPALIVE] = { { "http10_keepalive" }, 0,
+	                          reuse_start, reuse_response, reuse_closed, reuse_timer, NULL },
+	[KP_HTTP10_DEFAULT_CLOSE] = { { "http10_default_close" }, 0,
+	                              closes_start, closes_response, closes_closed, closes_timer, NULL },
+	[KP_CONNECTION_CLOSE] = { { "connection_close", "connection_close_honored" }, 0,
+	                          closes_start, closes_response, closes_closed, closes_timer, NULL },
+	[KP_KEEP_ALIVE_HEADER] = { { "keep_alive_header", "advertised_timeout_s", "advertised_max" }, 0,
+	                           header_start, header_response, header_closed, header_timer, NULL },
+	[KP_IDLE_TIMEOUT] = { { "idle_timeout", "idle_timeout_s", "closer", "close_kind" }, 0,
+	                      idle_start, idle_response, idle_closed, idle_timer, NULL },
+	[KP_MAX_REQUESTS] = { { "max_requests", "max_requests_signalled" }, 0,
+	                      max_start, max_response, max_closed, max_timer, NULL },
+	[KP_PIPELINING] = { { "pipelining" }, 0,
+	                    pipe_start, pipe_response, pipe_closed, pipe_timer, NULL },
+	[KP_TLS_RESUMPTION] = { { "tls_resumption", "ticket_lifetime_s" }, 0,
+	                        resume_start, resume_response, resume_closed, resume_timer, NULL },
+	[KP_TCP_KEEPALIVE] = { { "tcp_keepalive" }, 0,
+	                       kp_tcpka_start, kp_tcpka_response, kp_tcpka_closed, kp_tcpka_timer,
+	                       kp_tcpka_connected },
+	/* Both build on the measured idle timeout: they start when it is known. */
+	[KP_CLOSE_RACE] = { { "close_race" }, B(KP_IDLE_TIMEOUT),
+	                    kp_race_start, kp_noconn_response, kp_noconn_closed, kp_noconn_timer,
+	                    NULL },
+	[KP_ADVERTISED] = { { "advertised_vs_enforced" }, B(KP_IDLE_TIMEOUT) | B(KP_KEEP_ALIVE_HEADER),
+	                    kp_advertised_start, kp_noconn_response, kp_noconn_closed, kp_noconn_timer,
+	                    NULL },
+	[KP_LINGERING] = { { "lingering" }, 0,
+	                   kp_linger_start, kp_linger_response, kp_linger_closed, kp_linger_timer, NULL },
 };
+
+unsigned kp_check_needs(unsigned mask)
+{
+	for (int i = 0; i < KP_CHECK_COUNT; i++)
+		if (mask & B(i))
+			mask |= checks[i].needs;
+	return mask;
+}
 
 /* ---- dispatch from the connections ------------------------------------------------------------- */
 
@@ -664,15 +650,15 @@ static void on_closed(struct kp_conn *c)
 	char sample[160];
 	r->conn = NULL;  /* released by the client layer */
 	if (c->end == KP_END_CONNECT) {
-		fatal(r->p, "cannot connect to %s: %s", r->p->t->addr_text, strerror(c->err));
+		kp_probe_fatal(r->p, "cannot connect to %s: %s", r->p->t->addr_text, strerror(c->err));
 		return;
 	}
 	if (c->end == KP_END_TLS && c->responses == 0 && !r->second) {
-		fatal(r->p, "TLS with %s failed: %s", r->p->t->addr_text, c->tls_error);
+		kp_probe_fatal(r->p, "TLS with %s failed: %s", r->p->t->addr_text, c->tls_error);
 		return;
 	}
 	if (c->end == KP_END_PARSE && c->responses == 0) {
-		fatal(r->p, "%s did not answer with HTTP (%s); it sent %s", r->p->t->addr_text,
+		kp_probe_fatal(r->p, "%s did not answer with HTTP (%s); it sent %s", r->p->t->addr_text,
 		      c->parse_error, kp_escape(c->in, KA_MIN(c->in_len, (size_t)60), sample, sizeof(sample)));
 		return;
 	}
@@ -685,11 +671,71 @@ static void on_timer(struct kp_conn *c)
 	checks[r->id].timer(r);
 }
 
-static const struct kp_conn_ops run_ops = {
+static void on_connected(struct kp_conn *c)
+{
+	struct run *r = c->owner;
+	if (checks[r->id].connected != NULL)
+		checks[r->id].connected(r);
+}
+
+const struct kp_conn_ops kp_run_ops = {
+	.connected = on_connected,
 	.response = on_response,
 	.closed = on_closed,
 	.timer = on_timer,
 };
+
+unsigned kp_probe_open(const struct probe *p)
+{
+	unsigned n = p->extra_open;
+
+	for (int i = 0; i < KP_CHECK_COUNT; i++)
+		n += p->runs[i].conn != NULL && !p->runs[i].conn->closed;
+	return n;
+}
+
+/* Starts what can start, in the table's order, until nothing more can: a check whose
+ * needs are done, with a free connection (--connections) unless it needs none. */
+void kp_probe_pump(struct probe *p)
+{
+	bool progress = true;
+
+	if (p->pumping)
+		return;
+	p->pumping = true;
+	while (progress && !p->failed) {
+		unsigned done = 0;
+
+		progress = false;
+		for (int i = 0; i < KP_CHECK_COUNT; i++)
+			done |= p->runs[i].done ? B(i) : 0;
+		for (int i = 0; i < KP_CHECK_COUNT && !p->failed; i++) {
+			struct run *r = &p->runs[i];
+
+			if (!(p->only & B(i)) || r->done || (checks[i].needs & ~done) != 0)
+				continue;
+			if (r->started) {
+				if (i == KP_CLOSE_RACE)
+					kp_race_pump(r);
+				continue;
+			}
+			/* A check that needs others works on their results: no connection. */
+			if (checks[i].needs == 0) {
+				if (kp_probe_open(p) >= (unsigned)p->o->connections)
+					continue;
+				r->conn = kp_conn_open(&p->net, p->t, &kp_run_ops, r);
+				if (r->conn == NULL) {
+					kp_probe_fatal(p, "cannot open a socket: %s", strerror(errno));
+					break;
+				}
+			}
+			r->started = true;
+			progress = true;
+			checks[i].start(r);
+		}
+	}
+	p->pumping = false;
+}
 
 int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
                  struct kp_results *res, char *fatal_msg, size_t fatal_len)
@@ -710,21 +756,18 @@ int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
 		return 1;
 	}
 
+	p.only = kp_check_needs(opts->only);
 	for (int i = 0; i < KP_CHECK_COUNT; i++) {
-		if (!(opts->only & (1u << i)))
+		if (!(p.only & B(i)))
 			continue;
-		struct run *r = &p.runs[i];
-		r->p = &p;
-		r->id = (enum kp_check)i;
+		p.runs[i].p = &p;
+		p.runs[i].id = (enum kp_check)i;
 		res->ran[i] = true;
 		p.pending++;
-		r->conn = kp_conn_open(&p.net, t, &run_ops, r);
-		if (r->conn == NULL) {
-			fatal(&p, "cannot open a socket: %s", strerror(errno));
-			break;
-		}
-		checks[i].start(r);
 	}
+	if (p.pending == 0)
+		kp_probe_fatal(&p, "no check to run");  /* the loop would wait for nothing */
+	kp_probe_pump(&p);
 	while (!p.net.loop.stop)
 		ka_loop_run_once(&p.net.loop, -1);
 
@@ -734,9 +777,11 @@ int kp_probe_run(const struct kp_target *t, const struct kp_probe_opts *opts,
 		if (p.runs[i].session != NULL)
 			kp_tls_session_free(p.runs[i].session);
 	}
+	kp_tcpka_cleanup(&p.runs[KP_TCP_KEEPALIVE]);
+	kp_race_cleanup(&p.runs[KP_CLOSE_RACE]);
 	kp_net_close(&p.net);
 	if (!p.failed && res->responses == 0) {
-		fatal(&p, "no HTTP response from %s", t->addr_text);
+		kp_probe_fatal(&p, "no HTTP response from %s", t->addr_text);
 		for (int i = 0; i < KP_CHECK_COUNT; i++)
 			if (res->ran[i] && res->evidence[i][0]) {
 				size_t used = strlen(fatal_msg);

@@ -481,6 +481,23 @@ int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_
 	return 0;
 }
 
+int kp_conn_append(struct kp_conn *c, const char *data, size_t len)
+{
+	if (c->closed || c->inflight_len == 0)
+		return -1;
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = KA_MAX(c->out_cap * 2, c->out_len + len);
+		char *p = realloc(c->out, cap);
+		if (p == NULL)
+			return -1;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, data, len);
+	c->out_len += len;
+	return 0;
+}
+
 /* ---- connecting ---------------------------------------------------------------------------- */
 
 /* Requests queued before the connection could carry them were stamped then; they

@@ -154,6 +154,8 @@ struct kp_conn *kp_conn_open(struct kp_net *net, const struct kp_target *t,
 /* Queues request bytes answering to `method` (what frames the response); several
  * requests can be queued before they are written, to go out in one write. */
 int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_method method);
+/* Appends bytes to the last queued request (its body). */
+int kp_conn_append(struct kp_conn *c, const char *data, size_t len);
 /* Writes what is queued (at once when connected, else once the connect completes). */
 void kp_conn_flush(struct kp_conn *c);
 

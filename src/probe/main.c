@@ -20,25 +20,36 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/http_chars.h"
 #include "core/util.h"
 #include "probe/probe.h"
 
 enum { EXIT_OK = 0, EXIT_SERVER = 1, EXIT_USAGE = 2 };
 
 /* What one run of kaprobe was asked to do. */
+#define URLS_MAX 16
+
 struct cli {
 	bool json;                   /* --json */
+	bool markdown;               /* --markdown */
 	bool insecure;               /* --insecure */
 	const char *cacert;          /* --cacert FILE, NULL: the system store */
-	const char *url;
-	struct kp_probe_opts probe;  /* kaprobe URL */
+	const char *url;             /* the first of urls */
+	const char *urls[URLS_MAX];
+	int nurls;
+	struct kp_probe_opts probe;  /* kaprobe URL, chain, compare */
+	struct kp_chain_opts chain;  /* kaprobe chain */
 	struct kp_bench_opts bench;  /* kaprobe bench URL */
 };
 
 enum command {
 	CMD_PROBE = 1 << 0,
 	CMD_BENCH = 1 << 1,
+	CMD_CHAIN = 1 << 2,
+	CMD_COMPARE = 1 << 3,
 };
+
+#define CMD_PROBES (CMD_PROBE | CMD_CHAIN | CMD_COMPARE)
 
 enum opt_type {
 	OPT_FLAG,     /* no value; sets a bool */
@@ -46,6 +57,7 @@ enum opt_type {
 	OPT_COUNT,    /* a whole number from min to max, stored as int64 */
 	OPT_CHECKS,   /* CHECK,... (names or JSON keys), stored as an unsigned bit mask */
 	OPT_FILE,     /* a file name, stored as const char *; read when the run starts */
+	OPT_METHOD,   /* an HTTP method (a token, RFC 9110 9.1), stored as const char * */
 };
 
 struct option_def {
@@ -63,19 +75,30 @@ struct option_def {
 
 /* An option two commands take with different meanings has one row per command. */
 static const struct option_def options[] = {
-	{ "json", NULL, OPT_FLAG, "off", "one JSON object instead of the table", CMD_PROBE,
+	{ "json", NULL, OPT_FLAG, "off", "one JSON object instead of the table", CMD_PROBES,
 	  CLI(json), 0, 0 },
+	{ "markdown", NULL, OPT_FLAG, "off", "the report as Markdown instead of the table",
+	  CMD_PROBES, CLI(markdown), 0, 0 },
 	{ "only", "CHECK,...", OPT_CHECKS, "all",
-	  "run only these checks (or a JSON key they fill, such as idle_timeout_s):", CMD_PROBE,
-	  CLI(probe.only), 0, 0 },
+	  "run only these checks (or a JSON key they fill, such as idle_timeout_s):",
+	  CMD_PROBE | CMD_COMPARE, CLI(probe.only), 0, 0 },
 	{ "max-wait", "SEC", OPT_SECONDS, "120",
-	  "longest wait for the server to close an idle connection", CMD_PROBE,
-	  CLI(probe.max_wait_ms), 0, 0 },
+	  "longest wait for the server to close an idle connection, or for its TCP keepalive "
+	  "probes", CMD_PROBES, CLI(probe.max_wait_ms), 0, 0 },
 	{ "max-requests", "N", OPT_COUNT, "1000",
-	  "stop counting requests on one connection after N", CMD_PROBE, CLI(probe.max_requests),
+	  "stop counting requests on one connection after N", CMD_PROBES, CLI(probe.max_requests),
 	  1, 10000000 },
-	{ "timeout", "SEC", OPT_SECONDS, "10", "longest wait for one response", CMD_PROBE,
+	{ "timeout", "SEC", OPT_SECONDS, "10", "longest wait for one response", CMD_PROBES,
 	  CLI(probe.timeout_ms), 0, 0 },
+	{ "connections", "N", OPT_COUNT, "16", "the most connections open at once", CMD_PROBES,
+	  CLI(probe.connections), 1, 1000 },
+	{ "demonstrate", "N", OPT_COUNT, "0",
+	  "then send N requests through the front, each after an idle gap around the backend's "
+	  "idle timeout, and count the failures; 0: no demonstration", CMD_CHAIN,
+	  CLI(chain.demonstrate), 0, 10000 },
+	{ "method", "METHOD", OPT_METHOD, "POST",
+	  "the demonstration's method (a small body unless GET or HEAD)", CMD_CHAIN,
+	  CLI(chain.method), 0, 0 },
 
 	{ "json", NULL, OPT_FLAG, "off",
 	  "{\"keepalive\": RUN, \"new_connection\": RUN, \"speedup\": X} instead of the table "
@@ -91,30 +114,41 @@ static const struct option_def options[] = {
 	{ "time-limit", "SEC", OPT_SECONDS, "60", "a run stops after this long, done or not",
 	  CMD_BENCH, CLI(bench.time_limit_ms), 0, 0 },
 
-	/* Both commands, last in each. */
+	/* Every command, last in each. */
 	{ "insecure", NULL, OPT_FLAG, "off",
-	  "https: do not verify the server's certificate or name", CMD_PROBE | CMD_BENCH,
+	  "https: do not verify the server's certificate or name", CMD_PROBES | CMD_BENCH,
 	  CLI(insecure), 0, 0 },
 	{ "cacert", "FILE", OPT_FILE, "system",
 	  "https: trust the PEM certificates in FILE instead of the system store",
-	  CMD_PROBE | CMD_BENCH, CLI(cacert), 0, 0 },
+	  CMD_PROBES | CMD_BENCH, CLI(cacert), 0, 0 },
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
 
 static const struct {
 	enum command id;
+	const char *name;   /* argv[1], NULL for the probe */
 	const char *usage;  /* the start of its usage line */
+	const char *args;   /* its arguments */
+	int min_urls, max_urls;
 	const char *about;  /* the heading of its options in --help */
 } commands[] = {
-	{ CMD_PROBE, "kaprobe",
-	  "probe options (all checks run at once; the probe lasts about as long as the server's "
+	{ CMD_PROBE, NULL, "kaprobe", "URL", 1, 1,
+	  "probe options (all checks run at once; the probe lasts about twice the server's "
 	  "idle timeout; default in brackets):" },
-	{ CMD_BENCH, "kaprobe bench",
+	{ CMD_BENCH, "bench", "kaprobe bench", "URL", 1, 1,
 	  "bench options (the same load over persistent connections, then with a new connection "
 	  "per request, and for https a new connection per request that resumes the TLS "
 	  "session; default in brackets):" },
+	{ CMD_CHAIN, "chain", "kaprobe chain", "FRONT_URL BACKEND_URL", 2, 2,
+	  "chain options (a proxy or load balancer FRONT_URL before BACKEND_URL: both probed, "
+	  "the backend directly; default in brackets):" },
+	{ CMD_COMPARE, "compare", "kaprobe compare", "URL URL...", 2, URLS_MAX,
+	  "compare options (every check against each URL, one column per server; default in "
+	  "brackets):" },
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -160,7 +194,7 @@ static int64_t parse_count(const char *s, int64_t min, int64_t max)
 /* "persistent_http11, http10_keepalive, ...": what --only accepts by name. */
 static const char *check_list(void)
 {
-	static char list[256];
+	static char list[512];
 	size_t used = 0;
 
 	for (int i = 0; i < KP_CHECK_COUNT && used < sizeof(list); i++)
@@ -183,6 +217,19 @@ static int parse_only(const char *list, unsigned *mask)
 			return 0;
 		p += n + 1;
 	}
+}
+
+/* RFC 9110 9.1: method = token; kept short, it goes on a request line. */
+static bool is_method(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32)
+		return false;
+	for (; *s; s++)
+		if (!ka_tchar[(unsigned char)*s])
+			return false;
+	return true;
 }
 
 /* Stores one option's value; 0, or EXIT_USAGE with a message naming the option. */
@@ -214,6 +261,12 @@ static int set_option(struct cli *cli, const struct option_def *o, const char *v
 			return usage_error("--%s: expected a file name", o->name);
 		*(const char **)field = value;
 		return 0;
+	case OPT_METHOD:
+		if (!is_method(value))
+			return usage_error("--%s: expected an HTTP method such as POST (a token of at "
+			                   "most 32 characters), got \"%s\"", o->name, value);
+		*(const char **)field = value;
+		return 0;
 	}
 	return EXIT_USAGE;
 }
@@ -227,9 +280,11 @@ static void set_defaults(struct cli *cli, enum command cmd)
 
 		if (!(o->commands & cmd) || o->type == OPT_FLAG || o->type == OPT_FILE)
 			continue;  /* flags start false ("off"), files NULL ("system") */
+		if (o->type == OPT_METHOD)
+			*(const char **)((char *)cli + o->offset) = o->def;
 		if (o->type == OPT_CHECKS)
 			*(unsigned *)((char *)cli + o->offset) = (1u << KP_CHECK_COUNT) - 1;  /* "all" */
-		else if (set_option(cli, o, o->def) != 0)
+		else if (o->type != OPT_METHOD && set_option(cli, o, o->def) != 0)
 			abort();  /* a broken default is a build bug */
 	}
 }
@@ -248,17 +303,35 @@ static const struct option_def *find_option(const char *arg, size_t len, enum co
 }
 
 /* Reads argv[first..] into cli: options ("--name value" or "--name=value") and one URL. */
+static size_t command_index(enum command cmd)
+{
+	size_t c = 0;
+
+	while (c + 1 < NCOMMANDS && commands[c].id != cmd)
+		c++;
+	return c;
+}
+
+/* Reads argv[first..] into cli: options ("--name value" or "--name=value") and the
+ * command's URLs. */
 static int read_args(struct cli *cli, enum command cmd, int argc, char **argv, int first)
 {
-	const char *prefix = cmd == CMD_BENCH ? "bench: " : "";
+	const typeof(commands[0]) *command = &commands[command_index(cmd)];
+	char prefix[32] = "";
 
+	if (command->name != NULL)
+		snprintf(prefix, sizeof(prefix), "%s: ", command->name);
 	set_defaults(cli, cmd);
 	for (int i = first; i < argc; i++) {
 		const char *arg = argv[i];
 		if (arg[0] != '-' || arg[1] == '\0') {
-			if (cli->url != NULL)
+			if (cli->nurls == command->max_urls && command->max_urls == 1)
 				return usage_error("more than one URL (\"%s\" and \"%s\")", cli->url, arg);
-			cli->url = arg;
+			if (cli->nurls == command->max_urls)
+				return usage_error("%smore than %d URLs (\"%s\")", prefix, command->max_urls,
+				                   arg);
+			cli->urls[cli->nurls++] = arg;
+			cli->url = cli->urls[0];
 			continue;
 		}
 		size_t len = strcspn(arg, "=");
@@ -277,8 +350,13 @@ static int read_args(struct cli *cli, enum command cmd, int argc, char **argv, i
 		if (set_option(cli, o, value) != 0)
 			return EXIT_USAGE;
 	}
-	if (cli->url == NULL)
+	if (cli->nurls == 0)
 		return usage_error("%smissing URL", prefix);
+	if (cli->nurls < command->min_urls)
+		return usage_error("%sexpected %s, got %d URL%s", prefix, command->args, cli->nurls,
+		                   cli->nurls == 1 ? "" : "s");
+	if (cli->json && cli->markdown)
+		return usage_error("--json and --markdown: choose one");
 	return EXIT_OK;
 }
 
@@ -326,7 +404,7 @@ static int help_left(const struct option_def *o, char *buf, size_t len)
 /* "usage: kaprobe [--json] [--only CHECK,...] ... URL", one line per command. */
 static void print_usage(FILE *out)
 {
-	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+	for (size_t c = 0; c < NCOMMANDS; c++) {
 		struct wrap w = { out, 0, 15, false };
 		char item[80];
 
@@ -339,7 +417,7 @@ static void print_usage(FILE *out)
 			strcat(item, "]");
 			wrap_put(&w, item, strlen(item));
 		}
-		wrap_put(&w, "URL", 3);
+		wrap_words(&w, commands[c].args);
 		fputc('\n', out);
 	}
 }
@@ -358,7 +436,7 @@ static void print_help(FILE *out)
 	      "real TCP connections. URL is http://HOST[:PORT][/PATH] or https://...; the path\n"
 	      "defaults to /. https verifies the server's certificate against the system store.\n",
 	      out);
-	for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+	for (size_t c = 0; c < NCOMMANDS; c++) {
 		struct wrap heading = { out, 0, 0, true };
 
 		fputc('\n', out);
@@ -380,20 +458,21 @@ static void print_help(FILE *out)
 			fputc('\n', out);
 		}
 	}
-	fputs("\nexit codes: 0 everything ran; 1 the server could not be reached, failed the TLS\n"
-	      "handshake or its verification, or did not answer with HTTP; 2 bad usage.\n", out);
+	fputs("\nexit codes: 0 everything ran (tcp_keepalive without CAP_NET_RAW too, with a null\n"
+	      "result); 1 a server could not be reached, failed the TLS handshake or its\n"
+	      "verification, or did not answer with HTTP; 2 bad usage.\n", out);
 }
 
 /* ---- the two commands -------------------------------------------------------------------- */
 
 /* The URL, and for https the TLS context: --cacert is read here, before any
  * connection, so that a bad file is bad usage like any bad value. */
-static int resolve(const struct cli *cli, struct kp_target *t)
+static int resolve(const struct cli *cli, const char *url, struct kp_target *t)
 {
 	char err[512];
 	struct kp_tls_ctx *tls = NULL;
 
-	if (cli->cacert != NULL || strncasecmp(cli->url, "https://", 8) == 0) {
+	if (cli->cacert != NULL || strncasecmp(url, "https://", 8) == 0) {
 		tls = kp_tls_ctx_new(cli->insecure, cli->cacert, err, sizeof(err));
 		if (tls == NULL && cli->cacert != NULL)
 			return usage_error("--cacert: %s", err);
@@ -402,7 +481,7 @@ static int resolve(const struct cli *cli, struct kp_target *t)
 			return EXIT_SERVER;
 		}
 	}
-	int rc = kp_target_parse(cli->url, t, err, sizeof(err));
+	int rc = kp_target_parse(url, t, err, sizeof(err));
 	if (rc == 0 && t->is_tls)
 		t->tls = tls;
 	else
@@ -416,35 +495,153 @@ static int resolve(const struct cli *cli, struct kp_target *t)
 	return EXIT_OK;
 }
 
+static enum kp_format format_of(const struct cli *cli)
+{
+	return cli->json ? KP_JSON : cli->markdown ? KP_MARKDOWN : KP_TABLE;
+}
+
+/* Every URL parsed before any connection: a bad one is bad usage, whichever it is. */
+static int resolve_all(const struct cli *cli, struct kp_target *t)
+{
+	for (int i = 0; i < cli->nurls; i++) {
+		int rc = resolve(cli, cli->urls[i], &t[i]);
+		if (rc != EXIT_OK) {
+			for (int k = 0; k < i; k++)
+				kp_tls_ctx_free(t[k].tls);
+			return rc;
+		}
+	}
+	return EXIT_OK;
+}
+
+/* One probe; the fatal message names the URL when more than one is probed. */
+static int probe_one(const struct cli *cli, struct kp_probe_opts *o, struct kp_target *t,
+                     struct kp_results *res, bool name_url)
+{
+	char fatal[1024];
+	unsigned only = o->only;
+
+	if (!t->is_tls)
+		o->only &= ~(1u << KP_TLS_RESUMPTION);
+	int rc = kp_probe_run(t, o, res, fatal, sizeof(fatal));
+	o->only = only;
+	if (rc != 0) {
+		fprintf(stderr, "kaprobe: %s%s%s\n", name_url ? t->url : "", name_url ? ": " : "", fatal);
+		return EXIT_SERVER;
+	}
+	/* A null result, exit code 0: the rest of the probe is still worth having. */
+	if (res->tcpka_unavailable)
+		fprintf(stderr, "kaprobe: tcp_keepalive: %s; its result is null\n",
+		        res->evidence[KP_TCP_KEEPALIVE]);
+	(void)cli;
+	return EXIT_OK;
+}
+
 static int main_probe(int argc, char **argv)
 {
 	struct cli cli;
 	static struct kp_target t;
 	static struct kp_results res;
-	char fatal[1024];
 	int rc = read_args(&cli, CMD_PROBE, argc, argv, 1);
 
 	if (rc == EXIT_OK)
-		rc = resolve(&cli, &t);
+		rc = resolve(&cli, cli.url, &t);
 	if (rc != EXIT_OK)
 		return rc;
-	if (!t.is_tls) {
-		cli.probe.only &= ~(1u << KP_TLS_RESUMPTION);
-		if (cli.probe.only == 0) {
-			kp_tls_ctx_free(t.tls);
-			return usage_error("--only: tls_resumption needs an https:// URL");
-		}
+	if (!t.is_tls && cli.probe.only == 1u << KP_TLS_RESUMPTION) {
+		kp_tls_ctx_free(t.tls);
+		return usage_error("--only: tls_resumption needs an https:// URL");
 	}
-	rc = kp_probe_run(&t, &cli.probe, &res, fatal, sizeof(fatal));
+	rc = probe_one(&cli, &cli.probe, &t, &res, false);
 	kp_tls_ctx_free(t.tls);
-	if (rc != 0) {
-		fprintf(stderr, "kaprobe: %s\n", fatal);
-		return EXIT_SERVER;
-	}
+	if (rc != EXIT_OK)
+		return rc;
 	if (cli.json)
 		kp_report_probe_json(stdout, &res);
+	else if (cli.markdown)
+		kp_report_probe_markdown(stdout, &t, &res);
 	else
 		kp_report_probe_table(stdout, &t, &res);
+	return EXIT_OK;
+}
+
+/* What the chain compares: a side's idle timeout, request cap and Keep-Alive. */
+#define CHAIN_CHECKS ((1u << KP_KEEP_ALIVE_HEADER) | (1u << KP_IDLE_TIMEOUT) | \
+                      (1u << KP_MAX_REQUESTS) | (1u << KP_ADVERTISED))
+
+static int main_chain(int argc, char **argv)
+{
+	struct cli cli;
+	static struct kp_target t[2];
+	static struct kp_results res[2];
+	static struct kp_chain_demo demo;
+	struct kp_findings findings;
+	char fatal[1024];
+	int rc = read_args(&cli, CMD_CHAIN, argc, argv, 2);
+
+	if (rc == EXIT_OK)
+		rc = resolve_all(&cli, t);
+	if (rc != EXIT_OK)
+		return rc;
+	cli.probe.only = CHAIN_CHECKS;
+	cli.chain.timeout_ms = cli.probe.timeout_ms;
+	for (int i = 0; i < 2 && rc == EXIT_OK; i++)
+		rc = probe_one(&cli, &cli.probe, &t[i], &res[i], true);
+	memset(&demo, 0, sizeof(demo));
+	if (rc == EXIT_OK && cli.chain.demonstrate > 0) {
+		if (!res[1].idle_closed_by_server)
+			snprintf(demo.why_not, sizeof(demo.why_not), "the backend's idle timeout is unknown "
+			         "(still open at --max-wait)");
+		else if (res[1].idle_timeout_s < 0.1)
+			snprintf(demo.why_not, sizeof(demo.why_not), "the backend closes right after a "
+			         "response: nothing to race");
+		else if (kp_chain_demonstrate(&t[0], &cli.chain, res[1].idle_timeout_s, &demo, fatal,
+		                              sizeof(fatal)) != 0) {
+			fprintf(stderr, "kaprobe: %s: %s\n", t[0].url, fatal);
+			rc = EXIT_SERVER;
+		}
+	}
+	kp_tls_ctx_free(t[0].tls);
+	kp_tls_ctx_free(t[1].tls);
+	if (rc != EXIT_OK)
+		return rc;
+	enum kp_chain_verdict v = kp_chain_judge(&res[0], &res[1],
+	                                         (double)cli.probe.max_wait_ms / 1000.0, &demo,
+	                                         &findings);
+	kp_report_chain(stdout, format_of(&cli), &t[0], &t[1], &res[0], &res[1], v, &demo,
+	                cli.chain.method, &findings);
+	return EXIT_OK;
+}
+
+static int main_compare(int argc, char **argv)
+{
+	struct cli cli;
+	static struct kp_target t[URLS_MAX];
+	static struct kp_results res[URLS_MAX];
+	const struct kp_target *tp[URLS_MAX];
+	const struct kp_results *rp[URLS_MAX];
+	int rc = read_args(&cli, CMD_COMPARE, argc, argv, 2);
+
+	if (rc == EXIT_OK)
+		rc = resolve_all(&cli, t);
+	if (rc != EXIT_OK)
+		return rc;
+	for (int i = 0; i < cli.nurls; i++)
+		if (!t[i].is_tls && cli.probe.only == 1u << KP_TLS_RESUMPTION) {
+			for (int k = 0; k < cli.nurls; k++)
+				kp_tls_ctx_free(t[k].tls);
+			return usage_error("--only: tls_resumption needs an https:// URL (%s)", t[i].url);
+		}
+	for (int i = 0; i < cli.nurls && rc == EXIT_OK; i++) {
+		rc = probe_one(&cli, &cli.probe, &t[i], &res[i], true);
+		tp[i] = &t[i];
+		rp[i] = &res[i];
+	}
+	for (int i = 0; i < cli.nurls; i++)
+		kp_tls_ctx_free(t[i].tls);
+	if (rc != EXIT_OK)
+		return rc;
+	kp_report_compare(stdout, format_of(&cli), tp, rp, (size_t)cli.nurls);
 	return EXIT_OK;
 }
 
@@ -460,7 +657,7 @@ static int main_bench(int argc, char **argv)
 		return rc;
 	if (cli.bench.concurrency > cli.bench.requests)
 		cli.bench.concurrency = cli.bench.requests;
-	if ((rc = resolve(&cli, &t)) != EXIT_OK)
+	if ((rc = resolve(&cli, cli.url, &t)) != EXIT_OK)
 		return rc;
 	rc = kp_bench_run_all(&t, &cli.bench, &runs, fatal, sizeof(fatal));
 	kp_tls_ctx_free(t.tls);
@@ -492,5 +689,9 @@ int main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "bench") == 0)
 		return main_bench(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "chain") == 0)
+		return main_chain(argc, argv);
+	if (argc > 1 && strcmp(argv[1], "compare") == 0)
+		return main_compare(argc, argv);
 	return main_probe(argc, argv);
 }

@@ -1,8 +1,10 @@
 /*
- * kaprobe's parts and what they share: the checks (checks.c) and their results, the
- * benchmark (bench.c) and its runs, the kernel's TIME_WAIT count (tcpdiag.c), and the
- * two ways of printing either, a table or JSON (report.c). main.c reads the command
- * line and calls these; every part runs on one core event loop (client.h).
+ * kaprobe's parts and what they share: the checks (checks*.c, check.h) and their
+ * results, what to change (findings.c), the chain's demonstration and verdict
+ * (chain.c), the benchmark (bench.c) and its runs, the kernel's TIME_WAIT count
+ * (tcpdiag.c), and the ways of printing them: a table, JSON or Markdown (report.c;
+ * chain and compare in report_multi.c). main.c reads the command line and calls
+ * these; every part runs on one core event loop (client.h).
  */
 #ifndef KP_PROBE_H
 #define KP_PROBE_H
@@ -25,6 +27,10 @@ enum kp_check {
 	KP_MAX_REQUESTS,
 	KP_PIPELINING,
 	KP_TLS_RESUMPTION,  /* https only */
+	KP_TCP_KEEPALIVE,   /* needs CAP_NET_RAW, else a null result */
+	KP_CLOSE_RACE,
+	KP_ADVERTISED,      /* advertised_vs_enforced */
+	KP_LINGERING,
 	KP_CHECK_COUNT
 };
 
@@ -32,12 +38,15 @@ enum kp_check {
  * --only name selects, the check's own or a JSON key it fills; -1 for an unknown name. */
 const char *kp_check_name(enum kp_check id);
 int kp_check_lookup(const char *name, size_t len);
+/* mask with the checks the selected ones build on (close_race on idle_timeout, ...). */
+unsigned kp_check_needs(unsigned mask);
 
 struct kp_probe_opts {
 	unsigned only;          /* bit (1 << check) for each check to run */
 	int64_t max_wait_ms;    /* --max-wait: longest wait for an idle close */
 	int64_t timeout_ms;     /* --timeout: longest wait for one response */
 	int64_t max_requests;   /* --max-requests */
+	int64_t connections;    /* --connections: the most open at once */
 };
 
 /* How long a server may take to close after a response that should end the
@@ -84,6 +93,30 @@ struct kp_results {
 	bool tls_seen;
 	struct kp_tls_info tls;
 	double tls_handshake_ms;
+
+	/* tcp_keepalive: the server's probes on an idle connection, seen by a packet socket. */
+	bool tcpka_known;                     /* at least one probe came: not null */
+	double tcpka_first_s;                 /* from the response to the first probe */
+	bool has_tcpka_interval;              /* two probes or more */
+	double tcpka_interval_s;
+	bool has_tcpka_count;                 /* the server reset after its probes */
+	int64_t tcpka_count;
+	int64_t tcpka_probes;
+	bool tcpka_unavailable;               /* no packet socket (CAP_NET_RAW) */
+	bool tcpka_server_closed;             /* the server closed (FIN) before any probe */
+	double tcpka_close_s;                 /* ... this long after the response */
+
+	/* close_race: requests sent as the measured idle timer fires. */
+	bool race_known;
+	unsigned race_tries, race_answered, race_reset, race_closed;
+	unsigned race_late;                   /* tries that found the server's close first */
+
+	/* advertised_vs_enforced */
+	enum { KP_ADV_UNKNOWN, KP_ADV_OK, KP_ADV_MORE, KP_ADV_NONE } advertised_verdict;
+
+	/* lingering: the end after a response to Connection: close with a pipelined
+	 * request behind it. */
+	enum { KP_LINGER_UNKNOWN, KP_LINGER_FIN, KP_LINGER_RESET } lingering;
 
 	/* tls_resumption: a second connection offered the first one's session. */
 	bool tls_resumption_known;
@@ -155,10 +188,85 @@ int64_t kp_time_wait_count(const struct sockaddr_storage *server, const uint8_t 
  * caused, and the table says so. */
 int64_t kp_time_wait_overflows(void);
 
+/* ---- findings: what to change ------------------------------------------------------------------ */
+
+enum kp_severity { KP_INFO, KP_WARNING, KP_ERROR };
+
+struct kp_finding {
+	const char *check;            /* the check's name, or "chain" */
+	enum kp_severity severity;
+	char message[320];
+};
+
+#define KP_FINDINGS_MAX 24
+
+struct kp_findings {
+	struct kp_finding f[KP_FINDINGS_MAX];
+	size_t n;
+};
+
+/* (findings.c) One line per problem the results show, in the operator's terms. */
+void kp_findings_of(const struct kp_results *r, struct kp_findings *out);
+void kp_finding_add(struct kp_findings *out, const char *check, enum kp_severity sev,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+const char *kp_severity_name(enum kp_severity s);
+/* "75 s", "1 s", "2.5 s" */
+const char *kp_seconds_text(double s, char *buf, size_t len);
+
+/* ---- chain: a front before a backend ------------------------------------------------------------ */
+
+struct kp_chain_opts {
+	int64_t demonstrate;          /* --demonstrate N, 0: no demonstration */
+	const char *method;           /* --method */
+	int64_t timeout_ms;
+};
+
+struct kp_chain_demo {
+	bool ran;
+	char why_not[200];            /* when it could not run */
+	unsigned requests, failures;
+	unsigned status_5xx, reset, closed, timed_out, other_errors;
+	double gap_min_s, gap_max_s;  /* the idle gaps used */
+	double backend_timeout_s;
+	char first_failure[200];
+};
+
+/* (chain.c) N requests through front, each after an idle gap scattered around the
+ * backend's idle timeout. Returns 0, or 1 when the front could not be reached. */
+int kp_chain_demonstrate(const struct kp_target *front, const struct kp_chain_opts *o,
+                         double backend_timeout_s, struct kp_chain_demo *d, char *fatal,
+                         size_t fatal_len);
+
+enum kp_chain_verdict { KP_CHAIN_UNKNOWN, KP_CHAIN_OK, KP_CHAIN_FRONT_LONGER };
+
+/* The ordering of the two idle timeouts, and the chain's findings (d may be NULL). */
+enum kp_chain_verdict kp_chain_judge(const struct kp_results *front, const struct kp_results *back,
+                                     double max_wait_s, const struct kp_chain_demo *d,
+                                     struct kp_findings *out);
+
 /* ---- output ------------------------------------------------------------------------------------ */
 
 void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp_results *r);
 void kp_report_probe_json(FILE *out, const struct kp_results *r);
+void kp_report_probe_markdown(FILE *out, const struct kp_target *t, const struct kp_results *r);
+/* The short result of one check, as in the table's second column. */
+void kp_report_result_text(const struct kp_results *r, enum kp_check id, char *buf, size_t len);
+/* "what to change": the findings as lines, or as a Markdown list; heading: with the
+ * section's heading first. */
+void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown, bool heading);
+void kp_report_findings_json(FILE *out, const struct kp_findings *f);
+/* (report_multi.c) chain: both sides beside each other, the verdict, the
+ * demonstration, what to change. compare: one column per server. */
+enum kp_format { KP_TABLE, KP_JSON, KP_MARKDOWN };
+void kp_report_chain(FILE *out, enum kp_format fmt, const struct kp_target *front,
+                     const struct kp_target *back, const struct kp_results *fr,
+                     const struct kp_results *br, enum kp_chain_verdict v,
+                     const struct kp_chain_demo *d, const char *method,
+                     const struct kp_findings *findings);
+void kp_report_compare(FILE *out, enum kp_format fmt, const struct kp_target *const *t,
+                       const struct kp_results *const *r, size_t n);
+/* The probe's JSON object, indented by indent spaces, without a newline at its end. */
+void kp_report_probe_json_object(FILE *out, const struct kp_results *r, int indent);
 void kp_report_bench_table(FILE *out, const struct kp_target *t, const struct kp_bench_opts *o,
                            const struct kp_bench_result *r);
 void kp_report_bench_json(FILE *out, const struct kp_bench_result *r);

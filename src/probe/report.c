@@ -28,10 +28,23 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* The indent of the object being printed: the probe's object sits inside chain's
+ * and compare's. */
+static int json_indent = 2;
+
 static void json_key(FILE *out, const char *key, bool *first)
 {
-	fprintf(out, "%s\n  \"%s\": ", *first ? "" : ",", key);
+	fprintf(out, "%s\n%*s\"%s\": ", *first ? "" : ",", json_indent, "", key);
 	*first = false;
+}
+
+static void json_num(FILE *out, const char *key, bool *first, bool known, double v)
+{
+	json_key(out, key, first);
+	if (known)
+		fprintf(out, "%.3f", v);
+	else
+		fputs("null", out);
 }
 
 static void json_bool(FILE *out, const char *key, bool *first, bool ran, bool v)
@@ -68,12 +81,81 @@ static const char *resumption_text(const struct kp_results *r)
 	return r->tls_ticket ? "ticket" : "session_id";
 }
 
-void kp_report_probe_json(FILE *out, const struct kp_results *r)
+static const char *const advertised_names[] = {
+	[KP_ADV_UNKNOWN] = "unknown", [KP_ADV_OK] = "ok", [KP_ADV_MORE] = "advertises_more",
+	[KP_ADV_NONE] = "not_advertised",
+};
+
+/* The keys of the four wire checks: objects, or null. */
+static void json_wire(FILE *out, const struct kp_results *r, bool *first)
+{
+	bool inner;
+	int outer = json_indent;
+
+	json_key(out, "tcp_keepalive", first);
+	if (r->tcpka_known) {
+		inner = true;
+		fputc('{', out);
+		json_indent = outer + 2;
+		json_num(out, "first_probe_after_s", &inner, true, r->tcpka_first_s);
+		json_num(out, "interval_s", &inner, r->has_tcpka_interval, r->tcpka_interval_s);
+		json_int(out, "count", &inner, r->has_tcpka_count, r->tcpka_count);
+		json_int(out, "probes_seen", &inner, true, r->tcpka_probes);
+		json_indent = outer;
+		fprintf(out, "\n%*s}", outer, "");
+	} else {
+		fputs("null", out);
+	}
+	json_key(out, "close_race", first);
+	if (r->race_known)
+		fprintf(out, "{\"answered\": %u, \"reset\": %u, \"closed_unanswered\": %u, "
+		        "\"tries\": %u}", r->race_answered, r->race_reset, r->race_closed, r->race_tries);
+	else
+		fputs("null", out);
+	json_key(out, "advertised_vs_enforced", first);
+	if (r->ran[KP_ADVERTISED]) {
+		fputs("{\"advertised_s\": ", out);
+		if (r->advertised_timeout_s >= 0)
+			fprintf(out, "%lld", (long long)r->advertised_timeout_s);
+		else
+			fputs("null", out);
+		fputs(", \"enforced_s\": ", out);
+		if (r->idle_closed_by_server)
+			fprintf(out, "%.3f", r->idle_timeout_s);
+		else
+			fputs("null", out);
+		fprintf(out, ", \"verdict\": \"%s\"}", advertised_names[r->advertised_verdict]);
+	} else {
+		fputs("null", out);
+	}
+	json_text(out, "lingering", first, r->lingering != KP_LINGER_UNKNOWN,
+	          r->lingering == KP_LINGER_FIN ? "fin" : "reset");
+}
+
+void kp_report_findings_json(FILE *out, const struct kp_findings *f)
+{
+	fputc('[', out);
+	for (size_t i = 0; i < f->n; i++) {
+		fprintf(out, "%s\n%*s{\"check\": ", i ? "," : "", json_indent + 2, "");
+		json_string(out, f->f[i].check);
+		fprintf(out, ", \"severity\": \"%s\", \"message\": ", kp_severity_name(f->f[i].severity));
+		json_string(out, f->f[i].message);
+		fputc('}', out);
+	}
+	if (f->n)
+		fprintf(out, "\n%*s", json_indent, "");
+	fputc(']', out);
+}
+
+void kp_report_probe_json_object(FILE *out, const struct kp_results *r, int indent)
 {
 	bool first = true;
 	const bool *ran = r->ran;
 	bool idle_known = ran[KP_IDLE_TIMEOUT] && r->idle_answered;
 
+	struct kp_findings findings;
+
+	json_indent = indent + 2;
 	fputc('{', out);
 	json_bool(out, "persistent_http11", &first, ran[KP_PERSISTENT_HTTP11], r->persistent_http11);
 	json_bool(out, "http10_keepalive", &first, ran[KP_HTTP10_KEEPALIVE], r->http10_keepalive);
@@ -107,7 +189,18 @@ void kp_report_probe_json(FILE *out, const struct kp_results *r)
 		fputs("null", out);
 	json_text(out, "tls_resumption", &first, r->tls_resumption_known, resumption_text(r));
 	json_int(out, "ticket_lifetime_s", &first, r->has_ticket_lifetime, r->ticket_lifetime_s);
-	fputs("\n}\n", out);
+	json_wire(out, r, &first);
+	kp_findings_of(r, &findings);
+	json_key(out, "findings", &first);
+	kp_report_findings_json(out, &findings);
+	fprintf(out, "\n%*s}", indent, "");
+	json_indent = 2;
+}
+
+void kp_report_probe_json(FILE *out, const struct kp_results *r)
+{
+	kp_report_probe_json_object(out, r, 0);
+	fputc('\n', out);
 }
 
 static const char *yes_no(bool v)
@@ -115,8 +208,26 @@ static const char *yes_no(bool v)
 	return v ? "yes" : "no";
 }
 
+/* tcp_keepalive's short result: "2.0+1.0 s x3", "none", "unknown". */
+static void wire_text(const struct kp_results *r, char *buf, size_t len)
+{
+	int n;
+
+	if (r->tcpka_unavailable || !r->tcpka_known) {
+		snprintf(buf, len, "%s", r->tcpka_unavailable ? "not measured" : "none");
+		return;
+	}
+	n = snprintf(buf, len, "%.1f s", r->tcpka_first_s);
+	if (r->has_tcpka_interval)
+		n += snprintf(buf + n, len - (size_t)n, " +%.1f s", r->tcpka_interval_s);
+	if (r->has_tcpka_count)
+		snprintf(buf + n, len - (size_t)n, " x%lld", (long long)r->tcpka_count);
+	else
+		snprintf(buf + n, len - (size_t)n, " (%lld seen)", (long long)r->tcpka_probes);
+}
+
 /* The short result shown in the table's second column. */
-static void result_text(const struct kp_results *r, enum kp_check id, char *buf, size_t len)
+void kp_report_result_text(const struct kp_results *r, enum kp_check id, char *buf, size_t len)
 {
 	switch (id) {
 	case KP_PERSISTENT_HTTP11:
@@ -169,6 +280,26 @@ static void result_text(const struct kp_results *r, enum kp_check id, char *buf,
 		else
 			snprintf(buf, len, "%s", resumption_text(r));
 		break;
+	case KP_TCP_KEEPALIVE:
+		wire_text(r, buf, len);
+		break;
+	case KP_CLOSE_RACE:
+		if (!r->race_known)
+			snprintf(buf, len, "unknown");
+		else if (r->race_tries == 0)
+			snprintf(buf, len, "none sent");
+		else if (r->race_reset + r->race_closed == 0)
+			snprintf(buf, len, "clean (%u/%u)", r->race_answered, r->race_tries);
+		else
+			snprintf(buf, len, "%u of %u lost", r->race_reset + r->race_closed, r->race_tries);
+		break;
+	case KP_ADVERTISED:
+		snprintf(buf, len, "%s", advertised_names[r->advertised_verdict]);
+		break;
+	case KP_LINGERING:
+		snprintf(buf, len, "%s", r->lingering == KP_LINGER_FIN ? "fin"
+		                         : r->lingering == KP_LINGER_RESET ? "reset" : "unknown");
+		break;
 	case KP_CHECK_COUNT:
 		buf[0] = '\0';
 		break;
@@ -183,18 +314,77 @@ void kp_report_probe_table(FILE *out, const struct kp_target *t, const struct kp
 		fprintf(out, "tls: %s, %s, ALPN %s, handshake %.2f ms\n", r->tls.version, r->tls.cipher,
 		        r->tls.alpn[0] ? r->tls.alpn : "none", r->tls_handshake_ms);
 	fputc('\n', out);
-	fprintf(out, "%-21s %-20s %s\n", "check", "result", "evidence");
+	fprintf(out, "%-22s %-20s %s\n", "check", "result", "evidence");
 	for (int i = 0; i < KP_CHECK_COUNT; i++) {
 		char result[64];
 		if (!r->ran[i])
 			continue;
-		result_text(r, (enum kp_check)i, result, sizeof(result));
-		fprintf(out, "%-21s %-20s %s\n", kp_check_name((enum kp_check)i), result,
+		kp_report_result_text(r, (enum kp_check)i, result, sizeof(result));
+		fprintf(out, "%-22s %-20s %s\n", kp_check_name((enum kp_check)i), result,
 		        r->evidence[i]);
 	}
 	if (r->ran[KP_IDLE_TIMEOUT] && r->idle_answered)
 		fprintf(out, "\nidle close: the %s closed first and holds the TIME_WAIT state\n",
 		        r->idle_closed_by_server ? "server" : "client (kaprobe, at --max-wait)");
+	struct kp_findings findings;
+	kp_findings_of(r, &findings);
+	fputc('\n', out);
+	kp_report_findings(out, &findings, false, true);
+}
+
+void kp_report_findings(FILE *out, const struct kp_findings *f, bool markdown, bool heading)
+{
+	if (heading)
+		fputs(markdown ? "### What to change\n\n" : "what to change:\n", out);
+	if (f->n == 0)
+		fputs(markdown ? "Nothing found.\n" : "  nothing found\n", out);
+	for (size_t i = 0; i < f->n; i++) {
+		if (markdown)
+			fprintf(out, "- **%s** (`%s`): %s\n", kp_severity_name(f->f[i].severity),
+			        f->f[i].check, f->f[i].message);
+		else
+			fprintf(out, "  %-7s %s: %s\n", kp_severity_name(f->f[i].severity), f->f[i].check,
+			        f->f[i].message);
+	}
+}
+
+/* A table cell: | would end it, a newline would end the row. */
+static void md_cell(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '|')
+			fputs("\\|", out);
+		else if (*s == '\n' || *s == '\r')
+			fputc(' ', out);
+		else
+			fputc(*s, out);
+	}
+}
+
+void kp_report_probe_markdown(FILE *out, const struct kp_target *t, const struct kp_results *r)
+{
+	struct kp_findings findings;
+
+	fprintf(out, "## kaprobe %s\n\nServer: `%s` at %s", t->url,
+	        r->has_server ? r->server : "(no Server header)", t->addr_text);
+	if (r->tls_seen)
+		fprintf(out, "; %s, %s, ALPN %s, handshake %.2f ms", r->tls.version, r->tls.cipher,
+		        r->tls.alpn[0] ? r->tls.alpn : "none", r->tls_handshake_ms);
+	fputs(".\n\n| check | result | evidence |\n|---|---|---|\n", out);
+	for (int i = 0; i < KP_CHECK_COUNT; i++) {
+		char result[64];
+		if (!r->ran[i])
+			continue;
+		kp_report_result_text(r, (enum kp_check)i, result, sizeof(result));
+		fprintf(out, "| `%s` | ", kp_check_name((enum kp_check)i));
+		md_cell(out, result);
+		fputs(" | ", out);
+		md_cell(out, r->evidence[i]);
+		fputs(" |\n", out);
+	}
+	fputc('\n', out);
+	kp_findings_of(r, &findings);
+	kp_report_findings(out, &findings, true, true);
 }
 
 /* ---- the benchmark ------------------------------------------------------------------------------ */
