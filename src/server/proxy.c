@@ -40,6 +40,9 @@ static struct px *px_of(struct ka_conn *c)
 }
 
 static void px_progress(struct px *px);
+static void px_start(struct px *px);
+
+/* ---- exchanges: taken, given back ------------------------------------------------------ */
 
 /* An exchange for a request of worker pw: a spare one, or a new one. */
 static struct px *px_new(struct px_worker *pw)
@@ -48,9 +51,7 @@ static struct px *px_new(struct px_worker *pw)
 
 	if (pw->n_spare)
 		return pw->spare[--pw->n_spare];
-	px = malloc(sizeof(*px));
-
-	if (px) {
+	if ((px = malloc(sizeof(*px)))) {
 		px->out = malloc(PX_BUF);
 		px->in = malloc(PX_BUF);
 		if (!px->out || !px->in) {
@@ -60,9 +61,6 @@ static struct px *px_new(struct px_worker *pw)
 	}
 	return px;
 }
-static void px_start(struct px *px);
-
-/* ---- exchanges: taken, given back ------------------------------------------------------ */
 
 /* The exchange lets go of the client connection: no callback of it runs again. */
 static void px_detach(struct px *px)
@@ -113,7 +111,6 @@ static void on_release(struct ka_conn *c)
 static void px_fail(struct px *px, enum ka_up_failure why, const char *detail)
 {
 	struct ka_conn *c = px->c;
-	struct ka_exchange *ex = c->ex;
 	int status = why == KA_UP_CONNECT_TIMEOUT || why == KA_UP_TIMEOUT ? 504 : 502;
 
 	if (px->up)
@@ -124,7 +121,6 @@ static void px_fail(struct px *px, enum ka_up_failure why, const char *detail)
 	px_drop_upstream(px, ka_up_failure_name(why));
 	px_detach(px);
 	ka_conn_respond_text(c, status, detail);
-	(void)ex;
 }
 
 /* The response broke after its head was forwarded: the client connection ends after
