@@ -305,6 +305,32 @@ static int set_tls_option(struct ka_config *c, const struct option_def *o, const
 	}
 }
 
+/* The reverse proxy's options with a syntax of their own: set_option's cases. */
+static int set_proxy_option(struct ka_config *c, const struct option_def *o, const char *value,
+                            const struct origin *from, FILE *err)
+{
+	int64_t *ms = (int64_t *)((char *)c + o->offset);
+	char why[256];
+
+	if (o->type == OPT_PROXY) {
+		if (ka_config_add_proxy(c, value, why, sizeof(why)) < 0) {
+			complain(err, from, o->name, "%s", why);
+			return -1;
+		}
+		return 0;
+	}
+	if (strcmp(value, "auto") == 0) {  /* OPT_DURATION_OR_AUTO */
+		*ms = KA_UPSTREAM_IDLE_AUTO;
+		return 0;
+	}
+	if (parse_duration(value, o->max, ms) < 0 || *ms < 1) {
+		complain(err, from, o->name,
+		         "invalid value '%s' (seconds, more than 0, e.g. 5 or 0.5; or auto)", value);
+		return -1;
+	}
+	return 0;
+}
+
 /* The options with a syntax of their own: set_option's cases for them. */
 static int set_other_option(const struct option_def *o, char *field, const char *value,
                             const struct origin *from, FILE *err)
@@ -361,18 +387,6 @@ static int set_other_option(const struct option_def *o, char *field, const char 
 			return -1;
 		}
 		*(unsigned *)field = (unsigned)n;
-		return 0;
-	case OPT_DURATION_OR_AUTO:
-		if (strcmp(value, "auto") == 0) {
-			*(int64_t *)field = KA_UPSTREAM_IDLE_AUTO;
-			return 0;
-		}
-		if (parse_duration(value, o->max, (int64_t *)field) < 0 || *(int64_t *)field < 1) {
-			complain(err, from, o->name,
-			         "invalid value '%s' (seconds, more than 0, e.g. 5 or 0.5; or auto)",
-			         value);
-			return -1;
-		}
 		return 0;
 	case OPT_ADDR_OR_OFF: {
 		struct ka_listen *l = (struct ka_listen *)field;
@@ -449,25 +463,16 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 	case OPT_FRACTION:
 	case OPT_MS_OR_OFF:
 	case OPT_ADDR_OR_OFF:
-	case OPT_DURATION_OR_AUTO:
 		return set_other_option(o, field, value, from, err);
-	case OPT_PROXY: {
-		char why[256];
-
-		if (ka_config_add_proxy(c, value, why, sizeof(why)) < 0) {
-			complain(err, from, o->name, "%s", why);
-			return -1;
-		}
-		return 0;
-	}
+	case OPT_PROXY:
+	case OPT_DURATION_OR_AUTO:
+		return set_proxy_option(c, o, value, from, err);
 	case OPT_TLS_LISTEN:
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
 	case OPT_TLS_PROTOCOLS:
 		return set_tls_option(c, o, value, from, err);
-	case OPT_LISTEN: {
-		struct ka_listen *l;
-
+	case OPT_LISTEN:
 		if (*listen_reset) {
 			c->n_listen = 0;
 			*listen_reset = false;
@@ -476,12 +481,10 @@ static int set_option(struct ka_config *c, const struct option_def *o, const cha
 			complain(err, from, o->name, "too many listeners (at most %d)", KA_MAX_LISTENERS);
 			return -1;
 		}
-		l = &c->listen[c->n_listen];
-		if (parse_listen(l, value, from, o, err) < 0)
+		if (parse_listen(&c->listen[c->n_listen], value, from, o, err) < 0)
 			return -1;
 		c->n_listen++;
 		return 0;
-	}
 	}
 	return -1;
 }

@@ -136,6 +136,44 @@ void ka_conn_release(struct ka_conn *c)
 
 /* ---- request bodies ---------------------------------------------------------------------- */
 
+/* Adds got decoded body bytes at p to what the handler will read; -1 (status and why
+ * set) when the body grows past --max-body-size or memory runs out. */
+static int body_keep(struct ka_conn *c, const char *p, size_t got, int *status,
+                     const char **why)
+{
+	struct ka_exchange *ex = c->ex;
+	/* What a chunk announces counts before its bytes come, so that a chunk too big is
+	 * refused at once, as a Content-Length is. */
+	uint64_t promised = ex->body_len + got;
+
+	if (ex->framing == KA_FRAMING_CHUNKED)
+		promised += ka_http_chunked_pending(&ex->chunked);
+	if (promised > c->w->cfg->max_body_size) {
+		*status = 413;
+		*why = "request body larger than --max-body-size";
+		return -1;
+	}
+	if (!got)
+		return 0;
+	if (ex->body_len + got > ex->body_cap) {
+		size_t cap = ex->body_cap ? ex->body_cap : 4096;
+		char *nb;
+
+		while (cap < ex->body_len + got)
+			cap *= 2;
+		if (!(nb = realloc(ex->body, cap))) {
+			*status = 500;
+			*why = "out of memory";
+			return -1;
+		}
+		ex->body = nb;
+		ex->body_cap = cap;
+	}
+	memcpy(ex->body + ex->body_len, p, got);
+	ex->body_len += got;
+	return 0;
+}
+
 /* Takes body bytes from the read buffer, starting off bytes after its unconsumed start
  * (off is the head length while the head is still needed). Decoded bytes go to the
  * handler or nowhere; what follows the body stays for the next request. Returns 1 when
@@ -177,36 +215,8 @@ int ka_conn_body_take(struct ka_conn *c, size_t off, int *status, const char **w
 	if (ex->body_wanted && ex->sink) {
 		if (got)
 			ex->sink->piece(c, p, got);
-	} else if (ex->body_wanted) {
-		/* What a chunk announces counts before its bytes come, so that a chunk too
-		 * big is refused at once, as a Content-Length is. */
-		uint64_t promised = ex->body_len + got;
-
-		if (ex->framing == KA_FRAMING_CHUNKED)
-			promised += ka_http_chunked_pending(&ex->chunked);
-		if (promised > c->w->cfg->max_body_size) {
-			*status = 413;
-			*why = "request body larger than --max-body-size";
-			return -1;
-		}
-	}
-	if (ex->body_wanted && !ex->sink && got) {
-		if (ex->body_len + got > ex->body_cap) {
-			size_t cap = ex->body_cap ? ex->body_cap : 4096;
-			char *nb;
-
-			while (cap < ex->body_len + got)
-				cap *= 2;
-			if (!(nb = realloc(ex->body, cap))) {
-				*status = 500;
-				*why = "out of memory";
-				return -1;
-			}
-			ex->body = nb;
-			ex->body_cap = cap;
-		}
-		memcpy(ex->body + ex->body_len, p, got);
-		ex->body_len += got;
+	} else if (ex->body_wanted && body_keep(c, p, got, status, why) < 0) {
+		return -1;
 	}
 	/* Drop the body bytes. With the head gone (off 0) the buffer's start moves past
 	 * them; with the head still in front, what follows moves down to close the gap. */
