@@ -107,6 +107,34 @@ struct px_state {
 };
 _Static_assert(sizeof(struct px_state) <= KA_HANDLER_STATE_MAX, "proxy state too big");
 
+/* ---- proxy.c: the exchange, the request side, the backend's events ------------------ */
+
+/* The exchange of the request on c (NULL once it has let go). */
+struct px *ka_px_of(struct ka_conn *c);
+/* The exchange lets go of the client connection: no callback of it runs again. */
+void ka_px_detach(struct px *px);
+/* Closes the backend connection, if any (why: for the trace). */
+void ka_px_drop_upstream(struct px *px, const char *why);
+/* Failed before its response head reached the client: 502 or 504 naming the cause. */
+void ka_px_fail(struct px *px, enum ka_up_failure why, const char *detail);
+/* Broke after its head was forwarded: the client connection is cut. */
+void ka_px_cut(struct px *px, const char *why);
+/* The backend connection failed (err, or 0 for its close) before a response head: a
+ * retry when that is safe, else 502. */
+void ka_px_failed_before_head(struct px *px, int err);
+/* Carries the exchange on after an event: sends, reads. */
+void ka_px_progress(struct px *px);
+/* Appends n bytes for the backend to out (the caller checked the room). */
+void ka_px_out_append(struct px *px, const char *p, size_t n);
+
+/* ---- proxy_response.c ----------------------------------------------------------------- */
+
+/* Reads from the backend and moves the response on, until it has nothing more for now
+ * (0), or the exchange has moved on (-1: px may be gone). */
+int ka_px_read(struct px *px);
+/* Ends a tunnel from the proxy's side: both connections close. */
+void ka_px_tunnel_end(struct px *px, const char *why);
+
 /* ---- proxy_fields.c ------------------------------------------------------------------- */
 
 /* The request head, rewritten for the backend (hop-by-hop fields dropped; Via,
