@@ -454,6 +454,35 @@ static void drop_privileges(const struct ka_config *cfg)
 		exit(2);
 }
 
+/* The workers have stopped: everything is let go, in order. Returns the exit code: 1
+ * when --shutdown-timeout had to cut connections. */
+static int finish(struct ka_server *srv, unsigned n_all)
+{
+	int rc = 0;
+
+	for (unsigned k = 0; k < n_all; k++) {
+		pthread_join(srv->workers[k].thread, NULL);
+		if (srv->workers[k].cut)
+			rc = 1;
+	}
+	/* Client connections first: one may still hold a backend connection of a pool. */
+	for (unsigned k = 0; k < n_all; k++)
+		ka_worker_close_conns(&srv->workers[k]);
+	ka_proxy_free(srv);  /* its pooled connections are in the workers' loops */
+	for (unsigned k = 0; k < n_all; k++)
+		ka_worker_destroy(&srv->workers[k]);
+	ka_pidfile_remove();
+	ka_handlers_free(srv);
+	ka_reload_free(srv);
+	free(srv->workers);
+	free(srv->listen_fds);
+	ka_tls_free(srv->tls);
+	ka_static_root_close(&srv->root);
+	ka_access_log_close(srv);
+	ka_config_free(&srv->cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct ka_server srv;
@@ -530,25 +559,5 @@ int main(int argc, char **argv)
 		if (wait_for_workers(&lf) < 0)
 			return 1;
 	}
-	for (unsigned k = 0; k < n_all; k++) {
-		pthread_join(srv.workers[k].thread, NULL);
-		if (srv.workers[k].cut)
-			rc = 1;
-	}
-	/* Client connections first: one may still hold a backend connection of a pool. */
-	for (unsigned k = 0; k < n_all; k++)
-		ka_worker_close_conns(&srv.workers[k]);
-	ka_proxy_free(&srv);  /* its pooled connections are in the workers' loops */
-	for (unsigned k = 0; k < n_all; k++)
-		ka_worker_destroy(&srv.workers[k]);
-	ka_pidfile_remove();
-	ka_handlers_free(&srv);
-	ka_reload_free(&srv);
-	free(srv.workers);
-	free(srv.listen_fds);
-	ka_tls_free(srv.tls);
-	ka_static_root_close(&srv.root);
-	ka_access_log_close(&srv);
-	ka_config_free(cfg);
-	return rc;
+	return finish(&srv, n_all);
 }
