@@ -503,7 +503,7 @@ static void set_defaults(struct ka_config *c)
 	}
 }
 
-static char *trim(char *s)
+char *ka_config_trim(char *s)
 {
 	char *end;
 
@@ -535,7 +535,7 @@ static int load_file(struct ka_config *c, const char *path, FILE *err)
 		from.line++;
 		if ((hash = strchr(line, '#')))
 			*hash = '\0';
-		name = trim(line);
+		name = ka_config_trim(line);
 		if (!*name)
 			continue;
 		eq = strchr(name, '=');
@@ -545,8 +545,8 @@ static int load_file(struct ka_config *c, const char *path, FILE *err)
 			break;
 		}
 		*eq = '\0';
-		name = trim(name);
-		value = trim(eq + 1);
+		name = ka_config_trim(name);
+		value = ka_config_trim(eq + 1);
 		o = find_option(name, strlen(name));
 		if (!o || o->type == OPT_CONFIG) {
 			fprintf(err, "kahttpd: %s:%u: unknown option '%s'\n", path, from.line, name);

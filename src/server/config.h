@@ -114,6 +114,9 @@ enum ka_config_result ka_config_load(struct ka_config *c, int argc, char **argv,
                                      FILE *out, FILE *err);
 void ka_config_free(struct ka_config *c);
 
+/* s without its leading and trailing white space (cut in place). */
+char *ka_config_trim(char *s);
+
 /* config_proxy.c: parses one --proxy value into c; -1 with the reason in why. */
 int ka_config_add_proxy(struct ka_config *c, const char *value, char *why, size_t why_len);
 void ka_config_free_proxies(struct ka_config *c);

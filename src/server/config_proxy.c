@@ -5,25 +5,12 @@
  * that does not resolve is a configuration error). The same prefix given again
  * replaces the earlier one, so the command line wins over --config.
  */
-#include <ctype.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "server/config.h"
-
-static char *trim(char *s)
-{
-	char *end;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	end = s + strlen(s);
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
 
 /* http://HOST[:PORT][/PATH] into b; -1 with why. */
 static int parse_backend(struct ka_backend *b, char *url, char *why, size_t why_len)
@@ -104,14 +91,14 @@ int ka_config_add_proxy(struct ka_config *c, const char *value, char *why, size_
 		goto out;
 	}
 	*eq = '\0';
-	prefix = trim(copy);
+	prefix = ka_config_trim(copy);
 	if (prefix[0] != '/' || strpbrk(prefix, "?# \t")) {
 		snprintf(why, why_len, "prefix '%s' must start with '/' (and hold no query)", prefix);
 		goto out;
 	}
 	p.prefix = strdup(prefix);
 	for (url = strtok_r(eq + 1, ",", &save); url; url = strtok_r(NULL, ",", &save)) {
-		url = trim(url);
+		url = ka_config_trim(url);
 		if (p.n_backends == KA_MAX_BACKENDS) {
 			snprintf(why, why_len, "too many backends for '%s' (at most %d)", prefix,
 			         KA_MAX_BACKENDS);

@@ -43,7 +43,27 @@ static bool name_in(struct ka_str name, const struct field_name *names, size_t n
 	return false;
 }
 
-/* Hop-by-hop fields (RFC 9110 7.6.1), and those this proxy writes itself. */
+/* Whether a field called name stops at this hop: one of own (hop-by-hop fields, RFC
+ * 9110 7.6.1, and those this proxy writes itself), or one a Connection field of the
+ * message, headers[0..n), names. */
+static bool field_dropped(struct ka_str name, const struct field_name *own, size_t n_own,
+                          const struct ka_http_header *headers, size_t n)
+{
+	char token[64];
+
+	if (name_in(name, own, n_own))
+		return true;
+	if (name.len >= sizeof(token))
+		return false;
+	memcpy(token, name.p, name.len);
+	token[name.len] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (name_is(headers[i].name, "connection") &&
+		    ka_http_token_list_has(headers[i].value, token))
+			return true;
+	return false;
+}
+
 static bool request_field_dropped(const struct ka_http_request *req, struct ka_str name)
 {
 	static const struct field_name own[] = {
@@ -53,19 +73,9 @@ static bool request_field_dropped(const struct ka_http_request *req, struct ka_s
 		FIELD_NAME("x-forwarded-for"), FIELD_NAME("x-forwarded-proto"),
 		FIELD_NAME("x-forwarded-host"),
 	};
-	char token[64];
 
-	if (name_in(name, own, sizeof(own) / sizeof(own[0])))
-		return true;
-	if (name.len >= sizeof(token))
-		return false;
-	memcpy(token, name.p, name.len);
-	token[name.len] = '\0';
-	for (size_t i = 0; i < req->num_headers; i++)
-		if (name_is(req->headers[i].name, "connection") &&
-		    ka_http_token_list_has(req->headers[i].value, token))
-			return true;
-	return false;
+	return field_dropped(name, own, sizeof(own) / sizeof(own[0]), req->headers,
+	                     req->num_headers);
 }
 
 struct out {
@@ -184,7 +194,7 @@ bool ka_px_build_request(struct px *px)
 	return !o.full;
 }
 
-/* Hop-by-hop fields of a response, and those the client connection writes itself. */
+/* A response's: the client connection writes framing, Date and Server itself. */
 static bool response_field_dropped(const struct ka_http_response *resp, struct ka_str name)
 {
 	static const struct field_name own[] = {
@@ -193,19 +203,9 @@ static bool response_field_dropped(const struct ka_http_response *resp, struct k
 		FIELD_NAME("upgrade"), FIELD_NAME("content-length"), FIELD_NAME("date"),
 		FIELD_NAME("server"), FIELD_NAME("via"),
 	};
-	char token[64];
 
-	if (name_in(name, own, sizeof(own) / sizeof(own[0])))
-		return true;
-	if (name.len >= sizeof(token))
-		return false;
-	memcpy(token, name.p, name.len);
-	token[name.len] = '\0';
-	for (size_t i = 0; i < resp->num_headers; i++)
-		if (name_is(resp->headers[i].name, "connection") &&
-		    ka_http_token_list_has(resp->headers[i].value, token))
-			return true;
-	return false;
+	return field_dropped(name, own, sizeof(own) / sizeof(own[0]), resp->headers,
+	                     resp->num_headers);
 }
 
 /* The response's fields for the client, into out (free now: the request is sent or
