@@ -460,13 +460,13 @@ void kp_conn_flush(struct kp_conn *c)
 	update_interest(c);
 }
 
-int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_method method)
+/* Appends data to what waits to be sent, growing the buffer; -1 without memory. */
+static int out_add(struct kp_conn *c, const char *data, size_t len)
 {
-	if (c->closed || c->inflight_len == KP_INFLIGHT_MAX)
-		return -1;
 	if (c->out_len + len > c->out_cap) {
 		size_t cap = KA_MAX(c->out_cap * 2, c->out_len + len);
 		char *p = realloc(c->out, cap);
+
 		if (p == NULL)
 			return -1;
 		c->out = p;
@@ -474,6 +474,13 @@ int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_
 	}
 	memcpy(c->out + c->out_len, data, len);
 	c->out_len += len;
+	return 0;
+}
+
+int kp_conn_queue(struct kp_conn *c, const char *data, size_t len, enum ka_http_method method)
+{
+	if (c->closed || c->inflight_len == KP_INFLIGHT_MAX || out_add(c, data, len) < 0)
+		return -1;
 	unsigned slot = (c->inflight_first + c->inflight_len) % KP_INFLIGHT_MAX;
 	c->inflight[slot] = method;
 	c->inflight_sent_us[slot] = now_us(c);
@@ -485,17 +492,7 @@ int kp_conn_append(struct kp_conn *c, const char *data, size_t len)
 {
 	if (c->closed || c->inflight_len == 0)
 		return -1;
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = KA_MAX(c->out_cap * 2, c->out_len + len);
-		char *p = realloc(c->out, cap);
-		if (p == NULL)
-			return -1;
-		c->out = p;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
-	return 0;
+	return out_add(c, data, len);
 }
 
 /* ---- connecting ---------------------------------------------------------------------------- */
