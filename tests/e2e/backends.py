@@ -23,12 +23,13 @@ each pooled connection by the gaps of the one client that uses it.
 import os
 import queue
 import re
-import signal
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
+
+from servers import Process, accepts, free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -42,21 +43,7 @@ def kahttpd_binary():
     return os.path.abspath(path)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def accepts(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-class Proc:
+class Proc(Process):
     """A process that prints one ready line per port (on stdout or stderr); ports are
     read from those lines. stop() signals it (SIGTERM) and waits."""
 
@@ -108,14 +95,7 @@ class Proc:
         return [f"http://127.0.0.1:{p}{path}" for p in self.ports]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().stop()
         return self.proc.returncode
 
 
@@ -233,14 +213,7 @@ class Nginx:
             return ""
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        super().stop()
         return self.proc.returncode
 
 
