@@ -16,13 +16,18 @@ import base64
 import hashlib
 import json
 import os
+import re
+import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import GET, HEAD, assert_persistent, chunked, http_request, read_until_close
+from conftest import (GET, HEAD, assert_persistent, chunked, http_request, make_cert,
+                      read_until_close)
 from proxyfix import Blackhole, backends, elapsed, proxy, refused_url, rss_kib  # noqa: F401
 
 HOP_REQUEST = ["Connection", "X-Client-Hop", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
@@ -460,3 +465,59 @@ def test_forward_client_gone_closes_backend_exchange(proxy, backends):
                                       "error [Errno 104] Connection reset by peer"), closed
     r = p.exchange(GET("/api/next"))
     assert echo_of(r)["conn"] != closed[0]["id"], "the abandoned connection was reused"
+
+
+# ---- what the issue asks of the sockets: TCP keepalive, the tunnel's idle timer, HTTPS -----
+
+def keepalive_timers(pid):
+    """{(local port, peer port): seconds left on the keepalive timer} of pid's established
+    TCP sockets, as ss -o shows them (sockets without SO_KEEPALIVE show no such timer)."""
+    out = subprocess.run(["ss", "-tnoHp", "state", "established"], capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    timers = {}
+    for line in out.splitlines():
+        m = re.search(r"(\S+):(\d+)\s+(\S+):(\d+)\s.*timer:\(keepalive,([\d.]+)(ms|sec|min)", line)
+        if m and f"pid={pid}," in line:
+            scale = {"ms": 0.001, "sec": 1, "min": 60}[m.group(6)]
+            timers[(int(m.group(2)), int(m.group(4)))] = float(m.group(5)) * scale
+    return timers
+
+
+def test_forward_tunnel_keepalive_on_both_sockets_and_idle_timeout(proxy, backends):
+    """A WebSocket tunnel probes both its sockets with TCP keepalive (--tcp-keepalive, as
+    every client socket), and ends after --tunnel-idle-timeout of silence both ways."""
+    b = backends.http()
+    p = proxy({"/ws/": b.urls()[0]}, "--tunnel-idle-timeout", "1", "--tcp-keepalive", "7:3:4")
+    c = p.connect()
+    c.send(GET("/ws/echo", headers=[("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                                    ("Sec-WebSocket-Key", base64.b64encode(os.urandom(16)).decode()),
+                                    ("Sec-WebSocket-Version", "13")]))
+    assert c.read_response().status == 101
+    opened = time.monotonic()
+    timers = keepalive_timers(p.pid)
+    client_side = [t for (local, _), t in timers.items() if local == p.addr[1]]
+    backend_side = [t for (_, peer), t in timers.items() if peer == b.port]
+    assert len(client_side) == 1 and len(backend_side) == 1, timers
+    assert 0 < client_side[0] <= 7 and 0 < backend_side[0] <= 7, timers
+    data, how = read_until_close(c, 10)
+    assert (data, how) == (b"", "fin"), (data[:200], how)
+    assert 0.9 <= time.monotonic() - opened < 8, "closed at the wrong time for a 1 s idle timeout"
+
+
+def test_forward_https_client_gets_x_forwarded_proto_https(proxy, backends, tmp_path):
+    b = backends.http()
+    cert, key = make_cert(tmp_path)
+    p = proxy({"/api/": b.urls()[0]}, "--tls-listen", "127.0.0.1:0", "--tls-cert", cert,
+              "--tls-key", key)
+    ctx = ssl.create_default_context(cafile=str(cert))
+    host, port = p.srv.addrs[1]
+    with socket.create_connection((host, port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="localhost") as s:
+        s.sendall(b"GET /api/tls HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    e = json.loads(body)
+    assert tokens(fields(e, "X-Forwarded-Proto")) == ["https"], e["headers"]
