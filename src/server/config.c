@@ -73,7 +73,8 @@ static const struct option_def options[] = {
 	{ "max-header-size", "BYTES", OPT_COUNT, "16384", "request line plus headers",
 	  CFG(max_header_size), 1 << 20, 256 },
 	{ "max-body-size", "BYTES", OPT_COUNT, "1048576",
-	  "request body; larger gets 413 as soon as Content-Length or a chunk size says so",
+	  "request body a handler reads whole (not one --proxy streams); larger gets 413 as "
+	  "soon as Content-Length or a chunk size says so",
 	  CFG(max_body_size), 1ULL << 40, 0 },
 	{ "max-connections", "N", OPT_COUNT, "10000",
 	  "open connections per process; at the limit a lingering one, else the least "
