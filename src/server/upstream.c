@@ -138,14 +138,22 @@ void ka_upstream_close(struct ka_upconn *u, const char *why)
 	up->w->graves = &u->grave;
 }
 
+/* One look at a pooled connection, without reading: 1 when bytes wait, 0 when the
+ * backend closed, -1 with errno (EAGAIN: still open, nothing sent). */
+static ssize_t peek(struct ka_upconn *u)
+{
+	char byte;
+
+	return recv(u->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+}
+
 /* The backend closed (or reset, or wrote to) a connection idle in the pool. A close
  * after age ms of idleness teaches its timeout: the shortest such age. */
 static void idle_event(struct ka_upconn *u)
 {
 	struct ka_upstream *up = u->up;
 	int64_t age = up->w->loop.now - u->idle_since;
-	char byte;
-	ssize_t n = recv(u->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = peek(u);
 
 	if (n < 0 && errno == EAGAIN)
 		return;  /* nothing after all */
@@ -192,10 +200,7 @@ static void on_timer(struct ka_timer *t)
 /* Whether a pooled connection is still open, as far as one look can tell. */
 static bool still_open(struct ka_upconn *u)
 {
-	char byte;
-	ssize_t n = recv(u->io.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-
-	return n < 0 && errno == EAGAIN;
+	return peek(u) < 0 && errno == EAGAIN;
 }
 
 struct ka_upconn *ka_upstream_take(struct ka_upstream *up, bool retryable)
