@@ -171,7 +171,7 @@ def nginx_main_conf(d, http_block):
             f"http {{\n  access_log off;\n{temps}{http_block}}}\n")
 
 
-class Nginx:
+class Nginx(Process):
     """nginx in the foreground with a config made for its ports; a taken port (another
     process got it between the probe and nginx's bind) means another try."""
 
